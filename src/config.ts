@@ -1,0 +1,101 @@
+/**
+ * Broker options: one interface, frozen defaults with a reason each, and one resolveOptions()
+ * that validates every field and names it in the error. The CLI flags and the config file both
+ * produce a BrokerOptions; nothing else reads configuration.
+ */
+import { BrokerError } from './errors.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface BrokerOptions {
+  /** Address to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** TCP port; 0 picks a free one. @default 1883 */
+  port?: number;
+  /** Where the commit logs live. @default './data' */
+  dataDir?: string;
+  /** @default 'info' */
+  logLevel?: LogLevel;
+  /**
+   * When an acknowledged message is on disk: 'batch' = fsync before PUBACK; a number = fsync
+   * every that many ms (PUBACK once written to the OS); 'never' = leave it to the OS.
+   * @default 'batch'
+   */
+  fsync?: 'batch' | 'never' | number;
+  /** Segment file size in bytes before a new one starts. @default 67108864 (64 MiB) */
+  segmentBytes?: number;
+  /** Delete a topic's oldest segments past this many bytes; 0 = unlimited. @default 0 */
+  retentionBytes?: number;
+  /** Delete a topic's segments older than this many hours; 0 = unlimited. @default 0 */
+  retentionHours?: number;
+  /** Largest MQTT packet accepted, judged from its fixed header. @default 1048576 (1 MiB) */
+  maxPacketBytes?: number;
+  /** Outbound QoS 1/2 messages awaiting acknowledgement per client. @default 256 */
+  maxInflight?: number;
+  /** Highest QoS granted to subscriptions. @default 2 */
+  maxQos?: 0 | 1 | 2;
+  /** Seconds between $SYS/broker/... updates; 0 turns them off. @default 10 */
+  sysIntervalSec?: number;
+  /** Milliseconds a new connection may take to send CONNECT. @default 10000 */
+  connectTimeoutMs?: number;
+  /** TCP listen backlog. @default 1024 */
+  backlog?: number;
+}
+
+export type ResolvedOptions = Required<BrokerOptions>;
+
+export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
+  host: '127.0.0.1', // loopback until the operator decides otherwise
+  port: 1883, // the IANA MQTT port
+  dataDir: './data',
+  logLevel: 'info',
+  fsync: 'batch', // acknowledged = on disk, the promise mosquitto does not keep on kill -9
+  segmentBytes: 64 * 1024 * 1024, // few files per topic, cheap whole-segment retention
+  retentionBytes: 0,
+  retentionHours: 0,
+  maxPacketBytes: 1024 * 1024, // IoT payloads are small; refuse megabyte floods early (EMQX uses 1 MiB too)
+  maxInflight: 256, // deep enough for loopback throughput, small enough to bound redelivery
+  maxQos: 2,
+  sysIntervalSec: 10, // mosquitto's default $SYS period
+  connectTimeoutMs: 10_000,
+  backlog: 1024, // mosquitto's 100 causes ~1 s SYN retries in connection storms
+});
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function invalid(field: string, expected: string, got: unknown): never {
+  throw new BrokerError('ERR_CONFIG_INVALID', `option '${field}' must be ${expected}, got ${JSON.stringify(got)}`);
+}
+
+function int(field: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) invalid(field, `an integer in ${min}..${max}`, v);
+  return v;
+}
+
+/** Validates `input` field by field and fills in defaults. Unknown fields are refused. */
+export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
+  const known = new Set(Object.keys(DEFAULT_OPTIONS));
+  for (const key of Object.keys(input)) if (!known.has(key)) invalid(key, `one of ${[...known].join(', ')} (unknown option)`, key);
+  const o = { ...DEFAULT_OPTIONS, ...stripUndefined(input) };
+  if (typeof o.host !== 'string' || o.host.length === 0) invalid('host', 'a non-empty string', o.host);
+  int('port', o.port, 0, 65535);
+  if (typeof o.dataDir !== 'string' || o.dataDir.length === 0) invalid('dataDir', 'a non-empty path', o.dataDir);
+  if (!LOG_LEVELS.includes(o.logLevel)) invalid('logLevel', `one of ${LOG_LEVELS.join(', ')}`, o.logLevel);
+  if (o.fsync !== 'batch' && o.fsync !== 'never') int('fsync', o.fsync, 1, 3_600_000);
+  int('segmentBytes', o.segmentBytes, 4096, 2 ** 32 - 1);
+  int('retentionBytes', o.retentionBytes, 0, Number.MAX_SAFE_INTEGER);
+  int('retentionHours', o.retentionHours, 0, 24 * 365 * 100);
+  int('maxPacketBytes', o.maxPacketBytes, 64, 268_435_460); // the protocol's own ceiling
+  int('maxInflight', o.maxInflight, 1, 65535);
+  if (o.maxQos !== 0 && o.maxQos !== 1 && o.maxQos !== 2) invalid('maxQos', '0, 1 or 2', o.maxQos);
+  int('sysIntervalSec', o.sysIntervalSec, 0, 86_400);
+  int('connectTimeoutMs', o.connectTimeoutMs, 100, 600_000);
+  int('backlog', o.backlog, 1, 65535);
+  return Object.freeze(o);
+}
+
+function stripUndefined(o: BrokerOptions): BrokerOptions {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as BrokerOptions;
+}
