@@ -1,0 +1,724 @@
+/**
+ * One log: an append-only sequence of records with dense offsets, split into segments
+ * (format.ts), with an in-memory tail, group commit, retention and a durability policy.
+ *
+ * Offsets and watermarks (always start ≤ memStart ≤ committed ≤ written ≤ end):
+ *
+ *   start           memStart          committed        written          end
+ *     │  on disk only  │ on disk + memory │ being written  │ appended, not │
+ *     ▼                ▼                  ▼  (in flight)   ▼ yet flushed   ▼
+ *     ├────────────────┼──────────────────┼────────────────┼───────────────┤
+ *                      └───────────── #mem (the caller's buffers) ─────────┘
+ *
+ * Invariants:
+ * - append() never copies and never blocks; everything appended in one tick leaves in one
+ *   flush: per segment touched, one pwritev of the records (libuv splits past IOV_MAX=1024
+ *   buffers) and one pwrite of their index entries, then (durability 'batch') one fdatasync of
+ *   each. While a flush is in flight new appends gather for the next one (group commit).
+ * - Only records below `committed` are ever readable (visibility = acknowledgement).
+ * - The in-memory segment metadata changes only after a batch is fully written; after a failed
+ *   batch the files are truncated back to it before anything else is written.
+ * - The tail only ever drops committed records, oldest first.
+ */
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { CommitLogError, ioError } from './errors.js';
+import type { FileCache, FileRef } from './file-cache.js';
+import type { FileOps } from './file-ops.js';
+import {
+  HEADER_BYTES,
+  INDEX_ENTRY_BYTES,
+  INDEX_MAGIC,
+  SEGMENT_MAGIC,
+  encodeHeader,
+  entryMatches,
+  indexBytes,
+  readEntry,
+  writeEntry,
+} from './format.js';
+import { CLEAN_MARKER } from './naming.js';
+import type { ResolvedLogOptions } from './options.js';
+import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
+
+/** Dense, 0-based, per-log record number; safe up to 2^53. */
+export type Offset = number;
+
+/** The answer to a read. */
+export interface ReadBatch {
+  /**
+   * 'records': records.length ≥ 1 records from `from`; 'caughtUp': nothing committed at `from`
+   * yet; 'belowStart': `from` was deleted by retention; 'beyondEnd': `from` > end.
+   */
+  status: 'records' | 'caughtUp' | 'belowStart' | 'beyondEnd';
+  /** Views into one buffer (disk) or the appended buffers themselves (tail). */
+  records: Buffer[];
+  /** Append time per record, ms since the epoch. */
+  timestamps: number[];
+  /** Where to read next; for 'belowStart' the earliest retained offset; for 'beyondEnd' `committed`. */
+  next: Offset;
+}
+
+/** Events of a CommitLog. */
+export interface CommitLogEvents {
+  /** Records below `committed` now meet the durability policy and are readable. */
+  commit: [committed: Offset];
+  /** The records [from, to) were not stored; `end` is back at `from`. */
+  failed: [err: CommitLogError, from: Offset, to: Offset];
+}
+
+/** What a LogStore hands each log (internal wiring, not for applications). */
+export interface LogContext {
+  readonly name: string;
+  readonly dir: string;
+  readonly options: ResolvedLogOptions;
+  readonly ops: FileOps;
+  readonly files: FileCache;
+  /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
+  tailChanged(log: CommitLog, bytes: number): void;
+  /** The log's directory now exists on disk. */
+  created(log: CommitLog): void;
+  /** The log has closed. */
+  closed(log: CommitLog): void;
+}
+
+/** Most index entries one disk read looks at (80 KiB of index). */
+export const READ_MAX_ENTRIES = 4096;
+/** Tail slots are compacted once this many evicted ones lead the array. */
+const TAIL_COMPACT_SLOTS = 1024;
+const EMPTY = Buffer.alloc(0);
+
+interface Group {
+  seg: SegmentState;
+  isNew: boolean;
+  /** Index into #mem of its first record. */
+  first: number;
+  n: number;
+  /** Byte position in the segment / index where the group's data goes. */
+  segPos: number;
+  idxPos: number;
+  endPos: number;
+  segBufs: Buffer[];
+  idxBuf: Buffer;
+  lastTs: number;
+}
+
+interface Waiter {
+  target: Offset;
+  resolve: () => void;
+  reject: (err: CommitLogError) => void;
+}
+
+function empty(status: ReadBatch['status'], next: Offset): ReadBatch {
+  return { status, records: [], timestamps: [], next };
+}
+
+/** A segmented, crash-safe commit log. Obtain one from LogStore.open(). */
+export class CommitLog extends EventEmitter<CommitLogEvents> {
+  /** The log's name (its directory under the store root). */
+  readonly name: string;
+  /** What opening this log found on disk and repaired. */
+  readonly recovery: RecoveryReport;
+
+  readonly #ctx: LogContext;
+  readonly #opts: ResolvedLogOptions;
+  readonly #segments: SegmentState[];
+  #start: Offset;
+  #end: Offset;
+  #committed: Offset;
+  #written: Offset;
+  #totalBytes = 0;
+
+  readonly #mem: Buffer[] = [];
+  readonly #memTs: number[] = [];
+  #head = 0;
+  #memStart: Offset;
+  #memBytes = 0;
+
+  #flushScheduled = false;
+  #flushing: Promise<void> | null = null;
+  #waiters: Waiter[] = [];
+  #closing: Promise<void> | null = null;
+  #closed = false;
+  #dirReady: boolean;
+  #cleanMarker: boolean;
+  #needsRepair = false;
+  /** New segments a failed batch created on disk; repair deletes them. */
+  #orphans: SegmentState[] = [];
+  /** Segments written but not yet fdatasynced (interval / never). */
+  readonly #dirty = new Set<SegmentState>();
+  #syncing: Promise<void> | null = null;
+  #retaining: Promise<number> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  /** @internal Use LogStore.open(). */
+  static async open(ctx: LogContext): Promise<CommitLog> {
+    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir);
+    const log = new CommitLog(ctx, segments, nextOffset, report);
+    if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
+    return log;
+  }
+
+  private constructor(ctx: LogContext, segments: SegmentState[], nextOffset: Offset, report: RecoveryReport) {
+    super();
+    this.name = ctx.name;
+    this.recovery = report;
+    this.#ctx = ctx;
+    this.#opts = ctx.options;
+    this.#segments = segments;
+    this.#start = segments[0]?.base ?? nextOffset;
+    this.#end = this.#committed = this.#written = this.#memStart = nextOffset;
+    for (const s of segments) this.#totalBytes += s.bytes;
+    this.#dirReady = segments.length > 0 || report.clean;
+    this.#cleanMarker = report.clean;
+    const d = this.#opts.durability;
+    if (d.mode === 'interval') {
+      this.#timer = setInterval(() => void this.#syncDirty().catch(() => undefined), d.intervalMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Earliest retained offset. */
+  get start(): Offset {
+    return this.#start;
+  }
+
+  /** Next offset append() will assign. */
+  get end(): Offset {
+    return this.#end;
+  }
+
+  /** Records below it meet the durability policy and are readable. */
+  get committed(): Offset {
+    return this.#committed;
+  }
+
+  /** Bytes of records currently held in memory (tail plus not yet committed). */
+  get memoryBytes(): number {
+    return this.#memBytes;
+  }
+
+  /** Bytes of all segment files (headers included). */
+  get diskBytes(): number {
+    return this.#totalBytes;
+  }
+
+  /**
+   * Appends `record` and returns its offset. Synchronous, no copy: the caller must not mutate
+   * the buffer afterwards. The record goes out with everything else appended this tick; it is
+   * readable once `committed` passes it ('commit' event).
+   * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_RECORD_TOO_LARGE
+   */
+  append(record: Buffer, timestampMs: number = Date.now()): Offset {
+    if (this.#closing !== null) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
+    if (record.length > this.#opts.maxRecordBytes) {
+      throw new CommitLogError(
+        'ERR_COMMITLOG_RECORD_TOO_LARGE',
+        `record of ${record.length} bytes exceeds maxRecordBytes ${this.#opts.maxRecordBytes} of log ${this.name}`,
+      );
+    }
+    this.#mem.push(record);
+    this.#memTs.push(timestampMs);
+    this.#memBytes += record.length;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#onTick);
+    }
+    return this.#end++;
+  }
+
+  /**
+   * Reads committed records from memory only: no syscall, no flush. Returns null when `from` is
+   * committed but no longer in memory (use read()).
+   * @throws ERR_COMMITLOG_CLOSED
+   */
+  readTail(from: Offset, maxRecords: number, maxBytes: number): ReadBatch | null {
+    if (this.#closed) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
+    if (from < this.#start) return empty('belowStart', this.#start);
+    if (from >= this.#committed) return from <= this.#end ? empty('caughtUp', from) : empty('beyondEnd', this.#committed);
+    if (from < this.#memStart) return null;
+    const i0 = this.#head + (from - this.#memStart);
+    const limit = Math.min(this.#committed - from, maxRecords);
+    let n = 0;
+    let bytes = 0;
+    const mem = this.#mem;
+    while (n < limit) {
+      const len = (mem[i0 + n] as Buffer).length;
+      if (n > 0 && bytes + len > maxBytes) break;
+      bytes += len;
+      n++;
+    }
+    return { status: 'records', records: mem.slice(i0, i0 + n), timestamps: this.#memTs.slice(i0, i0 + n), next: from + n };
+  }
+
+  /**
+   * Reads committed records from `from`: from the tail when there, else with one positional
+   * read of the index and one of the segment (records of one segment per call). At least one
+   * record comes back even if it alone exceeds maxBytes.
+   * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_CORRUPT (crc mismatch), ERR_COMMITLOG_IO
+   */
+  async read(from: Offset, maxRecords: number, maxBytes: number): Promise<ReadBatch> {
+    const tail = this.readTail(from, maxRecords, maxBytes);
+    if (tail !== null) return tail;
+    return this.#readDisk(from, Math.max(1, maxRecords), maxBytes);
+  }
+
+  /**
+   * Sends everything appended so far and resolves once it is committed.
+   * @throws (rejects) the batch's CommitLogError if it failed; ERR_COMMITLOG_CLOSED after close
+   */
+  flush(): Promise<void> {
+    if (this.#closed) return Promise.reject(new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`));
+    if (this.#committed >= this.#end) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ target: this.#end, resolve, reject });
+      if (!this.#flushScheduled && this.#flushing === null) {
+        this.#flushScheduled = true;
+        process.nextTick(this.#onTick);
+      }
+    });
+  }
+
+  /**
+   * Drops every committed record from the in-memory tail (readers then go to disk). The store
+   * calls it to keep the sum of all tails within its budget. Returns the bytes still held.
+   */
+  dropTail(): number {
+    this.#trimTail(0);
+    return this.#memBytes;
+  }
+
+  /**
+   * Deletes whole oldest segments (never the active one) past retentionBytes or retentionMs.
+   * Runs after commits that cross retentionBytes and on the store's timer; callable any time.
+   * Resolves to the number of segments deleted.
+   */
+  enforceRetention(): Promise<number> {
+    if (this.#retaining !== null) return this.#retaining;
+    this.#retaining = this.#retain().finally(() => {
+      this.#retaining = null;
+    });
+    return this.#retaining;
+  }
+
+  /**
+   * Flushes, syncs every file, leaves a clean-shutdown marker (so the next open skips the full
+   * check) and releases the log's file descriptors. Further appends throw ERR_COMMITLOG_CLOSED.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    let ok = true;
+    if (this.#committed < this.#end) await this.flush().catch(() => (ok = false));
+    if (this.#flushing !== null) await this.#flushing;
+    if (this.#retaining !== null) await this.#retaining.catch(() => undefined);
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    try {
+      await this.#syncDirty();
+      if (ok && this.#dirReady && !this.#needsRepair) await this.#ctx.ops.writeFile(join(this.#ctx.dir, CLEAN_MARKER), EMPTY);
+    } catch {
+      // Without the marker the next open runs the full check: nothing is lost.
+    }
+    this.#closed = true;
+    this.#mem.length = 0;
+    this.#memTs.length = 0;
+    this.#memBytes = 0;
+    for (const s of this.#segments) {
+      this.#ctx.files.forget(s.segPath);
+      this.#ctx.files.forget(s.idxPath);
+    }
+    this.#ctx.closed(this);
+  }
+
+  readonly #onTick = (): void => {
+    this.#flushScheduled = false;
+    if (this.#flushing === null && this.#written < this.#end) {
+      this.#flushing = this.#flushLoop().finally(() => {
+        this.#flushing = null;
+      });
+    }
+  };
+
+  async #flushLoop(): Promise<void> {
+    while (this.#written < this.#end) {
+      if (this.#needsRepair) {
+        try {
+          await this.#repair();
+        } catch (err) {
+          this.#failPending(ioError('repair after a failed write', this.#ctx.dir, err));
+          continue;
+        }
+      }
+      const from = this.#written;
+      const to = this.#end;
+      this.#written = to;
+      try {
+        await this.#writeBatch(from, to);
+      } catch (err) {
+        this.#needsRepair = true;
+        this.#failPending(ioError('append', this.#ctx.dir, err));
+        continue;
+      }
+      this.#committed = to;
+      while (this.#waiters.length > 0 && (this.#waiters[0] as Waiter).target <= to) (this.#waiters.shift() as Waiter).resolve();
+      this.#trimTail(this.#opts.tailBytes);
+      this.#ctx.tailChanged(this, this.#memBytes);
+      if (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) void this.enforceRetention().catch(() => undefined);
+      this.emit('commit', to);
+    }
+  }
+
+  /** Rolls `end` back to `committed`, rejects flush() waiters and emits 'failed'. */
+  #failPending(err: CommitLogError): void {
+    const from = this.#committed;
+    const to = this.#end;
+    const keep = this.#head + (from - this.#memStart);
+    for (let k = keep; k < this.#mem.length; k++) this.#memBytes -= (this.#mem[k] as Buffer).length;
+    this.#mem.length = keep;
+    this.#memTs.length = keep;
+    this.#end = this.#written = from;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(err);
+    this.emit('failed', err, from, to);
+  }
+
+  /**
+   * Plans which records go to which segment (the active one until full, then new ones) and
+   * builds every buffer to write, synchronously: #mem indices may shift across an await.
+   */
+  #plan(from: Offset, to: Offset): Group[] {
+    const max = this.#opts.segmentBytes;
+    const groups: Group[] = [];
+    const active = this.#segments[this.#segments.length - 1];
+    let cur: Group | null = null;
+    let bytes = active?.bytes ?? 0;
+    let count = active?.count ?? 0;
+    const mem = this.#mem;
+    let i = this.#head + (from - this.#memStart);
+    for (let off = from; off < to; off++, i++) {
+      const len = (mem[i] as Buffer).length;
+      const full = count > 0 && bytes + len > max;
+      if (cur === null && active !== undefined && !full) {
+        cur = { seg: active, isNew: false, first: i, n: 0, segPos: bytes, idxPos: indexBytes(count), endPos: bytes, segBufs: [], idxBuf: EMPTY, lastTs: 0 };
+        groups.push(cur);
+      } else if (cur === null || full) {
+        bytes = HEADER_BYTES;
+        count = 0;
+        const seg = newSegmentState(this.#ctx.dir, off);
+        cur = { seg, isNew: true, first: i, n: 0, segPos: 0, idxPos: 0, endPos: HEADER_BYTES, segBufs: [], idxBuf: EMPTY, lastTs: 0 };
+        groups.push(cur);
+      }
+      cur.n++;
+      bytes += len;
+      count++;
+      cur.endPos = bytes;
+    }
+    for (const g of groups) {
+      const idxBuf = Buffer.allocUnsafe((g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES);
+      let at = 0;
+      if (g.isNew) {
+        encodeHeader(INDEX_MAGIC, g.seg.base).copy(idxBuf, 0);
+        at = HEADER_BYTES;
+        g.segBufs.push(encodeHeader(SEGMENT_MAGIC, g.seg.base));
+        for (let k = 0; k < g.n; k++) g.segBufs.push(mem[g.first + k] as Buffer);
+      } else {
+        g.segBufs = mem.slice(g.first, g.first + g.n);
+      }
+      let pos = g.isNew ? HEADER_BYTES : g.segPos;
+      for (let k = 0; k < g.n; k++) {
+        const rec = mem[g.first + k] as Buffer;
+        writeEntry(idxBuf, at, pos, rec, this.#memTs[g.first + k] as number);
+        at += INDEX_ENTRY_BYTES;
+        pos += rec.length;
+      }
+      g.idxBuf = idxBuf;
+      g.lastTs = this.#memTs[g.first + g.n - 1] as number;
+    }
+    return groups;
+  }
+
+  async #writeBatch(from: Offset, to: Offset): Promise<void> {
+    const { ops, files } = this.#ctx;
+    const batchMode = this.#opts.durability.mode === 'batch';
+    const groups = this.#plan(from, to);
+    if (this.#cleanMarker) {
+      await ops.unlink(join(this.#ctx.dir, CLEAN_MARKER));
+      this.#cleanMarker = false;
+    }
+    for (const g of groups) {
+      const { seg, segBufs, idxBuf } = g;
+      if (g.isNew) {
+        if (!this.#dirReady) {
+          await ops.mkdir(this.#ctx.dir);
+          this.#dirReady = true;
+          this.#ctx.created(this);
+        }
+        // Sealing: whatever the policy, a segment the log rolls past is made durable.
+        await this.#syncDirty();
+        this.#orphans.push(seg);
+      }
+      const segRef = await files.acquire(seg.segPath, g.isNew);
+      let idxRef: FileRef;
+      try {
+        idxRef = await files.acquire(seg.idxPath, g.isNew);
+      } catch (err) {
+        files.release(segRef);
+        throw err;
+      }
+      try {
+        await Promise.all([
+          ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e))),
+          ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
+        ]);
+        if (batchMode) {
+          await Promise.all([
+            ops.fdatasync(segRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.segPath, e))),
+            ops.fdatasync(idxRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.idxPath, e))),
+          ]);
+          if (g.isNew) await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
+        } else {
+          this.#dirty.add(seg);
+        }
+      } finally {
+        files.release(segRef);
+        files.release(idxRef);
+      }
+    }
+    // Everything is written: only now does the metadata move.
+    for (const g of groups) {
+      const seg = g.seg;
+      if (g.isNew) this.#segments.push(seg);
+      seg.count += g.n;
+      this.#totalBytes += g.endPos - (g.isNew ? 0 : seg.bytes);
+      seg.bytes = g.endPos;
+      seg.lastTimestampMs = g.lastTs;
+    }
+    this.#orphans = [];
+  }
+
+  /** fdatasyncs every segment written since its last sync (interval timer, roll, close). */
+  async #syncDirty(): Promise<void> {
+    while (this.#syncing !== null) await this.#syncing;
+    if (this.#dirty.size === 0) return;
+    const segs = [...this.#dirty];
+    this.#dirty.clear();
+    this.#syncing = (async () => {
+      const { ops, files } = this.#ctx;
+      for (const seg of segs) {
+        for (const path of [seg.segPath, seg.idxPath]) {
+          const ref = await files.acquire(path, false);
+          try {
+            await ops.fdatasync(ref.fd);
+          } catch (err) {
+            this.#dirty.add(seg);
+            throw ioError('fdatasync', path, err);
+          } finally {
+            files.release(ref);
+          }
+        }
+      }
+    })().finally(() => {
+      this.#syncing = null;
+    });
+    await this.#syncing;
+  }
+
+  /** Makes the files match the metadata again after a failed batch. */
+  async #repair(): Promise<void> {
+    const { ops, files } = this.#ctx;
+    for (const seg of this.#orphans) {
+      files.forget(seg.segPath);
+      files.forget(seg.idxPath);
+      await ops.unlink(seg.idxPath);
+      await ops.unlink(seg.segPath);
+    }
+    this.#orphans = [];
+    const active = this.#segments[this.#segments.length - 1];
+    if (active !== undefined) {
+      for (const [path, size] of [
+        [active.segPath, active.bytes],
+        [active.idxPath, indexBytes(active.count)],
+      ] as const) {
+        const ref = await files.acquire(path, false);
+        try {
+          await ops.ftruncate(ref.fd, size);
+          await ops.fdatasync(ref.fd);
+        } finally {
+          files.release(ref);
+        }
+      }
+    }
+    this.#needsRepair = false;
+  }
+
+  #trimTail(limit: number): void {
+    const mem = this.#mem;
+    while (this.#memStart < this.#committed && this.#memBytes > limit) {
+      this.#memBytes -= (mem[this.#head] as Buffer).length;
+      mem[this.#head] = EMPTY;
+      this.#head++;
+      this.#memStart++;
+    }
+    this.#compactTail();
+  }
+
+  #compactTail(): void {
+    if (this.#head > TAIL_COMPACT_SLOTS && this.#head * 2 > this.#mem.length) {
+      this.#mem.splice(0, this.#head);
+      this.#memTs.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #segmentOf(off: Offset): SegmentState | undefined {
+    const segs = this.#segments;
+    let lo = 0;
+    let hi = segs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if ((segs[mid] as SegmentState).base <= off) lo = mid;
+      else hi = mid - 1;
+    }
+    const s = segs[lo];
+    return s !== undefined && s.base <= off && off < s.base + s.count ? s : undefined;
+  }
+
+  async #readDisk(from: Offset, maxRecords: number, maxBytes: number): Promise<ReadBatch> {
+    const seg = this.#segmentOf(from);
+    if (seg === undefined) return empty('belowStart', this.#start);
+    const { ops, files } = this.#ctx;
+    const n = Math.min(this.#committed, seg.base + seg.count, from + maxRecords, from + READ_MAX_ENTRIES) - from;
+    let idxRef: FileRef;
+    try {
+      idxRef = await files.acquire(seg.idxPath, false);
+    } catch (err) {
+      // Deleted by retention between the lookup and the open.
+      if (from < this.#start) return empty('belowStart', this.#start);
+      throw err;
+    }
+    let entries: Buffer;
+    try {
+      entries = Buffer.allocUnsafe(n * INDEX_ENTRY_BYTES);
+      const got = await ops.read(idxRef.fd, entries, 0, entries.length, indexBytes(from - seg.base));
+      if (got !== entries.length) {
+        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.idxPath}: index ends before record ${from + got / INDEX_ENTRY_BYTES}`, {
+          path: seg.idxPath,
+          position: indexBytes(from - seg.base) + got,
+        });
+      }
+    } catch (err) {
+      throw ioError('read', seg.idxPath, err);
+    } finally {
+      files.release(idxRef);
+    }
+    const first = readEntry(entries, 0);
+    let k = 0;
+    let bytes = 0;
+    let expected = first.pos;
+    while (k < n) {
+      const e = readEntry(entries, k * INDEX_ENTRY_BYTES);
+      if (e.pos !== expected) {
+        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.idxPath}: entry for record ${from + k} is not contiguous`, {
+          path: seg.idxPath,
+          position: indexBytes(from - seg.base + k),
+        });
+      }
+      if (k > 0 && bytes + e.len > maxBytes) break;
+      bytes += e.len;
+      expected += e.len;
+      k++;
+    }
+    const data = Buffer.allocUnsafe(bytes);
+    const segRef = await files.acquire(seg.segPath, false);
+    try {
+      let done = 0;
+      while (done < bytes) {
+        const got = await ops.read(segRef.fd, data, done, bytes - done, first.pos + done);
+        if (got === 0) {
+          throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.segPath}: segment ends at ${first.pos + done}, index expects more`, {
+            path: seg.segPath,
+            position: first.pos + done,
+          });
+        }
+        done += got;
+      }
+    } catch (err) {
+      throw ioError('read', seg.segPath, err);
+    } finally {
+      files.release(segRef);
+    }
+    const records: Buffer[] = new Array<Buffer>(k);
+    const timestamps: number[] = new Array<number>(k);
+    let p = 0;
+    for (let j = 0; j < k; j++) {
+      const at = j * INDEX_ENTRY_BYTES;
+      const len = entries.readUInt32LE(at + 8);
+      const rec = data.subarray(p, p + len);
+      if (!entryMatches(entries, at, rec)) {
+        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.segPath}: record ${from + j} at byte ${first.pos + p} fails its checksum`, {
+          path: seg.segPath,
+          position: first.pos + p,
+        });
+      }
+      records[j] = rec;
+      timestamps[j] = readEntry(entries, at).timestampMs;
+      p += len;
+    }
+    return { status: 'records', records, timestamps, next: from + k };
+  }
+
+  async #retain(): Promise<number> {
+    const { ops, files } = this.#ctx;
+    const { retentionBytes, retentionMs } = this.#opts;
+    let deleted = 0;
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0] as SegmentState;
+      let drop = this.#totalBytes > retentionBytes;
+      if (!drop && retentionMs !== Number.POSITIVE_INFINITY) {
+        if (oldest.lastTimestampMs < 0) oldest.lastTimestampMs = await this.#lastTimestamp(oldest);
+        drop = Date.now() - oldest.lastTimestampMs > retentionMs;
+      }
+      if (!drop || this.#closed) break;
+      this.#segments.shift();
+      this.#totalBytes -= oldest.bytes;
+      this.#start = (this.#segments[0] as SegmentState).base;
+      this.#dirty.delete(oldest);
+      while (this.#memStart < this.#start) {
+        this.#memBytes -= (this.#mem[this.#head] as Buffer).length;
+        this.#mem[this.#head] = EMPTY;
+        this.#head++;
+        this.#memStart++;
+      }
+      this.#compactTail();
+      files.forget(oldest.idxPath);
+      files.forget(oldest.segPath);
+      // Index first: a segment without its index is recognised as a half-deleted leftover.
+      try {
+        await ops.unlink(oldest.idxPath);
+        await ops.unlink(oldest.segPath);
+      } catch (err) {
+        throw ioError('unlink', oldest.segPath, err);
+      }
+      deleted++;
+    }
+    return deleted;
+  }
+
+  async #lastTimestamp(seg: SegmentState): Promise<number> {
+    const ref = await this.#ctx.files.acquire(seg.idxPath, false);
+    try {
+      const buf = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
+      await this.#ctx.ops.read(ref.fd, buf, 0, INDEX_ENTRY_BYTES, indexBytes(seg.count - 1));
+      return readEntry(buf, 0).timestampMs;
+    } catch (err) {
+      throw ioError('read', seg.idxPath, err);
+    } finally {
+      this.#ctx.files.release(ref);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The file-system seam: every syscall commitlog/ makes goes through a FileOps object, so tests
+ * can inject ENOSPC/EIO (and count calls). The default implementation wraps node:fs callbacks
+ * directly in promises (cheaper than fs/promises' FileHandle, and plain fds are what the shared
+ * LRU hands out).
+ *
+ * Invariants: reads and writes are positional (pread/pwritev), never seek + read; writev()
+ * resolves only once every byte is written (libuv loops over IOV_MAX chunks and short writes;
+ * a short result is retried here so the real errno surfaces).
+ */
+import * as fs from 'node:fs';
+
+/** The operations commitlog/ performs on files. Paths are absolute. */
+export interface FileOps {
+  /** Opens `path` read-write; creates it when `create`. Resolves to an fd. */
+  open(path: string, create: boolean): Promise<number>;
+  close(fd: number): Promise<void>;
+  /** pread: resolves to the number of bytes read. */
+  read(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** pwritev of all of `buffers` at `position`. */
+  writev(fd: number, buffers: readonly Buffer[], position: number): Promise<void>;
+  fdatasync(fd: number): Promise<void>;
+  ftruncate(fd: number, length: number): Promise<void>;
+  /** Size in bytes of an open file. */
+  size(fd: number): Promise<number>;
+  /** Size in bytes of the file at `path`; null if it does not exist. */
+  stat(path: string): Promise<number | null>;
+  /** Names in a directory; [] if it does not exist. */
+  readdir(path: string): Promise<string[]>;
+  /** Directory names in a directory; [] if it does not exist. */
+  readdirDirs(path: string): Promise<string[]>;
+  mkdir(path: string): Promise<void>;
+  /** fsync of a directory, so that files created in it survive power loss. */
+  fsyncDir(path: string): Promise<void>;
+  /** Removes a file; a missing file is not an error. */
+  unlink(path: string): Promise<void>;
+  /** Creates or replaces a small file. */
+  writeFile(path: string, data: Buffer): Promise<void>;
+}
+
+const OPEN_RW = fs.constants.O_RDWR;
+const OPEN_CREATE = fs.constants.O_RDWR | fs.constants.O_CREAT;
+
+function totalLength(buffers: readonly Buffer[]): number {
+  let n = 0;
+  for (const b of buffers) n += b.length;
+  return n;
+}
+
+function writevAll(fd: number, buffers: readonly Buffer[], position: number, resolve: () => void, reject: (e: unknown) => void): void {
+  const want = totalLength(buffers);
+  fs.writev(fd, buffers as Buffer[], position, (err, written) => {
+    if (err !== null) return reject(err);
+    if (written === want) return resolve();
+    if (written === 0) return reject(Object.assign(new Error('writev wrote nothing'), { code: 'EIO' }));
+    // Short write (libuv stops at the first failing chunk): retry the rest to get its errno.
+    const rest: Buffer[] = [];
+    let skip = written;
+    for (const b of buffers) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    writevAll(fd, rest, position + written, resolve, reject);
+  });
+}
+
+/** FileOps over node:fs. */
+export const nodeFileOps: FileOps = {
+  open: (path, create) =>
+    new Promise((resolve, reject) => fs.open(path, create ? OPEN_CREATE : OPEN_RW, 0o644, (e, fd) => (e ? reject(e) : resolve(fd)))),
+  close: (fd) => new Promise((resolve, reject) => fs.close(fd, (e) => (e ? reject(e) : resolve()))),
+  read: (fd, buffer, offset, length, position) =>
+    new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)))),
+  writev: (fd, buffers, position) => new Promise((resolve, reject) => writevAll(fd, buffers, position, resolve, reject)),
+  fdatasync: (fd) => new Promise((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))),
+  ftruncate: (fd, length) => new Promise((resolve, reject) => fs.ftruncate(fd, length, (e) => (e ? reject(e) : resolve()))),
+  size: (fd) => new Promise((resolve, reject) => fs.fstat(fd, (e, st) => (e ? reject(e) : resolve(st.size)))),
+  stat: (path) =>
+    new Promise((resolve, reject) =>
+      fs.stat(path, (e, st) => (e ? (e.code === 'ENOENT' ? resolve(null) : reject(e)) : resolve(st.size))),
+    ),
+  readdir: (path) =>
+    new Promise((resolve, reject) =>
+      fs.readdir(path, (e, names) => (e ? (e.code === 'ENOENT' ? resolve([]) : reject(e)) : resolve(names))),
+    ),
+  readdirDirs: (path) =>
+    new Promise((resolve, reject) =>
+      fs.readdir(path, { withFileTypes: true }, (e, ents) =>
+        e ? (e.code === 'ENOENT' ? resolve([]) : reject(e)) : resolve(ents.filter((d) => d.isDirectory()).map((d) => d.name)),
+      ),
+    ),
+  mkdir: (path) => new Promise((resolve, reject) => fs.mkdir(path, { recursive: true }, (e) => (e ? reject(e) : resolve()))),
+  fsyncDir: (path) =>
+    new Promise((resolve, reject) =>
+      fs.open(path, fs.constants.O_RDONLY, (e, fd) => {
+        if (e) return reject(e);
+        fs.fsync(fd, (e2) => fs.close(fd, () => (e2 ? reject(e2) : resolve())));
+      }),
+    ),
+  unlink: (path) => new Promise((resolve, reject) => fs.unlink(path, (e) => (e && e.code !== 'ENOENT' ? reject(e) : resolve()))),
+  writeFile: (path, data) => new Promise((resolve, reject) => fs.writeFile(path, data, (e) => (e ? reject(e) : resolve()))),
+};

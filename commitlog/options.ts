@@ -1,0 +1,190 @@
+/**
+ * Options of one log and of a LogStore: the documented interfaces, frozen defaults with the
+ * reason for each value, and the only functions that validate them.
+ *
+ * Invariant: every number a CommitLog or LogStore uses has passed through resolveLogOptions()
+ * or resolveStoreOptions(); an invalid value is an ERR_COMMITLOG_INVALID_OPTION naming the
+ * field and the accepted range.
+ */
+import { CommitLogError } from './errors.js';
+import type { FileOps } from './file-ops.js';
+
+/** When a batch counts as committed (and becomes readable). */
+export type Durability =
+  /** fdatasync the segment and index before the batch commits. Survives power loss. */
+  | { mode: 'batch' }
+  /** Commit once written to the OS; fdatasync every `intervalMs`. Survives kill -9. */
+  | { mode: 'interval'; intervalMs: number }
+  /** Commit once written to the OS; sync only on segment roll and close. Survives kill -9. */
+  | { mode: 'never' };
+
+/** Options of one log. All optional. */
+export interface LogOptions {
+  /**
+   * Roll to a new segment when the next record would take the active one past this size
+   * (header included). A segment always holds at least one record.
+   * @default 67108864 (64 MiB); range 64 .. 2^31 bytes
+   */
+  segmentBytes?: number;
+  /**
+   * append() refuses larger records with ERR_COMMITLOG_RECORD_TOO_LARGE.
+   * @default 4194304 (4 MiB); range 0 .. 2^30 bytes
+   */
+  maxRecordBytes?: number;
+  /**
+   * Newest committed bytes kept in memory (the appended buffers themselves) so caught-up
+   * readers make no syscall. The store's shared budget may evict it earlier.
+   * @default 4194304 (4 MiB); range 0 .. 2^40 bytes
+   */
+  tailBytes?: number;
+  /**
+   * Durability policy.
+   * @default { mode: 'batch' }; intervalMs range 1 .. 3600000
+   */
+  durability?: Durability;
+  /**
+   * Delete whole oldest segments (never the active one) while the log is larger than this.
+   * @default Infinity (no limit); range 0 .. Infinity bytes
+   */
+  retentionBytes?: number;
+  /**
+   * Delete whole oldest segments (never the active one) whose newest record is older than this.
+   * @default Infinity (no limit); range 1 .. Infinity ms
+   */
+  retentionMs?: number;
+}
+
+/** Options of a LogStore. All optional. */
+export interface StoreOptions {
+  /**
+   * Most file descriptors the store keeps open at once, shared by all its logs (an LRU).
+   * A file in use by an operation is never closed, so the bound can be exceeded briefly by the
+   * number of concurrent operations.
+   * @default 1024; range 4 .. 1048576
+   */
+  maxOpenFiles?: number;
+  /**
+   * Total in-memory tail bytes across all logs; past it the tails of the logs appended to least
+   * recently are dropped.
+   * @default 268435456 (256 MiB); range 0 .. 2^40 bytes
+   */
+  tailBudgetBytes?: number;
+  /**
+   * How often the store applies retention (by age and bytes) to its open logs; 0 = never.
+   * @default 60000 ms; range 0 .. 86400000
+   */
+  retentionCheckMs?: number;
+  /** Defaults for every log opened through the store (per-open options override them). */
+  logDefaults?: LogOptions;
+  /** The file system seam; tests inject failures through it. @default the node:fs operations */
+  fileOps?: FileOps;
+}
+
+/** LogOptions with every field present and validated. */
+export interface ResolvedLogOptions {
+  readonly segmentBytes: number;
+  readonly maxRecordBytes: number;
+  readonly tailBytes: number;
+  readonly durability: Readonly<Durability>;
+  readonly retentionBytes: number;
+  readonly retentionMs: number;
+}
+
+const MIB = 1024 * 1024;
+/** Big enough that rolls are rare, small enough that unclean recovery reads little. */
+export const SEGMENT_BYTES_DEFAULT = 64 * MIB;
+/** Smallest segment: a header plus a few small records (tests use tiny segments). */
+export const SEGMENT_BYTES_MIN = 64;
+/** Index positions are u32; 2 GiB + one maximal record still fits. */
+export const SEGMENT_BYTES_MAX = 2 ** 31;
+/** MQTT payloads above a few MiB are unusual; larger ones need an explicit choice. */
+export const MAX_RECORD_BYTES_DEFAULT = 4 * MIB;
+/** Index lengths are u32 and positions must stay below 2^32. */
+export const MAX_RECORD_BYTES_MAX = 2 ** 30;
+/** "A few MiB": serves caught-up readers of a busy topic for a second or so. */
+export const TAIL_BYTES_DEFAULT = 4 * MIB;
+/** Upper bound of any byte budget (1 TiB): catches unit mistakes. */
+export const BUDGET_BYTES_MAX = 2 ** 40;
+/** One hour: an fsync interval longer than that is a mistake. */
+export const INTERVAL_MS_MAX = 3_600_000;
+/** Linux's default RLIMIT_NOFILE is 1024 soft; leave room for sockets with a 1024 cap. */
+export const MAX_OPEN_FILES_DEFAULT = 1024;
+export const MAX_OPEN_FILES_MIN = 4;
+export const MAX_OPEN_FILES_MAX = 1_048_576;
+/** 256 MiB of tails across all logs by default: bounded memory with 10k+ logs. */
+export const TAIL_BUDGET_BYTES_DEFAULT = 256 * MIB;
+/** Age retention needs no finer grain than a minute. */
+export const RETENTION_CHECK_MS_DEFAULT = 60_000;
+export const RETENTION_CHECK_MS_MAX = 86_400_000;
+
+/** Defaults of every log option. */
+export const LOG_DEFAULTS: ResolvedLogOptions = Object.freeze({
+  segmentBytes: SEGMENT_BYTES_DEFAULT,
+  maxRecordBytes: MAX_RECORD_BYTES_DEFAULT,
+  tailBytes: TAIL_BYTES_DEFAULT,
+  durability: Object.freeze({ mode: 'batch' as const }),
+  retentionBytes: Number.POSITIVE_INFINITY,
+  retentionMs: Number.POSITIVE_INFINITY,
+});
+
+function invalid(field: string, range: string, value: unknown): CommitLogError {
+  return new CommitLogError('ERR_COMMITLOG_INVALID_OPTION', `${field} must be ${range}, got ${String(value)}`);
+}
+
+function integerIn(field: string, value: unknown, min: number, max: number, unit: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(field, `an integer in ${min} .. ${max} ${unit}`, value);
+  }
+  return value;
+}
+
+function limitOrInfinity(field: string, value: unknown, min: number, unit: string): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > Number.MAX_SAFE_INTEGER) {
+    throw invalid(field, `an integer ≥ ${min} ${unit} or Infinity`, value);
+  }
+  return value;
+}
+
+function resolveDurability(value: unknown): Readonly<Durability> {
+  if (typeof value !== 'object' || value === null || !('mode' in value)) {
+    throw invalid('durability', "{ mode: 'batch' | 'never' } or { mode: 'interval', intervalMs }", JSON.stringify(value));
+  }
+  const mode = (value as { mode: unknown }).mode;
+  if (mode === 'batch' || mode === 'never') return Object.freeze({ mode });
+  if (mode === 'interval') {
+    const ms = integerIn('durability.intervalMs', (value as { intervalMs?: unknown }).intervalMs, 1, INTERVAL_MS_MAX, 'ms');
+    return Object.freeze({ mode, intervalMs: ms });
+  }
+  throw invalid('durability.mode', "'batch', 'interval' or 'never'", mode);
+}
+
+/** Validates `opts` over `base` (defaults), naming the first invalid field. */
+export function resolveLogOptions(opts: LogOptions = {}, base: ResolvedLogOptions = LOG_DEFAULTS): ResolvedLogOptions {
+  return Object.freeze({
+    segmentBytes: integerIn('segmentBytes', opts.segmentBytes ?? base.segmentBytes, SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX, 'bytes'),
+    maxRecordBytes: integerIn('maxRecordBytes', opts.maxRecordBytes ?? base.maxRecordBytes, 0, MAX_RECORD_BYTES_MAX, 'bytes'),
+    tailBytes: integerIn('tailBytes', opts.tailBytes ?? base.tailBytes, 0, BUDGET_BYTES_MAX, 'bytes'),
+    durability: resolveDurability(opts.durability ?? base.durability),
+    retentionBytes: limitOrInfinity('retentionBytes', opts.retentionBytes ?? base.retentionBytes, 0, 'bytes'),
+    retentionMs: limitOrInfinity('retentionMs', opts.retentionMs ?? base.retentionMs, 1, 'ms'),
+  });
+}
+
+/** StoreOptions with every field present and validated. */
+export interface ResolvedStoreOptions {
+  readonly maxOpenFiles: number;
+  readonly tailBudgetBytes: number;
+  readonly retentionCheckMs: number;
+  readonly logDefaults: ResolvedLogOptions;
+}
+
+/** Validates store options (the file-ops seam is taken as given). */
+export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptions {
+  return Object.freeze({
+    maxOpenFiles: integerIn('maxOpenFiles', opts.maxOpenFiles ?? MAX_OPEN_FILES_DEFAULT, MAX_OPEN_FILES_MIN, MAX_OPEN_FILES_MAX, 'files'),
+    tailBudgetBytes: integerIn('tailBudgetBytes', opts.tailBudgetBytes ?? TAIL_BUDGET_BYTES_DEFAULT, 0, BUDGET_BYTES_MAX, 'bytes'),
+    retentionCheckMs: integerIn('retentionCheckMs', opts.retentionCheckMs ?? RETENTION_CHECK_MS_DEFAULT, 0, RETENTION_CHECK_MS_MAX, 'ms'),
+    logDefaults: resolveLogOptions(opts.logDefaults ?? {}),
+  });
+}

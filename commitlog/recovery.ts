@@ -1,0 +1,264 @@
+/**
+ * Opening a log's directory: finds its segments, validates what a crash could have left
+ * unfinished and truncates it to the last fully valid record.
+ *
+ * What is validated:
+ * - After an unclean stop (no clean-shutdown marker) every entry of the newest segment: its
+ *   position must follow the previous record, its record must lie inside the segment, its crc
+ *   must match. The first invalid entry and everything after it are truncated (index and
+ *   segment both) — unless a later entry is intact, which no crash can produce: then the damage
+ *   is in the middle and opening fails with ERR_COMMITLOG_CORRUPT naming the file and position.
+ * - After a clean close only the newest record is checked (a mismatch falls back to the full
+ *   check above). Older, sealed segments were fdatasynced when the log rolled past them, so only
+ *   their sizes are checked on open; their crcs are checked on every read from disk.
+ * - A newest segment with no valid record (created but never written, or wholly torn) is
+ *   deleted, and the one before it becomes the newest (it was synced at the roll).
+ *
+ * Must not: read sealed segments in full, or ever return a record whose crc did not match.
+ */
+import { CommitLogError, ioError } from './errors.js';
+import type { FileCache, FileRef } from './file-cache.js';
+import type { FileOps } from './file-ops.js';
+import {
+  HEADER_BYTES,
+  INDEX_ENTRY_BYTES,
+  INDEX_MAGIC,
+  SEGMENT_MAGIC,
+  checkHeader,
+  entryMatches,
+  indexBytes,
+  readEntry,
+} from './format.js';
+import { CLEAN_MARKER, indexFileName, parseFileName, segmentFileName } from './naming.js';
+import { join } from 'node:path';
+
+/** Recovery reads the newest segment in windows of this many bytes. */
+export const RECOVERY_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/** What the log knows about one segment without reading it. */
+export interface SegmentState {
+  readonly base: number;
+  /** Records in the segment (committed ones only, once the log is running). */
+  count: number;
+  /** Size of the segment file in bytes, header included. */
+  bytes: number;
+  /** Timestamp of the newest record, or -1 if not read yet. */
+  lastTimestampMs: number;
+  readonly segPath: string;
+  readonly idxPath: string;
+}
+
+/** What opening a log found and did. */
+export interface RecoveryReport {
+  /** A clean-shutdown marker was present. */
+  readonly clean: boolean;
+  /** Records dropped from the newest segment(s) because they were torn. */
+  readonly truncatedRecords: number;
+  /** Segment bytes dropped because no valid index entry covered them. */
+  readonly truncatedBytes: number;
+  /** Segment files deleted because they held no valid record. */
+  readonly removedSegments: number;
+}
+
+export function newSegmentState(dir: string, base: number): SegmentState {
+  return { base, count: 0, bytes: 0, lastTimestampMs: -1, segPath: join(dir, segmentFileName(base)), idxPath: join(dir, indexFileName(base)) };
+}
+
+async function readExact(ops: FileOps, ref: FileRef, path: string, length: number, position: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  try {
+    while (done < length) {
+      const n = await ops.read(ref.fd, buf, done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+  } catch (err) {
+    throw ioError('read', path, err);
+  }
+  return done === length ? buf : buf.subarray(0, done);
+}
+
+interface SegmentCheck {
+  count: number;
+  bytes: number;
+  lastTimestampMs: number;
+  truncatedRecords: number;
+  truncatedBytes: number;
+}
+
+/** Validates (and truncates) one segment + index pair; count 0 means it holds nothing valid. */
+async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState, trustClean: boolean): Promise<SegmentCheck> {
+  const none: SegmentCheck = { count: 0, bytes: 0, lastTimestampMs: -1, truncatedRecords: 0, truncatedBytes: 0 };
+  const segSize = await ops.stat(seg.segPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.segPath, e)));
+  const idxSize = await ops.stat(seg.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.idxPath, e)));
+  if (segSize === null || idxSize === null || segSize < HEADER_BYTES || idxSize < HEADER_BYTES) return none;
+  const segRef = await cache.acquire(seg.segPath, false);
+  const idxRef = await cache.acquire(seg.idxPath, false);
+  try {
+    const segHeader = await readExact(ops, segRef, seg.segPath, HEADER_BYTES, 0);
+    const idxHeader = await readExact(ops, idxRef, seg.idxPath, HEADER_BYTES, 0);
+    if (checkHeader(segHeader, SEGMENT_MAGIC, seg.base, seg.segPath) === 'blank') return none;
+    if (checkHeader(idxHeader, INDEX_MAGIC, seg.base, seg.idxPath) === 'blank') return none;
+    const n = Math.floor((idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES);
+
+    if (trustClean && n > 0 && idxSize === indexBytes(n)) {
+      const last = await readExact(ops, idxRef, seg.idxPath, INDEX_ENTRY_BYTES, indexBytes(n - 1));
+      const e = readEntry(last, 0);
+      if (e.pos + e.len === segSize && e.pos >= HEADER_BYTES) {
+        const rec = await readExact(ops, segRef, seg.segPath, e.len, e.pos);
+        if (entryMatches(last, 0, rec)) {
+          return { count: n, bytes: segSize, lastTimestampMs: e.timestampMs, truncatedRecords: 0, truncatedBytes: 0 };
+        }
+      }
+    }
+
+    const entries = n === 0 ? Buffer.alloc(0) : await readExact(ops, idxRef, seg.idxPath, n * INDEX_ENTRY_BYTES, HEADER_BYTES);
+    const usable = Math.floor(entries.length / INDEX_ENTRY_BYTES);
+    let winStart = 0;
+    let win: Buffer = Buffer.alloc(0);
+    const recordAt = async (pos: number, len: number): Promise<Buffer> => {
+      if (pos < winStart || pos + len > winStart + win.length) {
+        winStart = pos;
+        win = await readExact(ops, segRef, seg.segPath, Math.min(segSize - pos, Math.max(len, RECOVERY_WINDOW_BYTES)), pos);
+      }
+      return win.subarray(pos - winStart, pos - winStart + len);
+    };
+    const plausible = (pos: number, len: number): boolean => pos >= HEADER_BYTES && pos + len <= segSize;
+
+    let expected = HEADER_BYTES;
+    let valid = 0;
+    let lastTs = -1;
+    for (; valid < usable; valid++) {
+      const at = valid * INDEX_ENTRY_BYTES;
+      const e = readEntry(entries, at);
+      if (e.pos !== expected || !plausible(e.pos, e.len)) break;
+      if (!entryMatches(entries, at, await recordAt(e.pos, e.len))) break;
+      expected += e.len;
+      lastTs = e.timestampMs;
+    }
+    // A torn write leaves only a damaged suffix; an intact entry after the damage means the
+    // damage is in the middle of data that was once complete.
+    for (let j = valid + 1; j < usable; j++) {
+      const at = j * INDEX_ENTRY_BYTES;
+      const e = readEntry(entries, at);
+      if (!plausible(e.pos, e.len) || e.len === 0) continue;
+      if (entryMatches(entries, at, await recordAt(e.pos, e.len))) {
+        throw new CommitLogError(
+          'ERR_COMMITLOG_CORRUPT',
+          `${seg.segPath}: record ${seg.base + valid} at byte ${expected} is damaged but record ${seg.base + j} after it is intact`,
+          { path: seg.segPath, position: expected },
+        );
+      }
+    }
+    const truncatedRecords = n - valid + (idxSize > indexBytes(n) ? 1 : 0);
+    const truncatedBytes = segSize - expected;
+    if (valid > 0 && (idxSize !== indexBytes(valid) || segSize !== expected)) {
+      try {
+        await ops.ftruncate(idxRef.fd, indexBytes(valid));
+        await ops.ftruncate(segRef.fd, expected);
+        await Promise.all([ops.fdatasync(idxRef.fd), ops.fdatasync(segRef.fd)]);
+      } catch (err) {
+        throw ioError('truncate during recovery', seg.segPath, err);
+      }
+    }
+    return { count: valid, bytes: expected, lastTimestampMs: lastTs, truncatedRecords, truncatedBytes };
+  } finally {
+    cache.release(segRef);
+    cache.release(idxRef);
+  }
+}
+
+/**
+ * Reads a log directory and returns its segments, oldest first, after recovery. A missing
+ * directory is an empty log. Deletes leftovers: a newest segment with no valid record, and an
+ * oldest segment missing one of its two files (a retention delete cut short).
+ */
+export async function loadSegments(
+  ops: FileOps,
+  cache: FileCache,
+  dir: string,
+): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport }> {
+  let names: string[];
+  try {
+    names = await ops.readdir(dir);
+  } catch (err) {
+    throw ioError('readdir', dir, err);
+  }
+  const clean = names.includes(CLEAN_MARKER);
+  const found = new Map<number, { seg: boolean; idx: boolean }>();
+  for (const name of names) {
+    const parsed = parseFileName(name);
+    if (parsed === null) continue;
+    const f = found.get(parsed.base) ?? { seg: false, idx: false };
+    if (parsed.kind === 'segment') f.seg = true;
+    else f.idx = true;
+    found.set(parsed.base, f);
+  }
+  const bases = [...found.keys()].sort((a, b) => a - b);
+  const segments = bases.map((b) => newSegmentState(dir, b));
+  let removedSegments = 0;
+  const remove = async (s: SegmentState): Promise<void> => {
+    cache.forget(s.idxPath);
+    cache.forget(s.segPath);
+    try {
+      await ops.unlink(s.idxPath);
+      await ops.unlink(s.segPath);
+    } catch (err) {
+      throw ioError('unlink', s.segPath, err);
+    }
+    removedSegments++;
+  };
+
+  // The oldest segment may be half deleted by retention.
+  const first = segments[0];
+  if (first !== undefined && segments.length > 1) {
+    const f = found.get(first.base);
+    if (f !== undefined && (!f.seg || !f.idx)) {
+      await remove(first);
+      segments.shift();
+    }
+  }
+
+  // The newest segment: full validation unless shut down cleanly; drop it if nothing is valid.
+  let truncatedRecords = 0;
+  let truncatedBytes = 0;
+  let nextOffset = 0;
+  while (segments.length > 0) {
+    const last = segments[segments.length - 1] as SegmentState;
+    const check = await recoverSegment(ops, cache, last, clean);
+    truncatedRecords += check.truncatedRecords;
+    truncatedBytes += check.truncatedBytes;
+    if (check.count > 0) {
+      last.count = check.count;
+      last.bytes = check.bytes;
+      last.lastTimestampMs = check.lastTimestampMs;
+      break;
+    }
+    await remove(last);
+    segments.pop();
+    // Offsets are never reused: an emptied newest segment still fixes where the log goes on.
+    nextOffset = Math.max(nextOffset, last.base);
+  }
+  const newest = segments[segments.length - 1];
+  if (newest !== undefined) nextOffset = newest.base + newest.count;
+
+  // Sealed segments: sizes only.
+  for (let i = 0; i < segments.length - 1; i++) {
+    const s = segments[i] as SegmentState;
+    const next = segments[i + 1] as SegmentState;
+    const segSize = await ops.stat(s.segPath).catch((e: unknown) => Promise.reject(ioError('stat', s.segPath, e)));
+    const idxSize = await ops.stat(s.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', s.idxPath, e)));
+    const count = idxSize === null ? -1 : (idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES;
+    if (segSize === null || !Number.isInteger(count) || count !== next.base - s.base) {
+      throw new CommitLogError(
+        'ERR_COMMITLOG_CORRUPT',
+        `${s.idxPath}: sealed segment should hold ${next.base - s.base} records (next segment starts at ${next.base}), its index says ${count}`,
+        { path: s.idxPath, position: HEADER_BYTES },
+      );
+    }
+    s.count = count;
+    s.bytes = segSize;
+  }
+  return { segments, nextOffset, report: { clean, truncatedRecords, truncatedBytes, removedSegments } };
+}

@@ -1,0 +1,151 @@
+/**
+ * LogStore: many logs under one root directory (one sub-directory per log), sharing one LRU of
+ * open file descriptors and one budget for in-memory tails.
+ *
+ * Invariants:
+ * - a log is opened at most once per store: concurrent open(name) calls share one CommitLog;
+ * - fds open ≤ maxOpenFiles (+ those pinned by operations in flight), whatever the number of logs;
+ * - the sum of all logs' tails stays ≤ tailBudgetBytes after every commit: the tails of the logs
+ *   committed to least recently are dropped first (records in flight are never dropped).
+ */
+import { CommitLog, type LogContext } from './commitlog.js';
+import { CommitLogError, ioError } from './errors.js';
+import { FileCache } from './file-cache.js';
+import { nodeFileOps, type FileOps } from './file-ops.js';
+import { assertLogName, isValidLogName } from './naming.js';
+import { resolveLogOptions, resolveStoreOptions, type LogOptions, type ResolvedStoreOptions, type StoreOptions } from './options.js';
+import { join, resolve } from 'node:path';
+
+/** Many logs under one root. */
+export class LogStore {
+  /** Absolute root directory. */
+  readonly root: string;
+  readonly #opts: ResolvedStoreOptions;
+  readonly #ops: FileOps;
+  readonly #files: FileCache;
+  readonly #names: Set<string>;
+  readonly #open = new Map<string, Promise<CommitLog>>();
+  /** Tail bytes per log; Map order is recency of commits (first = coldest). */
+  readonly #tails = new Map<CommitLog, number>();
+  #tailTotal = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  /** Opens (creating if needed) the store at `root`. Logs open lazily with open(name). */
+  static async open(root: string, opts: StoreOptions = {}): Promise<LogStore> {
+    const resolved = resolveStoreOptions(opts);
+    const ops = opts.fileOps ?? nodeFileOps;
+    const abs = resolve(root);
+    let names: string[];
+    try {
+      await ops.mkdir(abs);
+      names = await ops.readdirDirs(abs);
+    } catch (err) {
+      throw ioError('open store', abs, err);
+    }
+    return new LogStore(abs, resolved, ops, names.filter(isValidLogName));
+  }
+
+  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[]) {
+    this.root = root;
+    this.#opts = opts;
+    this.#ops = ops;
+    this.#files = new FileCache(ops, opts.maxOpenFiles);
+    this.#names = new Set(names);
+    if (opts.retentionCheckMs > 0) {
+      this.#timer = setInterval(() => this.#retainAll(), opts.retentionCheckMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Names of the logs that exist on disk (found at open or created since), sorted. */
+  names(): string[] {
+    return [...this.#names].sort();
+  }
+
+  /** File descriptors the store holds open right now. */
+  get openFiles(): number {
+    return this.#files.openCount;
+  }
+
+  /** Bytes of in-memory tails across all logs. */
+  get tailBytes(): number {
+    return this.#tailTotal;
+  }
+
+  /**
+   * Opens the log `name`, creating it if needed (its files appear with its first record) and
+   * recovering it after an unclean stop. Opening an open log returns the same CommitLog (the
+   * options of the first open stay in force).
+   * @throws ERR_COMMITLOG_INVALID_NAME, ERR_COMMITLOG_INVALID_OPTION, ERR_COMMITLOG_CORRUPT,
+   *   ERR_COMMITLOG_VERSION, ERR_COMMITLOG_IO, ERR_COMMITLOG_CLOSED
+   */
+  open(name: string, opts: LogOptions = {}): Promise<CommitLog> {
+    if (this.#closed) return Promise.reject(new CommitLogError('ERR_COMMITLOG_CLOSED', `store ${this.root} is closed`));
+    try {
+      assertLogName(name);
+      const existing = this.#open.get(name);
+      if (existing !== undefined) return existing;
+      const options = resolveLogOptions(opts, this.#opts.logDefaults);
+      const ctx: LogContext = {
+        name,
+        dir: join(this.root, name),
+        options,
+        ops: this.#ops,
+        files: this.#files,
+        tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
+        created: () => this.#names.add(name),
+        closed: (log) => this.#logClosed(log),
+      };
+      const opening = CommitLog.open(ctx);
+      this.#open.set(name, opening);
+      opening.catch(() => this.#open.delete(name));
+      return opening;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Closes every log (each flushes and syncs) and every file descriptor. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    const logs = await Promise.allSettled([...this.#open.values()]);
+    await Promise.all(logs.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    await this.#files.closeAll();
+  }
+
+  #tailChanged(log: CommitLog, bytes: number): void {
+    const before = this.#tails.get(log) ?? 0;
+    this.#tails.delete(log);
+    this.#tails.set(log, bytes);
+    this.#tailTotal += bytes - before;
+    const budget = this.#opts.tailBudgetBytes;
+    if (this.#tailTotal <= budget) return;
+    for (const [other, held] of this.#tails) {
+      if (this.#tailTotal <= budget) break;
+      if (other === log) continue;
+      const left = other.dropTail();
+      this.#tailTotal += left - held;
+      this.#tails.set(other, left);
+    }
+    if (this.#tailTotal > budget) {
+      const left = log.dropTail();
+      this.#tailTotal += left - bytes;
+      this.#tails.set(log, left);
+    }
+  }
+
+  #logClosed(log: CommitLog): void {
+    this.#tailTotal -= this.#tails.get(log) ?? 0;
+    this.#tails.delete(log);
+    this.#open.delete(log.name);
+  }
+
+  #retainAll(): void {
+    for (const opening of this.#open.values()) {
+      void opening.then((log) => log.enforceRetention()).catch(() => undefined);
+    }
+  }
+}

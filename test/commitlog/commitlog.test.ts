@@ -1,0 +1,247 @@
+/**
+ * Append, read, segment rolls, reopen, the in-memory tail and the read statuses.
+ */
+import test from 'ava';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CommitLogError, LogStore } from '../../commitlog/index.js';
+import { appendRange, openStore, readAll, recordFor, tempDir } from './helpers.js';
+
+test('round-trips records across many segment boundaries', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('a', { segmentBytes: 1024, tailBytes: 0 });
+  const recs = await appendRange(log, 0, 500);
+  t.is(log.end, 500);
+  t.is(log.committed, 500);
+  const files = (await readdir(join(dir, 'a'))).filter((f) => f.endsWith('.segment'));
+  t.true(files.length > 20, `expected many segments, got ${files.length}`);
+  const back = await readAll(log, 0, 7, 900);
+  t.is(back.length, 500);
+  for (let i = 0; i < 500; i++) t.deepEqual(back[i], recs[i]);
+});
+
+test('names segment and index files by zero-padded base offset', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('names', { segmentBytes: 200 });
+  await appendRange(log, 0, 20);
+  const files = await readdir(join(dir, 'names'));
+  t.true(files.includes('00000000000000000000.segment'));
+  t.true(files.includes('00000000000000000000.index'));
+  for (const f of files) t.regex(f, /^\d{20}\.(segment|index)$/);
+});
+
+test('creates no file before the first record is appended', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('lazy');
+  t.deepEqual(await readdir(dir), []);
+  t.deepEqual(store.names(), []);
+  log.append(Buffer.from('x'));
+  await log.flush();
+  t.deepEqual(await readdir(join(dir, 'lazy')), ['00000000000000000000.index', '00000000000000000000.segment']);
+  t.deepEqual(store.names(), ['lazy']);
+});
+
+test('reopens a log with every record, offsets and timestamps intact', async (t) => {
+  const dir = await tempDir(t);
+  let store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  let log = await store.open('r', { segmentBytes: 4096 });
+  const recs = await appendRange(log, 0, 300);
+  await store.close();
+  store = await openStore(t, dir);
+  t.deepEqual(store.names(), ['r']);
+  log = await store.open('r', { segmentBytes: 4096 });
+  t.true(log.recovery.clean);
+  t.is(log.start, 0);
+  t.is(log.end, 300);
+  t.is(log.committed, 300);
+  const batch = await log.read(10, 3, 1 << 20);
+  t.deepEqual(batch.timestamps, [1_700_000_000_010, 1_700_000_000_011, 1_700_000_000_012]);
+  t.deepEqual(await readAll(log), recs);
+  t.is(log.append(Buffer.from('next')), 300);
+  await log.flush();
+  t.deepEqual((await log.read(300, 10, 100)).records, [Buffer.from('next')]);
+});
+
+test('an unclean stop is recovered by the full check and keeps every record', async (t) => {
+  const dir = await tempDir(t);
+  const store1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const log1 = await store1.open('u', { segmentBytes: 2048 });
+  const recs = await appendRange(log1, 0, 100);
+  // No close: no clean-shutdown marker, as after kill -9.
+  const store2 = await openStore(t, dir);
+  const log2 = await store2.open('u', { segmentBytes: 2048 });
+  t.false(log2.recovery.clean);
+  t.is(log2.recovery.truncatedRecords, 0);
+  t.deepEqual(await readAll(log2), recs);
+  await store1.close();
+});
+
+test('a record is readable only once committed', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('vis');
+  const off = log.append(Buffer.from('hello'));
+  t.is(off, 0);
+  t.is(log.end, 1);
+  t.is(log.committed, 0);
+  t.deepEqual(log.readTail(0, 10, 1000), { status: 'caughtUp', records: [], timestamps: [], next: 0 });
+  const committed = await new Promise<number>((resolve) => log.once('commit', resolve));
+  t.is(committed, 1);
+  const batch = log.readTail(0, 10, 1000);
+  t.is(batch?.status, 'records');
+  t.deepEqual(batch?.records, [Buffer.from('hello')]);
+});
+
+test('appends within one tick leave in one batch and one commit event', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('batch');
+  const commits: number[] = [];
+  log.on('commit', (c) => commits.push(c));
+  for (let i = 0; i < 1000; i++) log.append(recordFor(i));
+  await log.flush();
+  t.deepEqual(commits, [1000]);
+});
+
+test('appends during a flush in flight gather into the next batch (group commit)', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('group');
+  const commits: number[] = [];
+  log.on('commit', (c) => commits.push(c));
+  log.append(recordFor(0));
+  await new Promise((r) => setImmediate(r)); // the first batch is now in flight
+  for (let i = 1; i < 50; i++) {
+    log.append(recordFor(i));
+    await new Promise((r) => process.nextTick(r));
+  }
+  await log.flush();
+  t.is(commits.at(-1), 50);
+  t.true(commits.length < 10, `50 appends over many ticks took ${commits.length} commits`);
+});
+
+test('a caught-up reader is served from the tail with the very buffers appended', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('tail');
+  const recs = [Buffer.from('a'), Buffer.from('bb'), Buffer.from('ccc')];
+  for (const r of recs) log.append(r);
+  await log.flush();
+  const batch = log.readTail(0, 10, 1000);
+  t.truthy(batch);
+  t.is(batch?.records[0], recs[0]); // same object: no copy
+  t.is(batch?.records[2], recs[2]);
+  t.is(batch?.next, 3);
+});
+
+test('readTail answers null once the records left memory, and read() fetches them from disk', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('evict', { tailBytes: 1000 });
+  const recs = await appendRange(log, 0, 100);
+  t.is(log.readTail(0, 10, 1000), null);
+  t.truthy(log.readTail(99, 10, 1000));
+  t.true(log.memoryBytes <= 1000);
+  const batch = await log.read(0, 10, 1 << 20);
+  t.is(batch.status, 'records');
+  t.deepEqual(batch.records, recs.slice(0, 10));
+  // One disk read returns views into one buffer.
+  t.is(batch.records[0]?.buffer, batch.records[9]?.buffer);
+});
+
+test('read honours maxRecords and maxBytes but always returns at least one record', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('limits', { tailBytes: 0 });
+  for (let i = 0; i < 10; i++) log.append(Buffer.alloc(100, i));
+  await log.flush();
+  t.is((await log.read(0, 3, 1 << 20)).records.length, 3);
+  t.is((await log.read(0, 100, 250)).records.length, 2);
+  const one = await log.read(0, 100, 10);
+  t.is(one.records.length, 1);
+  t.is(one.next, 1);
+  t.is(log.readTail(0, 100, 10), null);
+});
+
+test('read statuses: caughtUp at the end, beyondEnd past it, belowStart under start', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('st');
+  await appendRange(log, 0, 5);
+  t.deepEqual(await log.read(5, 10, 100), { status: 'caughtUp', records: [], timestamps: [], next: 5 });
+  t.deepEqual(await log.read(9, 10, 100), { status: 'beyondEnd', records: [], timestamps: [], next: 5 });
+  t.deepEqual(await log.read(-1, 10, 100), { status: 'belowStart', records: [], timestamps: [], next: 0 });
+});
+
+test('zero-length records round-trip', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('zero', { tailBytes: 0 });
+  log.append(Buffer.alloc(0));
+  log.append(Buffer.from('x'));
+  log.append(Buffer.alloc(0));
+  await log.close();
+  const again = await store.open('zero');
+  t.deepEqual(await readAll(again), [Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(0)]);
+});
+
+test('append refuses a record over maxRecordBytes with ERR_COMMITLOG_RECORD_TOO_LARGE', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('big', { maxRecordBytes: 10 });
+  const err = t.throws(() => log.append(Buffer.alloc(11)), { instanceOf: CommitLogError });
+  t.is(err?.code, 'ERR_COMMITLOG_RECORD_TOO_LARGE');
+  t.is(log.end, 0);
+});
+
+test('a record larger than segmentBytes gets a segment of its own', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('huge', { segmentBytes: 64, tailBytes: 0 });
+  const big = Buffer.alloc(500, 7);
+  log.append(Buffer.from('a'));
+  log.append(big);
+  log.append(Buffer.from('b'));
+  await log.flush();
+  t.deepEqual(await readAll(log), [Buffer.from('a'), big, Buffer.from('b')]);
+  const sizes = await Promise.all(
+    (await readdir(join(dir, 'huge'))).filter((f) => f.endsWith('.segment')).map(async (f) => (await stat(join(dir, 'huge', f))).size),
+  );
+  t.deepEqual(sizes.sort((a, b) => a - b), [17, 17, 516]);
+});
+
+test('a closed log refuses appends, reads and flushes with ERR_COMMITLOG_CLOSED', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('closed');
+  await appendRange(log, 0, 3);
+  await log.close();
+  t.is(t.throws<CommitLogError>(() => log.append(Buffer.from('x')))?.code, 'ERR_COMMITLOG_CLOSED');
+  t.is((await t.throwsAsync<CommitLogError>(log.read(0, 1, 1)))?.code, 'ERR_COMMITLOG_CLOSED');
+  t.is((await t.throwsAsync<CommitLogError>(log.flush()))?.code, 'ERR_COMMITLOG_CLOSED');
+  t.truthy((await readFile(join(dir, 'closed', 'clean-shutdown'))) !== undefined);
+});
+
+test('close flushes what was appended and every durability mode reopens with it', async (t) => {
+  const dir = await tempDir(t);
+  for (const durability of [{ mode: 'batch' }, { mode: 'interval', intervalMs: 5 }, { mode: 'never' }] as const) {
+    const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+    const log = await store.open(durability.mode, { durability, segmentBytes: 1000 });
+    for (let i = 0; i < 50; i++) log.append(recordFor(i));
+    await store.close();
+    const store2 = await openStore(t, dir);
+    const again = await store2.open(durability.mode);
+    t.is(again.end, 50, durability.mode);
+    t.deepEqual(await readAll(again), Array.from({ length: 50 }, (_, i) => recordFor(i)));
+  }
+});
+
+test('opening the same name twice returns the same log', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const [a, b] = await Promise.all([store.open('same'), store.open('same')]);
+  t.is(a, b);
+});
