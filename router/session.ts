@@ -1,0 +1,138 @@
+/**
+ * Session state the router owns: subscriptions, per-topic cursors into the commit logs,
+ * outbound inflight messages and inbound QoS 2 packet ids.
+ *
+ * A session outlives its connections when it is persistent (clean session = 0): the cursors
+ * say where in each topic's log delivery stopped, so offline messages are simply the records
+ * past the cursor — there is no per-session message queue in memory.
+ *
+ * Invariants:
+ * - a session has at most one cursor per topic; its QoS is the highest granted QoS among the
+ *   session's filters matching that topic, so overlapping subscriptions yield one copy
+ *   [MQTT-3.3.5-1];
+ * - every outbound packet id in `inflight` is unique and in 1..65535 [MQTT-2.3.1-1];
+ * - `inflight` iterates in send order, which is the resend order on reconnect [MQTT-4.6.0-1].
+ */
+import type { CommitLog, Offset } from '../commitlog/index.js';
+import type { AckQueue } from './acks.js';
+import type { QoS, TopicId } from './ids.js';
+
+/** What the router needs from a connection to talk to its client. Implemented in src/. */
+export interface Outlet {
+  /** False while the client's socket buffer is full; the router then stops pulling for it. */
+  readonly writable: boolean;
+  /**
+   * Sends one PUBLISH. `payload` (and `properties`) are views into log memory shared with every
+   * other subscriber of the record: the outlet must not modify or retain-and-mutate them.
+   */
+  publish(topic: Buffer, qos: QoS, retain: boolean, dup: boolean, packetId: number, payload: Buffer, properties: Buffer | null): void;
+  /** Resends PUBREL for an outbound QoS 2 message whose PUBREC arrived before a reconnect. */
+  pubrel(packetId: number): void;
+  /** The client's PUBLISH with this packet id now meets the durability policy: PUBACK / PUBREC. */
+  stored(packetId: number, qos: 1 | 2): void;
+  /** The client's PUBLISH could not be stored (disk error): the outlet decides how to tell the client. */
+  storeFailed(packetId: number, qos: 1 | 2, error: Error): void;
+}
+
+/** The router's view of one topic. */
+export interface TopicState {
+  readonly id: TopicId;
+  readonly name: string;
+  /** The name as UTF-8 bytes, encoded once and reused for every delivery. */
+  readonly nameBytes: Buffer;
+  log: CommitLog | null;
+  opening: Promise<CommitLog> | null;
+  /** Cursors of sessions subscribed to this topic. */
+  readonly cursors: Set<Cursor>;
+  /** Retained message (a stored record with the retain bit), or null. */
+  retained: Buffer | null;
+  /** Publishes waiting for the log to open. */
+  readonly queued: Array<() => void>;
+  /** Publishers waiting for their record to commit, in offset order. */
+  readonly acks: AckQueue;
+}
+
+/** A session's read position in one topic's log. */
+export interface Cursor {
+  readonly session: Session;
+  readonly topic: TopicState;
+  /** Highest granted QoS among the session's filters that match the topic. */
+  qos: QoS;
+  /** Next offset to deliver; -1 = "the log's end, once it is open". */
+  next: Offset;
+  /** Records below this offset were sent before a broker restart: resend them with DUP. */
+  dupBelow: Offset;
+  /** Queued in the scheduler's ready list. */
+  queued: boolean;
+  /** An async read is in flight. */
+  reading: boolean;
+  /** Caught up: woken by the topic's next commit. */
+  waiting: boolean;
+}
+
+export interface Inflight {
+  readonly topic: TopicState;
+  readonly offset: Offset;
+  readonly qos: 1 | 2;
+  /** 'publish': waiting for PUBACK/PUBREC; 'pubrel': PUBREL sent, waiting for PUBCOMP. */
+  state: 'publish' | 'pubrel';
+  /** The record, when it did not come from the topic's log (retained delivery). */
+  readonly record: Buffer | null;
+  readonly retain: boolean;
+}
+
+export class Session {
+  readonly clientId: string;
+  /** Small number identifying the session in stored records (MQTT 5 No Local). */
+  readonly number: number;
+  persistent: boolean;
+  outlet: Outlet | null = null;
+  /** filter → granted QoS */
+  readonly subscriptions = new Map<string, QoS>();
+  readonly cursors = new Map<TopicId, Cursor>();
+  readonly inflight = new Map<number, Inflight>();
+  /** Inbound QoS 2 packet ids: 'storing' until committed, then 'stored' until PUBREL. */
+  readonly inboundQos2 = new Map<number, 'storing' | 'stored'>();
+  /** Cursors that stopped because the socket was full or the inflight window was. */
+  readonly blocked = new Set<Cursor>();
+  inflightMax: number;
+  /** Topics whose cursor position changed since it was last persisted (persistent sessions). */
+  readonly dirtyTopics = new Set<TopicState>();
+  /** Inbound QoS 2 state changed since it was last persisted. */
+  dirtyQos2 = false;
+  /** A resend of inflight messages after reconnect is in progress; cursors wait for it. */
+  resending = false;
+  #nextPid = 1;
+
+  constructor(clientId: string, number: number, persistent: boolean, inflightMax: number) {
+    this.clientId = clientId;
+    this.number = number;
+    this.persistent = persistent;
+    this.inflightMax = inflightMax;
+  }
+
+  /** Room left in the outbound inflight window. */
+  get window(): number {
+    return this.inflightMax - this.inflight.size;
+  }
+
+  /** Next free packet id in 1..65535 (callers check `window` first, so one exists). */
+  allocatePacketId(): number {
+    let pid = this.#nextPid;
+    while (this.inflight.has(pid)) pid = pid === 65535 ? 1 : pid + 1;
+    this.#nextPid = pid === 65535 ? 1 : pid + 1;
+    return pid;
+  }
+
+  /** Lowest unacknowledged offset per topic: what a restart resumes from. */
+  ackedUpTo(): Map<TopicId, Offset> {
+    const low = new Map<TopicId, Offset>();
+    for (const [id, c] of this.cursors) if (c.next >= 0) low.set(id, c.next);
+    for (const f of this.inflight.values()) {
+      if (f.record !== null) continue;
+      const cur = low.get(f.topic.id);
+      if (cur === undefined || f.offset < cur) low.set(f.topic.id, f.offset);
+    }
+    return low;
+  }
+}

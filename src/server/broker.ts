@@ -1,0 +1,207 @@
+/**
+ * The broker process: opens the log store and the router, listens for TCP connections, owns
+ * the client-id registry (takeover), the keepalive sweep and the $SYS publisher, and shuts all
+ * of it down in order (stop accepting → close clients → commit pending appends → close logs).
+ */
+import { access, constants as fsConstants, mkdir } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { resolve } from 'node:path';
+import { LogStore, type LogOptions } from '../../commitlog/index.js';
+import { Router, type QoS } from '../../router/index.js';
+import { resolveOptions, type BrokerOptions, type ResolvedOptions } from '../config.js';
+import { Connection, type ConnectionHost, type ConnectionLogger } from '../connection/connection.js';
+import { BrokerError } from '../errors.js';
+
+/** The logger the broker writes to: pino's shape (pino is what the CLI passes). */
+export interface BrokerLogger extends ConnectionLogger {
+  error(obj: object, msg: string): void;
+}
+
+const SWEEP_INTERVAL_MS = 250;
+/** Socket bytes queued before the router stops pulling for a client. */
+const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
+const SILENT: BrokerLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const VERSION = '0.1.0';
+
+export class Broker {
+  readonly options: ResolvedOptions;
+  readonly router: Router;
+  readonly #store: LogStore;
+  readonly #server: Server;
+  readonly #logger: BrokerLogger;
+  readonly #clients = new Map<string, Connection>();
+  readonly #connections = new Set<Connection>();
+  readonly #host: ConnectionHost;
+  readonly #startedAt = Date.now();
+  #sweep: NodeJS.Timeout | null = null;
+  #sys: NodeJS.Timeout | null = null;
+  #closing: Promise<void> | null = null;
+  /** Connections ever accepted. */
+  totalConnections = 0;
+
+  private constructor(options: ResolvedOptions, store: LogStore, router: Router, logger: BrokerLogger) {
+    this.options = options;
+    this.#store = store;
+    this.router = router;
+    this.#logger = logger;
+    const clients = this.#clients;
+    const connections = this.#connections;
+    this.#host = {
+      router,
+      logger,
+      limits: {
+        maxPacketBytes: options.maxPacketBytes,
+        maxQos: options.maxQos,
+        connectTimeoutMs: options.connectTimeoutMs,
+        writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
+      },
+      counters: { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 },
+      claim(clientId, conn) {
+        const previous = clients.get(clientId);
+        clients.set(clientId, conn);
+        return previous;
+      },
+      released(conn) {
+        connections.delete(conn);
+        if (conn.clientId !== '' && clients.get(conn.clientId) === conn) clients.delete(conn.clientId);
+      },
+    };
+    this.#server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+  }
+
+  /** Validates options, opens the data directory and starts listening. */
+  static async start(input: BrokerOptions = {}, logger: BrokerLogger = SILENT): Promise<Broker> {
+    const options = resolveOptions(input);
+    const dataDir = resolve(options.dataDir);
+    try {
+      await mkdir(dataDir, { recursive: true });
+      await access(dataDir, fsConstants.W_OK | fsConstants.R_OK);
+    } catch (err) {
+      throw new BrokerError('ERR_DATA_DIR_UNWRITABLE', `data directory ${dataDir} cannot be created or written: ${(err as Error).message}`, { cause: err });
+    }
+    const store = await LogStore.open(dataDir);
+    let router: Router;
+    try {
+      router = await Router.open(store, { maxInflight: options.maxInflight, topicLog: topicLogOptions(options), logger });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    const broker = new Broker(options, store, router, logger);
+    try {
+      await broker.#listen();
+    } catch (err) {
+      await router.close();
+      await store.close();
+      throw err;
+    }
+    broker.#sweep = setInterval(() => broker.#expire(), SWEEP_INTERVAL_MS);
+    broker.#sweep.unref();
+    if (options.sysIntervalSec > 0) {
+      broker.#sys = setInterval(() => broker.publishSys(), options.sysIntervalSec * 1000);
+      broker.#sys.unref();
+    }
+    logger.info({ host: options.host, port: broker.port, dataDir, fsync: options.fsync }, 'mqlog listening');
+    return broker;
+  }
+
+  #listen(): Promise<void> {
+    const { host, port, backlog } = this.options;
+    return new Promise((resolvePromise, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        this.#server.off('listening', onListening);
+        if (err.code === 'EADDRINUSE') {
+          reject(new BrokerError('ERR_LISTEN_ADDRESS_IN_USE', `${host}:${port} is already in use (another broker running?); choose another with --port`, { cause: err }));
+        } else {
+          reject(new BrokerError('ERR_LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+        }
+      };
+      const onListening = () => {
+        this.#server.off('error', onError);
+        this.#server.on('error', (err) => this.#logger.error({ err }, 'listener error'));
+        resolvePromise();
+      };
+      this.#server.once('error', onError);
+      this.#server.once('listening', onListening);
+      this.#server.listen({ host, port, backlog });
+    });
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    const addr = this.#server.address();
+    return addr !== null && typeof addr === 'object' ? addr.port : this.options.port;
+  }
+
+  /** Connected clients. */
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#closing !== null) {
+      socket.destroy();
+      return;
+    }
+    this.totalConnections++;
+    const conn = new Connection(socket, this.#host, `${socket.remoteAddress}:${socket.remotePort}`);
+    this.#connections.add(conn);
+  }
+
+  #expire(): void {
+    const now = Date.now();
+    for (const conn of this.#connections) conn.expire(now);
+  }
+
+  /** Publishes the $SYS/broker/... statistics as retained QoS 0 messages. */
+  publishSys(): void {
+    const s = this.router.stats;
+    const c = this.#host.counters;
+    const entries: Array<[string, string | number]> = [
+      ['version', `mqlog ${VERSION}`],
+      ['uptime', `${Math.floor((Date.now() - this.#startedAt) / 1000)} seconds`],
+      ['clients/connected', this.#clients.size],
+      ['clients/total', this.router.sessionCount],
+      ['messages/received', s.messagesIn],
+      ['messages/sent', s.messagesOut],
+      ['bytes/received', c.bytesIn],
+      ['bytes/sent', c.bytesOut],
+      ['publish/bytes/received', s.bytesIn],
+      ['publish/bytes/sent', s.bytesOut],
+      ['subscriptions/count', s.subscriptions],
+      ['retained messages/count', s.retained],
+      ['topics/count', s.topics],
+    ];
+    for (const [name, value] of entries) {
+      const id = this.router.intern(`$SYS/broker/${name}`);
+      this.router.publish(null, id, 0 as QoS, true, Buffer.from(String(value)), null, 0, null);
+    }
+  }
+
+  /** Graceful shutdown: stop accepting, close clients, commit pending appends, close the logs. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    if (this.#sys !== null) clearInterval(this.#sys);
+    const closed = new Promise<void>((r) => this.#server.close(() => r()));
+    for (const conn of [...this.#connections]) conn.shutdown();
+    await this.router.close();
+    await this.#store.close();
+    await closed;
+    this.#logger.info({}, 'mqlog stopped');
+  }
+}
+
+function topicLogOptions(o: ResolvedOptions): LogOptions {
+  const log: LogOptions = {
+    segmentBytes: o.segmentBytes,
+    durability: o.fsync === 'batch' ? { mode: 'batch' } : o.fsync === 'never' ? { mode: 'never' } : { mode: 'interval', intervalMs: o.fsync },
+  };
+  if (o.retentionBytes > 0) log.retentionBytes = o.retentionBytes;
+  if (o.retentionHours > 0) log.retentionMs = o.retentionHours * 3_600_000;
+  return log;
+}
