@@ -301,7 +301,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   /**
-   * Flushes, syncs every file, leaves a clean-shutdown marker (so the next open skips the full
+   * Flushes, syncs every file (not with durability 'never'), leaves a clean-shutdown marker (so the next open skips the full
    * check) and releases the log's file descriptors. Further appends throw ERR_COMMITLOG_CLOSED.
    */
   close(): Promise<void> {
@@ -318,7 +318,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     try {
-      await this.#syncDirty();
+      // 'never' promises nothing across power loss, so close does not sync either; the marker is
+      // then only a hint, and the open-time check of the newest record catches a lost tail.
+      if (this.#opts.durability.mode !== 'never') await this.#syncDirty();
       if (ok && this.#dirReady && !this.#needsRepair) await this.#ctx.ops.writeFile(join(this.#ctx.dir, CLEAN_MARKER), EMPTY);
     } catch {
       // Without the marker the next open runs the full check: nothing is lost.
@@ -462,14 +464,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         await this.#syncDirty();
         this.#orphans.push(seg);
       }
-      const segRef = await files.acquire(seg.segPath, g.isNew);
-      let idxRef: FileRef;
-      try {
-        idxRef = await files.acquire(seg.idxPath, g.isNew);
-      } catch (err) {
-        files.release(segRef);
-        throw err;
-      }
+      const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
       try {
         await Promise.all([
           ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e))),
@@ -511,7 +506,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const { ops, files } = this.#ctx;
       for (const seg of segs) {
         for (const path of [seg.segPath, seg.idxPath]) {
-          const ref = await files.acquire(path, false);
+          const ref = await files.acquireOne(path, false);
           try {
             await ops.fdatasync(ref.fd);
           } catch (err) {
@@ -544,7 +539,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         [active.segPath, active.bytes],
         [active.idxPath, indexBytes(active.count)],
       ] as const) {
-        const ref = await files.acquire(path, false);
+        const ref = await files.acquireOne(path, false);
         try {
           await ops.ftruncate(ref.fd, size);
           await ops.fdatasync(ref.fd);
@@ -595,7 +590,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const n = Math.min(this.#committed, seg.base + seg.count, from + maxRecords, from + READ_MAX_ENTRIES) - from;
     let idxRef: FileRef;
     try {
-      idxRef = await files.acquire(seg.idxPath, false);
+      idxRef = await files.acquireOne(seg.idxPath, false);
     } catch (err) {
       // Deleted by retention between the lookup and the open.
       if (from < this.#start) return empty('belowStart', this.#start);
@@ -634,7 +629,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       k++;
     }
     const data = Buffer.allocUnsafe(bytes);
-    const segRef = await files.acquire(seg.segPath, false);
+    const segRef = await files.acquireOne(seg.segPath, false);
     try {
       let done = 0;
       while (done < bytes) {
@@ -710,7 +705,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   async #lastTimestamp(seg: SegmentState): Promise<number> {
-    const ref = await this.#ctx.files.acquire(seg.idxPath, false);
+    const ref = await this.#ctx.files.acquireOne(seg.idxPath, false);
     try {
       const buf = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
       await this.#ctx.ops.read(ref.fd, buf, 0, INDEX_ENTRY_BYTES, indexBytes(seg.count - 1));

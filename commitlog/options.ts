@@ -15,7 +15,7 @@ export type Durability =
   | { mode: 'batch' }
   /** Commit once written to the OS; fdatasync every `intervalMs`. Survives kill -9. */
   | { mode: 'interval'; intervalMs: number }
-  /** Commit once written to the OS; sync only on segment roll and close. Survives kill -9. */
+  /** Commit once written to the OS; sync only when rolling past a segment. Survives kill -9. */
   | { mode: 'never' };
 
 /** Options of one log. All optional. */

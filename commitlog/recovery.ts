@@ -93,8 +93,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
   const segSize = await ops.stat(seg.segPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.segPath, e)));
   const idxSize = await ops.stat(seg.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.idxPath, e)));
   if (segSize === null || idxSize === null || segSize < HEADER_BYTES || idxSize < HEADER_BYTES) return none;
-  const segRef = await cache.acquire(seg.segPath, false);
-  const idxRef = await cache.acquire(seg.idxPath, false);
+  const [segRef, idxRef] = (await cache.acquire([seg.segPath, seg.idxPath], false)) as [FileRef, FileRef];
   try {
     const segHeader = await readExact(ops, segRef, seg.segPath, HEADER_BYTES, 0);
     const idxHeader = await readExact(ops, idxRef, seg.idxPath, HEADER_BYTES, 0);

@@ -1,0 +1,123 @@
+/**
+ * ENOSPC / EIO injected through the FileOps seam: the caller gets a typed error, the 'failed'
+ * event names the lost range, and the log stays readable and consistent, also after reopen.
+ */
+import test from 'ava';
+import { LogStore, type CommitLogError } from '../../commitlog/index.js';
+import { appendRange, faultyOps, openStore, readAll, recordFor, tempDir } from './helpers.js';
+
+test('ENOSPC on append reaches the caller as ERR_COMMITLOG_NO_SPACE and the log stays consistent', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('nospace', { tailBytes: 0 });
+  const good = await appendRange(log, 0, 10);
+  const failed: [string, number, number][] = [];
+  log.on('failed', (err, from, to) => failed.push([err.code, from, to]));
+  ops.fail.writev = 'ENOSPC';
+  for (let i = 10; i < 15; i++) log.append(recordFor(i, 1));
+  const err = await t.throwsAsync<CommitLogError>(log.flush());
+  t.is(err?.code, 'ERR_COMMITLOG_NO_SPACE');
+  t.is((err?.cause as { code?: string }).code, 'ENOSPC');
+  t.deepEqual(failed, [['ERR_COMMITLOG_NO_SPACE', 10, 15]]);
+  t.is(log.end, 10);
+  t.is(log.committed, 10);
+  t.deepEqual(await readAll(log), good);
+  // Space comes back: the next appends reuse the offsets and land intact.
+  delete ops.fail.writev;
+  const more = await appendRange(log, 10, 20, 2);
+  t.deepEqual(await readAll(log), [...good, ...more]);
+  await log.close();
+  const again = await store.open('nospace');
+  t.deepEqual(await readAll(again), [...good, ...more]);
+});
+
+test('a short write before ENOSPC is truncated away before the next batch', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('partial', { tailBytes: 0 });
+  const good = await appendRange(log, 0, 5);
+  ops.fail.writev = 'ENOSPC';
+  ops.partialBytes = 37;
+  for (let i = 5; i < 9; i++) log.append(recordFor(i, 3));
+  await t.throwsAsync(log.flush());
+  delete ops.fail.writev;
+  const more = await appendRange(log, 5, 7, 4);
+  t.deepEqual(await readAll(log), [...good, ...more]);
+  // An unclean reopen (no marker) validates everything and finds exactly these records.
+  const s2 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  t.teardown(() => s2.close());
+  const again = await s2.open('partial');
+  t.false(again.recovery.clean);
+  t.is(again.recovery.truncatedRecords, 0);
+  t.deepEqual(await readAll(again), [...good, ...more]);
+});
+
+test('EIO on fdatasync is ERR_COMMITLOG_IO and nothing of the batch becomes visible', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('eio');
+  const good = await appendRange(log, 0, 3);
+  ops.fail.fdatasync = 'EIO';
+  log.append(Buffer.from('lost'));
+  const err = await t.throwsAsync<CommitLogError>(log.flush());
+  t.is(err?.code, 'ERR_COMMITLOG_IO');
+  t.is(log.readTail(3, 1, 100)?.status, 'caughtUp');
+  t.deepEqual(await readAll(log), good);
+  delete ops.fail.fdatasync;
+  log.append(Buffer.from('kept'));
+  await log.flush();
+  t.deepEqual(await readAll(log), [...good, Buffer.from('kept')]);
+});
+
+test('a failure while rolling to a new segment removes the half-created segment', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('roll', { segmentBytes: 400, tailBytes: 0 });
+  const good = await appendRange(log, 0, 3);
+  ops.fail.writev = 'EIO';
+  for (let i = 3; i < 30; i++) log.append(recordFor(i, 5));
+  await t.throwsAsync(log.flush());
+  delete ops.fail.writev;
+  const more = await appendRange(log, 3, 30, 6);
+  t.deepEqual(await readAll(log), [...good, ...more]);
+  await log.close();
+  t.deepEqual(await readAll(await store.open('roll', { segmentBytes: 400 })), [...good, ...more]);
+});
+
+test('when the repair itself fails the next batch fails too, and succeeds once the disk recovers', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('repair');
+  const good = await appendRange(log, 0, 4);
+  ops.fail.writev = 'EIO';
+  ops.fail.ftruncate = 'EIO';
+  ops.partialBytes = 10;
+  log.append(Buffer.from('a'));
+  await t.throwsAsync(log.flush());
+  delete ops.fail.writev;
+  log.append(Buffer.from('b'));
+  t.is((await t.throwsAsync<CommitLogError>(log.flush()))?.code, 'ERR_COMMITLOG_IO');
+  delete ops.fail.ftruncate;
+  log.append(Buffer.from('c'));
+  await log.flush();
+  t.deepEqual(await readAll(log), [...good, Buffer.from('c')]);
+});
+
+test('a log keeps serving reads while its appends fail', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('reads', { tailBytes: 1 << 20 });
+  const good = await appendRange(log, 0, 50);
+  ops.fail.writev = 'ENOSPC';
+  for (let round = 0; round < 3; round++) {
+    log.append(Buffer.from('x'));
+    await t.throwsAsync(log.flush());
+    t.deepEqual(log.readTail(0, 100, 1 << 20)?.records, good);
+  }
+});

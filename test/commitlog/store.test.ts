@@ -1,0 +1,126 @@
+/**
+ * LogStore: bounded fds across thousands of logs, the shared tail budget, names, options.
+ */
+import test from 'ava';
+import { readdir } from 'node:fs/promises';
+import {
+  CommitLogError,
+  LogStore,
+  decodeLogName,
+  encodeLogName,
+  resolveLogOptions,
+  resolveStoreOptions,
+  type LogOptions,
+} from '../../commitlog/index.js';
+import { openStore, recordFor, tempDir } from './helpers.js';
+
+async function fdCount(): Promise<number> {
+  return (await readdir('/proc/self/fd')).length;
+}
+
+// Serial: ava runs serial tests first and alone, so no other test's fds are counted.
+test.serial('2,000 logs with maxOpenFiles 64 keep the process fd count bounded', async (t) => {
+  const dir = await tempDir(t);
+  const before = await fdCount();
+  const store = await openStore(t, dir, { maxOpenFiles: 64 });
+  const logs = [];
+  let peak = 0;
+  for (let i = 0; i < 2000; i++) {
+    const log = await store.open(`log-${i}`, { durability: { mode: 'never' }, tailBytes: 0 });
+    log.append(recordFor(i));
+    logs.push(log);
+    if (i % 100 === 99) {
+      await Promise.all(logs.slice(i - 99, i + 1).map((l) => l.flush()));
+      peak = Math.max(peak, await fdCount());
+      t.true(store.openFiles <= 64, `store holds ${store.openFiles}`);
+    }
+  }
+  // Read every log back from disk (its tail is empty): reopens files through the LRU.
+  for (let i = 0; i < 2000; i += 1) {
+    const batch = await (logs[i] as (typeof logs)[number]).read(0, 10, 1 << 20);
+    t.deepEqual(batch.records, [recordFor(i)]);
+    if (i % 250 === 0) peak = Math.max(peak, await fdCount());
+  }
+  t.true(peak - before <= 64 + 8, `fds grew from ${before} to ${peak}`);
+  t.deepEqual(store.names().length, 2000);
+});
+
+test('the shared tail budget drops the tails of the least recently appended logs', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { tailBudgetBytes: 10_000 });
+  const logs = [];
+  for (let i = 0; i < 20; i++) {
+    const log = await store.open(`t${i}`, { tailBytes: 1 << 20 });
+    for (let k = 0; k < 20; k++) log.append(Buffer.alloc(100, k));
+    await log.flush();
+    logs.push(log);
+  }
+  t.true(store.tailBytes <= 10_000, `tails hold ${store.tailBytes}`);
+  t.is(logs[0]?.readTail(0, 1, 1000), null); // coldest: dropped
+  t.is(logs[19]?.readTail(0, 1, 1000)?.status, 'records'); // hottest: kept
+  // Dropped tails are still readable from disk.
+  t.deepEqual((await logs[0]?.read(0, 20, 1 << 20))?.records.length, 20);
+});
+
+test('names() lists the logs found on disk at open', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  for (const name of ['b', 'a', 'c']) {
+    const log = await s1.open(name);
+    log.append(Buffer.from(name));
+  }
+  await s1.open('empty'); // never written: no directory, not listed
+  await s1.close();
+  const s2 = await openStore(t, dir);
+  t.deepEqual(s2.names(), ['a', 'b', 'c']);
+});
+
+test('invalid log names are ERR_COMMITLOG_INVALID_NAME', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  for (const bad of ['', '.', '..', '.hidden', 'a/b', 'a\\b', 'x'.repeat(256), 'sp ace']) {
+    const err = await t.throwsAsync(store.open(bad), { instanceOf: CommitLogError });
+    t.is(err?.code, 'ERR_COMMITLOG_INVALID_NAME', bad);
+  }
+});
+
+test('encodeLogName maps any topic to a valid name reversibly', (t) => {
+  for (const topic of ['sensors/+/temp', '#', '.hidden', '..', 'a%b', 'città/温度', '$SYS/broker', 'plain-name_1.2']) {
+    const name = encodeLogName(topic);
+    t.regex(name, /^[A-Za-z0-9_~%=+,@-][A-Za-z0-9._~%=+,@-]*$/);
+    t.is(decodeLogName(name), topic);
+  }
+  t.is(encodeLogName('plain-name_1.2'), 'plain-name_1.2');
+  t.is(t.throws<CommitLogError>(() => encodeLogName('/'.repeat(100)))?.code, 'ERR_COMMITLOG_INVALID_NAME');
+});
+
+test('invalid options are ERR_COMMITLOG_INVALID_OPTION naming the field and the range', (t) => {
+  const cases: [LogOptions, RegExp][] = [
+    [{ segmentBytes: 10 }, /segmentBytes must be an integer in 64 \.\. 2147483648 bytes, got 10/],
+    [{ maxRecordBytes: -1 }, /maxRecordBytes/],
+    [{ tailBytes: 1.5 }, /tailBytes/],
+    [{ retentionBytes: -5 }, /retentionBytes must be an integer ≥ 0 bytes or Infinity/],
+    [{ retentionMs: 0 }, /retentionMs/],
+    [{ durability: { mode: 'interval', intervalMs: 0 } }, /durability\.intervalMs must be an integer in 1 \.\. 3600000 ms/],
+    [{ durability: { mode: 'sometimes' } as never }, /durability\.mode/],
+  ];
+  for (const [opts, message] of cases) {
+    const err = t.throws<CommitLogError>(() => resolveLogOptions(opts));
+    t.is(err?.code, 'ERR_COMMITLOG_INVALID_OPTION');
+    t.regex(err?.message ?? '', message);
+  }
+  t.regex(t.throws<CommitLogError>(() => resolveStoreOptions({ maxOpenFiles: 1 }))?.message ?? '', /maxOpenFiles/);
+  t.regex(t.throws<CommitLogError>(() => resolveStoreOptions({ tailBudgetBytes: -1 }))?.message ?? '', /tailBudgetBytes/);
+  t.deepEqual(resolveLogOptions({}).durability, { mode: 'batch' });
+});
+
+test('closing the store closes every file descriptor', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  for (let i = 0; i < 10; i++) (await store.open(`c${i}`)).append(Buffer.from('x'));
+  await Promise.all(Array.from({ length: 10 }, async (_, i) => (await store.open(`c${i}`)).flush()));
+  t.true(store.openFiles > 0);
+  await store.close();
+  t.is(store.openFiles, 0);
+  t.is((await t.throwsAsync<CommitLogError>(store.open('c0')))?.code, 'ERR_COMMITLOG_CLOSED');
+});
