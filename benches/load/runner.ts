@@ -162,19 +162,18 @@ export async function runLoad(options: LoadOptions, hooks: RunHooks = {}): Promi
   let phase: RunProgress['phase'] = 'connect';
   let expected = 0;
   const tick = hooks.onProgress;
-  const progressTimer =
-    tick === undefined
-      ? null
-      : setInterval(() => {
-          const p: RunProgress = { phase, clients: connections, expected, connected: 0, published: 0, delivered: 0 };
-          for (const h of handles) {
-            const s = h.progress();
-            p.connected += s.connected;
-            p.published += s.published;
-            p.delivered += s.delivered;
-          }
-          tick(p);
-        }, PROGRESS_INTERVAL_MS);
+  const report = (): void => {
+    if (tick === undefined) return;
+    const p: RunProgress = { phase, clients: connections, expected, connected: 0, published: 0, delivered: 0 };
+    for (const h of handles) {
+      const s = h.progress();
+      p.connected += s.connected;
+      p.published += s.published;
+      p.delivered += s.delivered;
+    }
+    tick(p);
+  };
+  const progressTimer = tick === undefined ? null : setInterval(report, PROGRESS_INTERVAL_MS);
   try {
     const setup = (await Promise.all(handles.map((h) => h.setup(remaining())))).flat();
     const setupMs = performance.now() - t0;
@@ -188,6 +187,7 @@ export async function runLoad(options: LoadOptions, hooks: RunHooks = {}): Promi
         if (++publishedShards === handles.length) for (const x of handles) x.allPublished();
       };
     }
+    report();
     phase = 'traffic';
     const brokerBefore = opts.brokerPid === null ? null : sampleProcess(opts.brokerPid);
     const cpuBefore = process.cpuUsage();
@@ -198,6 +198,7 @@ export async function runLoad(options: LoadOptions, hooks: RunHooks = {}): Promi
     const cpu = process.cpuUsage(cpuBefore);
     const trafficWallMs = performance.now() - trafficStart;
     const brokerAfter = opts.brokerPid === null ? null : sampleProcess(opts.brokerPid);
+    report();
     phase = 'finish';
     const results = await Promise.all(handles.map((h) => h.finish()));
 

@@ -252,6 +252,8 @@ export class Shard {
   /** Told by the main thread that every publisher of the run (all shards) has finished. */
   allPublished(): void {
     this.#allPublished = true;
+    // The quiet period starts now at the earliest: deliveries may not have begun yet.
+    this.#lastDeliveryMs = Math.max(this.#lastDeliveryMs, performance.now());
     this.#maybeDone();
   }
 
