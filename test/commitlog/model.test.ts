@@ -1,0 +1,142 @@
+/**
+ * Property-based: random sequences of append / flush / read / readTail / reopen (clean and
+ * unclean) / retention, checked after every step against an in-memory model (an array of the
+ * appended records plus the retained start).
+ */
+import test from 'ava';
+import fc from 'fast-check';
+import { LogStore, type CommitLog, type ReadBatch } from '../../commitlog/index.js';
+import { readAll, tempDir } from './helpers.js';
+
+type Op =
+  | { kind: 'append'; sizes: number[] }
+  | { kind: 'flush' }
+  | { kind: 'read'; rel: number; maxRecords: number; maxBytes: number; tail: boolean }
+  | { kind: 'reopen'; clean: boolean }
+  | { kind: 'retain' };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('append' as const), sizes: fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 12 }) }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'flush' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('read' as const),
+      rel: fc.integer({ min: -3, max: 150 }),
+      maxRecords: fc.integer({ min: 1, max: 40 }),
+      maxBytes: fc.integer({ min: 1, max: 3000 }),
+      tail: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reopen' as const), clean: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'retain' as const }) },
+);
+
+function recordOf(offset: number, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (offset * 31 + i) & 0xff;
+  return b;
+}
+
+test('random operation sequences agree with an in-memory model', async (t) => {
+  const root = await tempDir(t);
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(opArb, { minLength: 1, maxLength: 30 }),
+      fc.integer({ min: 64, max: 2048 }),
+      fc.oneof(fc.constant(Number.POSITIVE_INFINITY), fc.integer({ min: 0, max: 6000 })),
+      fc.integer({ min: 0, max: 4000 }),
+      async (ops, segmentBytes, retentionBytes, tailBytes) => {
+        const dir = `${root}/run-${run++}`;
+        const opts = { segmentBytes, retentionBytes, tailBytes, durability: { mode: 'never' as const } };
+        const stores: LogStore[] = [];
+        const openLog = async (): Promise<CommitLog> => {
+          const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+          stores.push(store);
+          return store.open('m', opts);
+        };
+        const model: Buffer[] = [];
+        let start = 0;
+        let log = await openLog();
+        try {
+          for (const op of ops) {
+            switch (op.kind) {
+              case 'append':
+                for (const size of op.sizes) {
+                  const off = model.length;
+                  const rec = recordOf(off, size);
+                  if (log.append(rec, off) !== off) return false;
+                  model.push(rec);
+                }
+                break;
+              case 'flush':
+                await log.flush();
+                if (log.committed !== model.length) return false;
+                break;
+              case 'read': {
+                const from = start + op.rel;
+                const batch: ReadBatch | null = op.tail
+                  ? log.readTail(from, op.maxRecords, op.maxBytes)
+                  : await log.read(from, op.maxRecords, op.maxBytes);
+                if (!check(batch, from, op.maxRecords, op.maxBytes, log, model, start)) return false;
+                break;
+              }
+              case 'reopen':
+                await log.flush();
+                if (op.clean) await (stores.at(-1) as LogStore).close();
+                log = await openLog();
+                if (log.end !== model.length || log.start !== start) return false;
+                break;
+              case 'retain': {
+                await log.flush();
+                await log.enforceRetention();
+                if (log.start < start || log.start > log.committed) return false;
+                if (retentionBytes === Number.POSITIVE_INFINITY && log.start !== start) return false;
+                start = log.start;
+                break;
+              }
+            }
+            if (log.end !== model.length || log.start !== start) return false;
+          }
+          await log.flush();
+          start = log.start;
+          const all = await readAll(log, start, 17, 1000);
+          return all.length === model.length - start && all.every((r, i) => r.equals(model[start + i] as Buffer));
+        } finally {
+          for (const s of stores) await s.close();
+        }
+      },
+    ),
+    { numRuns: 100, endOnFailure: true },
+  );
+  t.pass();
+});
+
+function check(
+  batch: ReadBatch | null,
+  from: number,
+  maxRecords: number,
+  maxBytes: number,
+  log: CommitLog,
+  model: Buffer[],
+  start: number,
+): boolean {
+  const committed = log.committed;
+  if (from < start) return batch !== null && batch.status === 'belowStart' && batch.next === start;
+  if (from >= committed) {
+    const status = from <= log.end ? 'caughtUp' : 'beyondEnd';
+    return batch !== null && batch.status === status && batch.records.length === 0;
+  }
+  if (batch === null) return true; // readTail: not in memory
+  if (batch.status !== 'records') return false;
+  const n = batch.records.length;
+  if (n < 1 || n > maxRecords || from + n > committed || batch.next !== from + n) return false;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const rec = batch.records[i] as Buffer;
+    if (!rec.equals(model[from + i] as Buffer) || batch.timestamps[i] !== from + i) return false;
+    bytes += rec.length;
+  }
+  return n === 1 || bytes <= maxBytes;
+}
