@@ -1,7 +1,9 @@
 /**
  * One client connection: the MQTT state machine between a byte stream and the router.
  *
- *   socket 'data' ─► FrameGuard (size from the fixed header) ─► mqtt-packet parser ─► handlers
+ *   socket 'data' ─► PacketFramer (whole packets, size judged from the fixed header)
+ *        ├─ PUBLISH, PUBACK/REC/REL/COMP, PINGREQ: scanned by hand (the hot path)
+ *        └─ everything else: mqtt-packet's parser ─► handlers
  *   router ─► Outlet methods ─► header Buffer + payload view ─► socket (corked per tick: one writev)
  *
  * Owns: protocol validation (CONNECT first and once, client id rules, topic rules, packet size),
@@ -11,13 +13,14 @@
  * Takes any Duplex stream, not only a net.Socket, so TLS, WebSocket and PROXY-protocol wrappers
  * can sit in front of it later.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import mqtt from 'mqtt-packet';
-import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet, Parser } from 'mqtt-packet';
+import type { IConnectPacket, ISubscribePacket, IUnsubscribePacket, Packet, Parser } from 'mqtt-packet';
 import { isValidTopicFilter, isValidTopicName, type Outlet, type QoS, type Router, type Session } from '../../router/index.js';
 import { encodeAck, encodePublishHeader, PINGRESP } from '../protocol/encode.js';
 import { MqttProtocolError } from '../protocol/errors.js';
-import { FrameGuard } from '../protocol/frame-guard.js';
+import { PacketFramer } from '../protocol/framer.js';
 import { CONNACK_311, REASON } from '../protocol/reason-codes.js';
 
 /** What a connection needs from the server around it. */
@@ -61,7 +64,7 @@ export class Connection implements Outlet {
   readonly #stream: Duplex;
   readonly #host: ConnectionHost;
   readonly #parser: Parser;
-  readonly #guard: FrameGuard;
+  readonly #framer: PacketFramer;
   #phase: Phase = 'awaiting-connect';
   #clientId = '';
   #session: Session | null = null;
@@ -78,7 +81,7 @@ export class Connection implements Outlet {
     this.#host = host;
     this.remote = remote;
     this.openedAt = this.lastReceivedAt = Date.now();
-    this.#guard = new FrameGuard(host.limits.maxPacketBytes);
+    this.#framer = new PacketFramer(host.limits.maxPacketBytes);
     this.#parser = mqtt.parser({ protocolVersion: 4 });
     this.#parser.on('packet', (packet: Packet) => this.#onPacket(packet));
     this.#parser.on('error', (err: Error) => this.#onParseError(err));
@@ -107,16 +110,105 @@ export class Connection implements Outlet {
     if (this.#phase === 'closed') return;
     this.lastReceivedAt = Date.now();
     this.#host.counters.bytesIn += chunk.length;
-    const verdict = this.#guard.check(chunk);
-    if (verdict !== 'ok') {
-      this.#fail(
-        verdict === 'too-large'
-          ? new MqttProtocolError('ERR_MQTT_PACKET_TOO_LARGE', `packet of ${this.#guard.lastDeclaredBytes} bytes exceeds the limit of ${this.#host.limits.maxPacketBytes}`)
-          : new MqttProtocolError('ERR_MQTT_MALFORMED', 'remaining length longer than four bytes'),
-      );
+    const verdict = this.#framer.push(chunk, this.#onFrame);
+    if (verdict === 'ok') return;
+    this.#fail(
+      verdict === 'too-large'
+        ? new MqttProtocolError('ERR_MQTT_PACKET_TOO_LARGE', `packet of ${this.#framer.lastDeclaredBytes} bytes exceeds the limit of ${this.#host.limits.maxPacketBytes}`)
+        : new MqttProtocolError('ERR_MQTT_MALFORMED', 'remaining length longer than four bytes'),
+    );
+  }
+
+  /**
+   * One whole packet. Once connected, the packets that make up nearly all traffic are decoded
+   * here by hand; mqtt-packet gets the rest, one whole packet at a time so its state stays in step.
+   */
+  readonly #onFrame = (packet: Buffer, at: number): void => {
+    if (this.#phase !== 'connected') {
+      if (this.#phase === 'awaiting-connect') this.#parser.parse(packet);
       return;
     }
-    this.#parser.parse(chunk);
+    const first = packet[0] as number;
+    const session = this.#session as Session;
+    switch (first >> 4) {
+      case 3:
+        this.#host.counters.packetsIn++;
+        this.#scanPublish(packet, at, first, session);
+        return;
+      case 4:
+      case 5:
+      case 6:
+      case 7: {
+        // [MQTT-3.6.1-1] PUBREL's flags are 0b0010; the others' are 0
+        const flagsOk = (first & 0x0f) === (first >> 4 === 6 ? 2 : 0);
+        if (!flagsOk || packet.length - at !== 2) break; // let the parser name the error
+        this.#host.counters.packetsIn++;
+        this.#onAck(first >> 4, packet.readUInt16BE(at), session);
+        return;
+      }
+      case 12:
+        if (first !== 0xc0 || packet.length !== 2) break;
+        this.#host.counters.packetsIn++;
+        this.#write(PINGRESP);
+        return;
+    }
+    this.#parser.parse(packet);
+  };
+
+  /** PUBLISH, 3.1.1: topic length, topic, packet id when QoS > 0, payload [MQTT-3.3]. */
+  #scanPublish(packet: Buffer, at: number, first: number, session: Session): void {
+    const qos = (first >> 1) & 3;
+    if (qos === 3) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH with both QoS bits set [MQTT-3.3.1-4]'));
+      return;
+    }
+    const end = packet.length;
+    if (at + 2 > end) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH too short for its topic length'));
+      return;
+    }
+    const topicEnd = at + 2 + packet.readUInt16BE(at);
+    if (topicEnd + (qos > 0 ? 2 : 0) > end) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH topic runs past the packet'));
+      return;
+    }
+    const topicBytes = packet.subarray(at + 2, topicEnd);
+    if (!isUtf8(topicBytes)) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', 'PUBLISH topic is not valid UTF-8 [MQTT-1.5.3-1]'));
+      return;
+    }
+    let pid = 0;
+    let pos = topicEnd;
+    if (qos > 0) {
+      pid = packet.readUInt16BE(pos);
+      pos += 2;
+      if (pid === 0) {
+        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'PUBLISH with packet id 0 [MQTT-2.3.1-1]'));
+        return;
+      }
+    }
+    this.#publish(topicBytes.toString('utf8'), qos as QoS, (first & 1) === 1, pid, packet.subarray(pos), session);
+  }
+
+  #onAck(type: number, pid: number, session: Session): void {
+    const router = this.#host.router;
+    switch (type) {
+      case 4:
+        router.puback(session, pid);
+        return;
+      case 5:
+        // answer PUBREL even for an id we no longer know, so the client can finish [MQTT-4.3.3-1]
+        router.pubrec(session, pid);
+        this.#write(encodeAck(0x62, pid));
+        return;
+      case 6:
+        router.release(session, pid);
+        this.#write(encodeAck(0x70, pid)); // PUBCOMP, always [MQTT-4.3.3-2]
+        return;
+      case 7:
+        router.pubcomp(session, pid);
+        return;
+    }
   }
 
   #onParseError(err: Error): void {
@@ -142,31 +234,19 @@ export class Connection implements Outlet {
     const router = this.#host.router;
     switch (packet.cmd) {
       case 'publish':
-        this.#onPublish(packet, session);
-        return;
       case 'puback':
-        router.puback(session, packet.messageId ?? 0);
-        return;
       case 'pubrec':
-        // answer PUBREL even for an id we no longer know, so the client can finish [MQTT-4.3.3-1]
-        router.pubrec(session, packet.messageId ?? 0);
-        this.#write(encodeAck(0x62, packet.messageId ?? 0));
-        return;
-      case 'pubcomp':
-        router.pubcomp(session, packet.messageId ?? 0);
-        return;
       case 'pubrel':
-        router.release(session, packet.messageId ?? 0);
-        this.#write(encodeAck(0x70, packet.messageId ?? 0)); // [MQTT-4.3.3-2] PUBCOMP always
+      case 'pubcomp':
+      case 'pingreq':
+        // reached only through #onFrame's scanners; the parser sees them only when malformed
+        this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', `malformed ${packet.cmd}`));
         return;
       case 'subscribe':
         this.#onSubscribe(packet, session);
         return;
       case 'unsubscribe':
         this.#onUnsubscribe(packet, session);
-        return;
-      case 'pingreq':
-        this.#write(PINGRESP);
         return;
       case 'disconnect':
         this.#will = null; // [MQTT-3.14.4-3] a DISCONNECT discards the Will
@@ -229,22 +309,17 @@ export class Connection implements Outlet {
     this.#write(Buffer.from([0x20, 0x02, sessionPresent ? 1 : 0, returnCode]));
   }
 
-  #onPublish(packet: IPublishPacket, session: Session): void {
-    const topic = packet.topic;
-    // mqtt-packet decodes topics leniently: ill-formed UTF-8 shows up as U+FFFD [MQTT-1.5.3-1]
-    if (!isValidTopicName(topic) || topic.includes('\uFFFD')) {
+  #publish(topic: string, qos: QoS, retain: boolean, pid: number, payload: Buffer, session: Session): void {
+    if (!isValidTopicName(topic)) {
       this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', `invalid PUBLISH topic '${topic}' [MQTT-3.3.2-2]`));
       return;
     }
     const router = this.#host.router;
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const qos = packet.qos;
     const topicId = router.intern(topic);
     if (qos === 0) {
-      router.publish(session, topicId, 0, packet.retain, payload, null, 0, null);
+      router.publish(session, topicId, 0, retain, payload, null, 0, null);
       return;
     }
-    const pid = packet.messageId ?? 0;
     if (qos === 2) {
       const state = router.beginQos2(session, pid);
       if (state === 'stored') {
@@ -253,7 +328,7 @@ export class Connection implements Outlet {
       }
       if (state === 'storing') return; // PUBREC follows when the first copy commits
     }
-    router.publish(session, topicId, qos, packet.retain, payload, null, pid, this);
+    router.publish(session, topicId, qos, retain, payload, null, pid, this);
   }
 
   #onSubscribe(packet: ISubscribePacket, session: Session): void {

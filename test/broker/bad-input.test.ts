@@ -141,3 +141,20 @@ test('closes a connection that never sends CONNECT', async (t) => {
   const raw = await RawClient.open(broker.port);
   t.true(await raw.closedWithin(2000));
 });
+
+for (const [title, bytes] of [
+  ['a PUBLISH with both QoS bits set [MQTT-3.3.1-4]', [0x36, 5, 0, 1, 0x74, 0, 1]],
+  ['a QoS 1 PUBLISH with packet id 0 [MQTT-2.3.1-1]', [0x32, 5, 0, 1, 0x74, 0, 0]],
+  ['a PUBLISH whose topic length runs past the packet', [0x30, 4, 0, 9, 0x74, 0x74]],
+  ['a PUBREL with the wrong fixed-header flags [MQTT-3.6.1-1]', [0x60, 2, 0, 1]],
+] as const) {
+  test(`closes on ${title}`, async (t) => {
+    const { broker } = await brokerWithLog(t);
+    const other = await bystander(t, broker.port);
+    const raw = await RawClient.open(broker.port);
+    await raw.handshake('scanner');
+    raw.sendRaw([...bytes]);
+    t.true(await raw.closedWithin(2000));
+    await other.stillWorks();
+  });
+}
