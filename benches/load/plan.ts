@@ -6,8 +6,11 @@
  * - pairs:   publisher i → topic(i) → subscriber i              (N pubs, N subs)
  * - fanout:  publisher 0 → topic(0) → subscribers 0..N-1        (1 pub, N subs)
  * - fanin:   publishers 0..N-1 → topic(i) → subscriber 0 on topic(+)
- * - latency: client i publishes to topic(i), which it subscribes to itself; it sends the next
- *            message only once the previous one came back (ping-pong, one connection each)
+ * - latency: ping-pong: publisher i → topic(i) → subscriber i, and publisher i sends its next
+ *            message only once subscriber i got the previous one (one message in flight).
+ *            Two connections, not one subscribed to its own topic: on a single connection the
+ *            broker's PUBACK and the echoed PUBLISH are two small writes on one socket, and a
+ *            broker without TCP_NODELAY then stalls ~40 ms on Nagle + delayed ACK per round trip
  * - idle:    N connections that only keep alive
  */
 import type { ResolvedLoadOptions } from './options.js';
@@ -89,7 +92,10 @@ export function planUnits(opts: ResolvedLoadOptions): ClientSpec[][] {
     case 'latency':
       for (let i = 0; i < n; i++) {
         const topic = topicFor(opts, i);
-        units.push([{ index: i, role: 'ping', clientId: `${p}-l${i}`, topic, filter: topic, expectsFrom: [i] }]);
+        units.push([
+          { index: i, role: 'sub', clientId: `${p}-s${i}`, filter: topic, expectsFrom: [i] },
+          { index: i, role: 'ping', clientId: `${p}-l${i}`, topic },
+        ]);
       }
       break;
     case 'idle':

@@ -178,7 +178,7 @@ export async function runLoad(options: LoadOptions, hooks: RunHooks = {}): Promi
     const setup = (await Promise.all(handles.map((h) => h.setup(remaining())))).flat();
     const setupMs = performance.now() - t0;
     const live = setup.filter((r) => r.connected && (r.role === 'pub' || r.role === 'ping')).map((r) => r.index);
-    const liveSubs = setup.filter((r) => r.connected && (r.role === 'sub' || r.role === 'ping')).length;
+    const liveSubs = setup.filter((r) => r.connected && r.role === 'sub').length;
     expected = expectedDeliveries(opts, live.length, liveSubs);
 
     let publishedShards = 0;

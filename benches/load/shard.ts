@@ -93,6 +93,7 @@ class Client {
   recvDone = true;
   awaitingEcho = false;
   yielded = false;
+  echoTimer: NodeJS.Timeout | null = null;
   timer: NodeJS.Timeout | null = null;
   topicBuf: Buffer = Buffer.alloc(0);
   template: Buffer = Buffer.alloc(0);
@@ -203,6 +204,7 @@ export class Shard {
     const live = new Set(livePublishers);
     this.#startMs = performance.now();
     this.#lastDeliveryMs = this.#startMs;
+    const pingers = new Map(this.#clients.filter((c) => c.spec.role === 'ping' && c.live).map((c) => [c.spec.index, c]));
     for (const c of this.#clients) {
       if (!c.live || c.conn === null) continue;
       const conn = c.conn;
@@ -222,9 +224,12 @@ export class Shard {
             c.recvDone = true;
             this.#recvPending--;
           }
-          if (role === 'ping' && c.awaitingEcho) {
-            c.awaitingEcho = false;
-            this.#pump(c);
+          const pinger = pingers.get(c.spec.index);
+          if (pinger !== undefined && pinger.awaitingEcho) {
+            pinger.awaitingEcho = false;
+            if (pinger.echoTimer !== null) clearTimeout(pinger.echoTimer);
+            pinger.echoTimer = null;
+            this.#pump(pinger);
           }
           if (c.recvDone) this.#maybeDone();
         };
@@ -303,7 +308,15 @@ export class Shard {
       const seq = c.sent++;
       conn.publish(c.topicBuf, c.template, qos, (packet, at) => stampPayload(packet, at, seq, process.hrtime.bigint()));
       this.#published++;
-      if (c.spec.role === 'ping') c.awaitingEcho = true;
+      if (c.spec.role === 'ping') {
+        c.awaitingEcho = true;
+        // A lost echo must not stall the ping-pong: after drainMs the next message goes (the lost one is counted).
+        c.echoTimer = setTimeout(() => {
+          c.echoTimer = null;
+          c.awaitingEcho = false;
+          this.#pump(c);
+        }, o.drainMs);
+      }
     }
     if (qos === 0 || conn.inflight === 0) this.#pubFinished(c);
   }
@@ -315,6 +328,8 @@ export class Shard {
       clearInterval(c.timer);
       c.timer = null;
     }
+    if (c.echoTimer !== null) clearTimeout(c.echoTimer);
+    c.echoTimer = null;
     this.#pubsPending--;
     if (this.#pubsPending === 0) this.onPublished();
     this.#maybeDone();

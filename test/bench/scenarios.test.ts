@@ -52,12 +52,28 @@ test('fanin N→1 on a + wildcard delivers every publisher\'s messages to the on
 test('latency ping-pong sends the next message only after the previous came back', async (t) => {
   const b = await startRelay(t);
   const f = await runLoad({ ...QUICK, port: b.port, scenario: 'latency', clients: 2, messages: 100, qos: 1, inflight: 64 });
+  t.is(f.connect.connected, 4);
   t.is(f.messages.unique, 200);
   t.is(f.latencyUs.count, 200);
   // With one message in flight per client, the relay never held more than one per client:
   // total time is at least the sum of round trips of one client.
   t.true(f.throughput.durationMs * 1000 >= (f.latencyUs.mean * 100) * 0.9);
   t.true(f.complete);
+});
+
+test('ping-pong against aedes at QoS 1 has no Nagle stalls: round trips well under 40 ms', async (t) => {
+  const b = await startAedes(t);
+  const f = await runLoad({ ...QUICK, port: b.port, scenario: 'latency', clients: 1, messages: 200, qos: 1 });
+  t.is(f.messages.unique, 200);
+  t.true(f.latencyUs.median < 20_000, `median ${f.latencyUs.median} µs`);
+});
+
+test('a lost ping does not stall the ping-pong: it is counted and the next one goes', async (t) => {
+  const b = await startRelay(t, { dropEvery: 10 });
+  const f = await runLoad({ port: b.port, scenario: 'latency', clients: 1, messages: 30, drainMs: 1_000, timeLimitMs: 20_000 });
+  t.is(f.messages.published, 30);
+  t.is(f.messages.lost, 3);
+  t.is(f.messages.unique, 27);
 });
 
 test('idle holds N connections for the hold time and keeps them alive with PINGREQ', async (t) => {
