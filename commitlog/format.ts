@@ -26,7 +26,8 @@
  *   └──────────┴──────────┴──────────┴────────────────────┘
  *
  *   crc = CRC-32 (zlib.crc32) of the record bytes, with the register seeded from pos, len and
- *   timestamp (entrySeed) so one native call covers the entry and the record. A zero-filled
+ *   timestamp (entrySeed) so one native call covers the entry and the record (an empty record's
+ *   crc is the seed itself). A zero-filled
  *   entry can never validate: pos 0 lies inside the header.
  *
  * Invariants of a valid segment: entry 0 has pos = HEADER_BYTES; entry i+1 has
@@ -98,7 +99,7 @@ export function writeEntry(out: Buffer, at: number, pos: number, record: Uint8Ar
   const len = record.length;
   const tsLo = timestampMs % TWO_32;
   const tsHi = Math.floor(timestampMs / TWO_32);
-  out.writeUInt32LE(crc32(record, entrySeed(pos, len, tsLo, tsHi)), at);
+  out.writeUInt32LE(checksum(record, entrySeed(pos, len, tsLo, tsHi)), at);
   out.writeUInt32LE(pos, at + 4);
   out.writeUInt32LE(len, at + 8);
   out.writeUInt32LE(tsLo, at + 12);
@@ -129,7 +130,16 @@ export function entryMatches(index: Buffer, at: number, record: Uint8Array): boo
   const len = index.readUInt32LE(at + 8);
   if (record.length !== len) return false;
   const seed = entrySeed(pos, len, index.readUInt32LE(at + 12), index.readUInt32LE(at + 16));
-  return crc32(record, seed) === index.readUInt32LE(at);
+  return checksum(record, seed) === index.readUInt32LE(at);
+}
+
+/**
+ * crc32 of `record` from register `seed`. Empty records skip the native call: zlib answers 0
+ * instead of the seed when the (empty) buffer has no data pointer, so the result would depend on
+ * how the empty buffer was made.
+ */
+function checksum(record: Uint8Array, seed: number): number {
+  return record.length === 0 ? seed : crc32(record, seed);
 }
 
 /** Size of an index file holding `count` entries. */

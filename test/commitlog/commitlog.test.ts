@@ -188,6 +188,17 @@ test('zero-length records round-trip', async (t) => {
   t.deepEqual(await readAll(again), [Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(0)]);
 });
 
+test('a zero-length record read alone from disk passes its checksum', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('zero-alone', { tailBytes: 0 });
+  log.append(Buffer.alloc(0));
+  log.append(Buffer.alloc(49, 1));
+  await log.flush();
+  t.deepEqual((await log.read(0, 1, 1)).records, [Buffer.alloc(0)]);
+  t.deepEqual((await log.read(1, 1, 1)).records, [Buffer.alloc(49, 1)]);
+});
+
 test('append refuses a record over maxRecordBytes with ERR_COMMITLOG_RECORD_TOO_LARGE', async (t) => {
   const dir = await tempDir(t);
   const store = await openStore(t, dir);
