@@ -1,0 +1,78 @@
+/**
+ * Scheduling: cursors take turns a bounded batch at a time, so a backlog on one topic does not
+ * starve another, and a subscriber whose socket is full holds back nobody else.
+ */
+import test from 'ava';
+import { LogStore } from '../../commitlog/index.js';
+import { Router, type Outlet } from '../../router/index.js';
+import { tempDir } from '../helpers/broker.js';
+
+function recorder(writable = true): Outlet & { topics: string[]; setWritable(v: boolean): void } {
+  const topics: string[] = [];
+  let w = writable;
+  return {
+    topics,
+    get writable() {
+      return w;
+    },
+    setWritable(v: boolean) {
+      w = v;
+    },
+    publish(topic) {
+      topics.push(topic.toString());
+    },
+    pubrel() {},
+    stored() {},
+    storeFailed() {},
+  };
+}
+
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('a backlog of thousands on one topic does not hold back a message on another', async (t) => {
+  const store = await LogStore.open(await tempDir(t));
+  const router = await Router.open(store, { batchRecords: 64 });
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  const outlet = recorder(false); // not writable while the backlog builds
+  const { session } = router.attach('s', true, outlet);
+  router.subscribe(session, 'big', 0);
+  router.subscribe(session, 'small', 0);
+  const big = router.intern('big');
+  const small = router.intern('small');
+  for (let i = 0; i < 5000; i++) router.publish(null, big, 0, false, Buffer.from('b'), null, 0, null);
+  router.publish(null, small, 0, false, Buffer.from('s'), null, 0, null);
+  await new Promise((r) => setTimeout(r, 100)); // both commit; the cursors park as blocked
+  outlet.setWritable(true);
+  router.resume(session);
+  await until(() => outlet.topics.length === 5001);
+  const position = outlet.topics.indexOf('small');
+  t.true(position >= 0 && position <= 128, `the small topic's message came at position ${position}`);
+});
+
+test('a subscriber whose socket stays full does not stall delivery to others', async (t) => {
+  const store = await LogStore.open(await tempDir(t));
+  const router = await Router.open(store);
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  const stuck = recorder(false);
+  const healthy = recorder(true);
+  const a = router.attach('stuck', true, stuck).session;
+  const b = router.attach('healthy', true, healthy).session;
+  router.subscribe(a, 'x', 1);
+  router.subscribe(b, 'x', 1);
+  const x = router.intern('x');
+  for (let i = 0; i < 300; i++) router.publish(null, x, 1, false, Buffer.from(String(i)), null, 0, null);
+  await until(() => healthy.topics.length === 256); // the inflight window (256) bounds QoS 1
+  t.is(stuck.topics.length, 0);
+});
