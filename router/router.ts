@@ -102,6 +102,8 @@ interface SessionRecord {
   t?: Array<[number, number, number]>;
   /** inbound QoS 2 packet ids stored and awaiting PUBREL */
   r?: number[];
+  /** outbound QoS 2 packet ids in the PUBREL stage */
+  p?: number[];
 }
 
 export class Router {
@@ -428,7 +430,8 @@ export class Router {
       if (session.persistent) this.#appendSession({ o: 'open', c: clientId, n: session.number });
     }
     session.outlet = outlet;
-    if (present) void this.#resume(session, outlet);
+    // after the caller's CONNACK: resending starts once the current call stack is done
+    if (present) queueMicrotask(() => void this.#resume(session, outlet));
     return { session, present };
   }
 
@@ -463,6 +466,10 @@ export class Router {
         if (session.outlet !== outlet) return;
         if (f.state === 'pubrel') {
           outlet.pubrel(pid);
+          continue;
+        }
+        if (f.topic === null) {
+          session.inflight.delete(pid);
           continue;
         }
         const record = f.record ?? (await this.#readOne(f.topic, f.offset));
@@ -602,7 +609,13 @@ export class Router {
   pubrec(session: Session, packetId: number): boolean {
     const f = session.inflight.get(packetId);
     if (f === undefined || f.qos !== 2) return false;
+    if (f.state === 'pubrel') return true;
     f.state = 'pubrel';
+    if (session.persistent) {
+      session.dirtyPubrel = true;
+      if (f.topic !== null && f.record === null) this.#markDirty(session, f.topic);
+      else this.#schedulePersist(session);
+    }
     return true;
   }
 
@@ -616,7 +629,11 @@ export class Router {
 
   #settle(session: Session, packetId: number, f: Inflight): void {
     session.inflight.delete(packetId);
-    if (session.persistent && f.record === null) this.#markDirty(session, f.topic);
+    if (session.persistent) {
+      if (f.state === 'pubrel') session.dirtyPubrel = true;
+      if (f.topic !== null && f.record === null) this.#markDirty(session, f.topic);
+      else if (f.state === 'pubrel') this.#schedulePersist(session);
+    }
     this.resume(session);
   }
 
@@ -795,6 +812,10 @@ export class Router {
         rec.r = [...session.inboundQos2].filter(([, s]) => s === 'stored').map(([pid]) => pid);
         session.dirtyQos2 = false;
       }
+      if (session.dirtyPubrel) {
+        rec.p = session.pubrelIds();
+        session.dirtyPubrel = false;
+      }
       this.#appendSession(rec);
     }
     this.#dirtySessions.clear();
@@ -825,7 +846,7 @@ export class Router {
       state.retained = rec.length > 4 ? Buffer.from(rec.subarray(4)) : null;
       if (had !== (state.retained !== null)) this.stats.retained += had ? -1 : 1;
     });
-    const saved = new Map<string, { n: number; subs: Map<string, QoS>; cur: Map<number, [number, number]>; rel: number[] }>();
+    const saved = new Map<string, { n: number; subs: Map<string, QoS>; cur: Map<number, [number, number]>; rel: number[]; pubrel: number[] }>();
     await readAll(this.#sessionsLog, (buf) => {
       let rec: SessionRecord;
       try {
@@ -834,7 +855,7 @@ export class Router {
         return;
       }
       if (rec.o === 'open') {
-        saved.set(rec.c, { n: rec.n ?? 0, subs: new Map(), cur: new Map(), rel: [] });
+        saved.set(rec.c, { n: rec.n ?? 0, subs: new Map(), cur: new Map(), rel: [], pubrel: [] });
         return;
       }
       const s = saved.get(rec.c);
@@ -845,6 +866,7 @@ export class Router {
       else if (rec.o === 'cur') {
         for (const [t, low, next] of rec.t ?? []) s.cur.set(t, [low, next]);
         if (rec.r !== undefined) s.rel = rec.r;
+        if (rec.p !== undefined) s.pubrel = rec.p;
       }
     });
     for (const [clientId, s] of saved) {
@@ -871,6 +893,8 @@ export class Router {
         });
       }
       for (const pid of s.rel) session.inboundQos2.set(pid, 'stored');
+      // owed PUBRELs are resent on reconnect; the messages themselves are not [MQTT-4.3.3]
+      for (const pid of s.pubrel) session.inflight.set(pid, { topic: null, offset: -1, qos: 2, state: 'pubrel', record: null, retain: false });
     }
     this.stats.sessions = this.#sessions.size;
     this.stats.subscriptions = this.#subs.size;

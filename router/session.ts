@@ -71,7 +71,8 @@ export interface Cursor {
 }
 
 export interface Inflight {
-  readonly topic: TopicState;
+  /** null only for a PUBREL-stage entry restored after a restart (its record is delivered). */
+  readonly topic: TopicState | null;
   readonly offset: Offset;
   readonly qos: 1 | 2;
   /** 'publish': waiting for PUBACK/PUBREC; 'pubrel': PUBREL sent, waiting for PUBCOMP. */
@@ -100,6 +101,8 @@ export class Session {
   readonly dirtyTopics = new Set<TopicState>();
   /** Inbound QoS 2 state changed since it was last persisted. */
   dirtyQos2 = false;
+  /** Outbound QoS 2 messages entered or left the PUBREL stage since last persisted. */
+  dirtyPubrel = false;
   /** A resend of inflight messages after reconnect is in progress; cursors wait for it. */
   resending = false;
   #nextPid = 1;
@@ -116,6 +119,13 @@ export class Session {
     return this.inflightMax - this.inflight.size;
   }
 
+  /** Packet ids of outbound QoS 2 messages whose PUBREL is owed. */
+  pubrelIds(): number[] {
+    const ids: number[] = [];
+    for (const [pid, f] of this.inflight) if (f.state === 'pubrel') ids.push(pid);
+    return ids;
+  }
+
   /** Next free packet id in 1..65535 (callers check `window` first, so one exists). */
   allocatePacketId(): number {
     let pid = this.#nextPid;
@@ -124,12 +134,15 @@ export class Session {
     return pid;
   }
 
-  /** Lowest unacknowledged offset per topic: what a restart resumes from. */
+  /**
+   * Lowest unacknowledged offset per topic: what a restart resumes from. A QoS 2 message in the
+   * PUBREL stage counts as delivered (the client has it; only the PUBREL is owed).
+   */
   ackedUpTo(): Map<TopicId, Offset> {
     const low = new Map<TopicId, Offset>();
     for (const [id, c] of this.cursors) if (c.next >= 0) low.set(id, c.next);
     for (const f of this.inflight.values()) {
-      if (f.record !== null) continue;
+      if (f.record !== null || f.topic === null || f.state === 'pubrel') continue;
       const cur = low.get(f.topic.id);
       if (cur === undefined || f.offset < cur) low.set(f.topic.id, f.offset);
     }

@@ -48,9 +48,13 @@ test('a backlog of thousands on one topic does not hold back a message on anothe
   router.subscribe(session, 'small', 0);
   const big = router.intern('big');
   const small = router.intern('small');
-  for (let i = 0; i < 5000; i++) router.publish(null, big, 0, false, Buffer.from('b'), null, 0, null);
-  router.publish(null, small, 0, false, Buffer.from('s'), null, 0, null);
-  await new Promise((r) => setTimeout(r, 100)); // both commit; the cursors park as blocked
+  // QoS 1 publishes, so their acknowledgements tell when every record has committed
+  let stored = 0;
+  const publisher: Outlet = { writable: true, publish() {}, pubrel() {}, storeFailed() {}, stored: () => void stored++ };
+  const { session: p } = router.attach('p', true, publisher);
+  for (let i = 0; i < 5000; i++) router.publish(p, big, 1, false, Buffer.from('b'), null, 1 + (i % 65535), publisher);
+  router.publish(p, small, 1, false, Buffer.from('s'), null, 1, publisher);
+  await until(() => stored === 5001); // both topics committed; their cursors are parked as blocked
   outlet.setWritable(true);
   router.resume(session);
   await until(() => outlet.topics.length === 5001);

@@ -1,0 +1,77 @@
+/**
+ * Exactly-once across a broker restart: an owed outbound PUBREL is resent (not the message), and
+ * an inbound QoS 2 PUBLISH resent after the restart is acknowledged without being stored twice.
+ */
+import test from 'ava';
+import { Broker } from '../../src/server/broker.js';
+import { collect, connect, sleep, tempDir } from '../helpers/broker.js';
+import { RawClient } from '../helpers/raw-client.js';
+
+const start = (dataDir: string) => Broker.start({ host: '127.0.0.1', port: 0, dataDir, sysIntervalSec: 0 });
+
+test('resends an owed PUBREL after a restart, not the message [MQTT-4.3.3]', async (t) => {
+  const dataDir = await tempDir(t);
+  let broker = await start(dataDir);
+  const sub = await RawClient.open(broker.port);
+  await sub.handshake('q2-out', { clean: false });
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2', qos: 2 }] });
+  await sub.nextPacket('suback');
+  const pub = await connect(t, broker.port);
+  await pub.publishAsync('q2', 'once', { qos: 2 });
+  const msg = await sub.nextPacket('publish');
+  sub.send({ cmd: 'pubrec', messageId: msg.messageId ?? 0 });
+  const rel = await sub.nextPacket('pubrel');
+  t.is(rel.messageId, msg.messageId);
+  // no PUBCOMP: the broker still owes the PUBREL when it stops
+  await sleep(50);
+  sub.destroy();
+  pub.end(true);
+  await broker.close();
+
+  broker = await start(dataDir);
+  t.teardown(() => broker.close());
+  const again = await RawClient.open(broker.port);
+  t.teardown(() => again.destroy());
+  const connack = await again.handshake('q2-out', { clean: false });
+  t.true(connack.sessionPresent);
+  const resent = await again.nextPacket('pubrel');
+  t.is(resent.messageId, msg.messageId);
+  again.send({ cmd: 'pubcomp', messageId: resent.messageId ?? 0 });
+  await sleep(300);
+  await t.throwsAsync(again.nextPacket('publish', 200), { message: /no publish/ });
+});
+
+test('an inbound QoS 2 PUBLISH resent after a restart is not stored twice [MQTT-4.3.3-2]', async (t) => {
+  const dataDir = await tempDir(t);
+  let broker = await start(dataDir);
+  const watcher = await connect(t, broker.port, { clientId: 'q2-watch', clean: false });
+  await watcher.subscribeAsync('q2in', { qos: 2 });
+  await watcher.endAsync();
+  const pub = await RawClient.open(broker.port);
+  await pub.handshake('q2-in', { clean: false });
+  pub.send({ cmd: 'publish', topic: 'q2in', payload: Buffer.from('exactly-once'), qos: 2, messageId: 5, retain: false, dup: false });
+  const rec = await pub.nextPacket('pubrec');
+  t.is(rec.messageId, 5);
+  await sleep(50);
+  pub.destroy();
+  await broker.close();
+
+  broker = await start(dataDir);
+  t.teardown(() => broker.close());
+  const again = await RawClient.open(broker.port);
+  t.teardown(() => again.destroy());
+  await again.handshake('q2-in', { clean: false });
+  again.send({ cmd: 'publish', topic: 'q2in', payload: Buffer.from('exactly-once'), qos: 2, messageId: 5, retain: false, dup: true });
+  t.is((await again.nextPacket('pubrec')).messageId, 5);
+  again.send({ cmd: 'pubrel', messageId: 5 });
+  t.is((await again.nextPacket('pubcomp')).messageId, 5);
+
+  const back = await connect(t, broker.port, { clientId: 'q2-watch', clean: false });
+  const inbox = collect(back);
+  await inbox.waitFor(1);
+  await sleep(300);
+  t.deepEqual(
+    inbox.messages.map((m) => m.payload),
+    ['exactly-once'],
+  );
+});
