@@ -390,12 +390,15 @@ export class Router {
 
   #onCommit(state: TopicState, committed: Offset): void {
     state.acks.commit(committed);
+    let woke = false;
     for (const c of state.cursors) {
       if (c.waiting && c.next < committed) {
         c.waiting = false;
         this.#enqueue(c);
+        woke = true;
       }
     }
+    if (woke) this.#runInline();
   }
 
   #onFailed(state: TopicState, err: Error, from: Offset, to: Offset): void {
@@ -657,8 +660,29 @@ export class Router {
     }
   }
 
+  /**
+   * Serves the ready list now, from inside a commit event, rather than one loop turn later:
+   * at low load that turn is a whole extra wake-up per message. Re-entry (a delivery that
+   * causes another commit synchronously) falls back to the scheduled pass.
+   */
+  #runInline(): void {
+    if (this.#running) return;
+    this.#run();
+  }
+
+  #running = false;
+
   readonly #run = (): void => {
     this.#scheduled = false;
+    this.#running = true;
+    try {
+      this.#serveSlice();
+    } finally {
+      this.#running = false;
+    }
+  };
+
+  #serveSlice(): void {
     let budget = SCHEDULER_SLICE;
     while (this.#readyHead < this.#ready.length && budget-- > 0) {
       const c = this.#ready[this.#readyHead++] as Cursor;
@@ -678,7 +702,7 @@ export class Router {
         setImmediate(this.#run);
       }
     }
-  };
+  }
 
   #serve(c: Cursor): void {
     const session = c.session;
