@@ -205,13 +205,14 @@ export class LoadConnection {
     if (ks === 0) return;
     const halfMs = (ks * 1000) / 2;
     this.#lastSendMs = performance.now();
+    // Checked twice per half keepalive, so a ping goes out at the latest 3/4 into the keepalive.
     this.#keepaliveTimer = setInterval(() => {
       if (this.#closed) return;
-      if (performance.now() - this.#lastSendMs >= halfMs * 0.9) {
+      if (performance.now() - this.#lastSendMs >= halfMs) {
         this.pings++;
         this.#write(PINGREQ);
       }
-    }, halfMs);
+    }, halfMs / 2);
     this.#keepaliveTimer.unref();
   }
 
@@ -259,7 +260,7 @@ export class LoadConnection {
     this.#out.push(buf);
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      process.nextTick(() => this.#flush());
+      setImmediate(() => this.#flush());
     }
   }
 

@@ -70,7 +70,7 @@ function workerHandle(plan: ShardPlan): ShardHandle {
   // From TypeScript sources (tsx) a worker does not inherit the loader: register it first.
   const worker =
     extname(here) === '.ts'
-      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(url.href)}); });`, { eval: true, workerData: plan })
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(url.href)}); });`, { eval: true, workerData: plan })
       : new Worker(url, { workerData: plan });
   let last: ShardProgress = { connected: 0, published: 0, delivered: 0 };
   const waiting = new Map<string, { resolve: (v: never) => void; reject: (e: Error) => void }>();
