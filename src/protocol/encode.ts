@@ -4,21 +4,7 @@
  * A PUBLISH leaves as two buffers — this header and the payload view from the log — so the
  * payload is never copied per subscriber.
  */
-
-/** Bytes a Remaining Length value takes on the wire. */
-export function varintBytes(n: number): number {
-  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    buf[pos++] = b;
-  } while (n > 0);
-  return pos;
-}
+import { varintBytes, writeVarint } from './varint.js';
 
 /**
  * The fixed header, topic and packet id of a 3.1.1 PUBLISH whose payload follows separately.
