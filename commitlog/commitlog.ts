@@ -154,7 +154,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** @internal Use LogStore.open(). */
   static async open(ctx: LogContext): Promise<CommitLog> {
-    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir);
+    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.options.durability.mode !== 'batch');
     const log = new CommitLog(ctx, segments, nextOffset, report);
     if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
     return log;
@@ -447,8 +447,6 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           this.#dirReady = true;
           this.#ctx.created(this);
         }
-        // Sealing: whatever the policy, a segment the log rolls past is made durable.
-        await this.#syncDirty();
         this.#orphans.push(seg);
       }
       const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
@@ -467,7 +465,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
             ops.fdatasync(idxRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.idxPath, e))),
           ]);
           if (g.isNew) await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
-        } else {
+        } else if (this.#opts.durability.mode === 'interval') {
           this.#dirty.add(seg);
         }
       } finally {

@@ -9,8 +9,12 @@
  *   segment both) — unless a later entry is intact, which no crash can produce: then the damage
  *   is in the middle and opening fails with ERR_COMMITLOG_CORRUPT naming the file and position.
  * - After a clean close only the newest record is checked (a mismatch falls back to the full
- *   check above). Older, sealed segments were fdatasynced when the log rolled past them, so only
- *   their sizes are checked on open; their crcs are checked on every read from disk.
+ *   check above). With durability 'batch' older, sealed segments were fdatasynced with every
+ *   batch, so only their sizes are checked on open; their crcs are checked on every read.
+ * - With durability 'interval' / 'never' nothing forces sealed segments to disk (only the
+ *   interval timer, or nothing), so after a power loss a sealed one may be torn. An unclean
+ *   open of such a log also validates the segment before the newest, and any sealed segment
+ *   whose sizes disagree; a tear there becomes the end of the log (later segments are dropped).
  * - A newest segment with no valid record (created but never written, or wholly torn) is
  *   deleted, and the one before it becomes the newest (it was synced at the roll).
  *
@@ -179,6 +183,7 @@ export async function loadSegments(
   ops: FileOps,
   cache: FileCache,
   dir: string,
+  lazySeal: boolean,
 ): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport }> {
   let names: string[];
   try {
@@ -241,17 +246,52 @@ export async function loadSegments(
     // Offsets are never reused: an emptied newest segment still fixes where the log goes on.
     nextOffset = Math.max(nextOffset, last.base);
   }
-  const newest = segments[segments.length - 1];
-  if (newest !== undefined) nextOffset = newest.base + newest.count;
 
-  // Sealed segments: sizes only.
+  // Sealed segments: sizes only — except that with durability 'interval' / 'never' nothing
+  // forces them to disk, so after a power loss the segment before the newest, or any sealed one
+  // whose sizes disagree, may be torn: it is then validated in full, and the log ends at its tear
+  // (every later segment is dropped: offsets stay dense).
+  const tornAt = async (i: number): Promise<void> => {
+    const s = segments[i] as SegmentState;
+    const check = await recoverSegment(ops, cache, s, false);
+    const next = segments[i + 1] as SegmentState;
+    if (check.count === next.base - s.base) {
+      s.count = check.count;
+      s.bytes = check.bytes;
+      s.lastTimestampMs = check.lastTimestampMs;
+      return;
+    }
+    truncatedRecords += check.truncatedRecords;
+    truncatedBytes += check.truncatedBytes;
+    while (segments.length > i + 1) {
+      const dropped = segments.pop() as SegmentState;
+      truncatedRecords += dropped.count;
+      truncatedBytes += dropped.bytes;
+      await remove(dropped);
+    }
+    if (check.count === 0) {
+      await remove(s);
+      segments.pop();
+    } else {
+      s.count = check.count;
+      s.bytes = check.bytes;
+      s.lastTimestampMs = check.lastTimestampMs;
+    }
+  };
+  const lenient = lazySeal && !clean;
+  if (lenient && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;
     const next = segments[i + 1] as SegmentState;
+    if (s.count > 0) continue; // validated in full above
     const segSize = await ops.stat(s.segPath).catch((e: unknown) => Promise.reject(ioError('stat', s.segPath, e)));
     const idxSize = await ops.stat(s.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', s.idxPath, e)));
     const count = idxSize === null ? -1 : (idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES;
     if (segSize === null || !Number.isInteger(count) || count !== next.base - s.base) {
+      if (lenient) {
+        await tornAt(i);
+        break;
+      }
       throw new CommitLogError(
         'ERR_COMMITLOG_CORRUPT',
         `${s.idxPath}: sealed segment should hold ${next.base - s.base} records (next segment starts at ${next.base}), its index says ${count}`,
@@ -261,5 +301,7 @@ export async function loadSegments(
     s.count = count;
     s.bytes = segSize;
   }
+  const newest = segments[segments.length - 1];
+  if (newest !== undefined) nextOffset = newest.base + newest.count;
   return { segments, nextOffset, report: { clean, truncatedRecords, truncatedBytes, removedSegments } };
 }

@@ -204,3 +204,38 @@ test('a wholly torn single segment leaves an empty log that accepts appends', as
   await log.flush();
   t.deepEqual(await readAll(log), [Buffer.from('fresh')]);
 });
+
+test("durability 'never': a torn sealed segment (power loss) becomes the end of the log", async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const l1 = await s1.open('pl', { segmentBytes: 1024, durability: { mode: 'never' } });
+  await appendRange(l1, 0, 60);
+  await s1.close();
+  await unlink(join(dir, 'pl', 'clean-shutdown'));
+  const bases = (await readdir(join(dir, 'pl'))).filter((f) => f.endsWith('.index')).sort();
+  t.true(bases.length >= 4);
+  // The second segment lost its last index entry and the segment bytes behind it.
+  const second = bases[1] ?? '';
+  const secondBase = Number(second.slice(0, 20));
+  const thirdBase = Number((bases[2] ?? '').slice(0, 20));
+  await truncate(join(dir, 'pl', second), HEADER + (thirdBase - secondBase - 1) * ENTRY);
+  const log = await (await openStore(t, dir)).open('pl', { segmentBytes: 1024, durability: { mode: 'never' } });
+  t.is(log.end, thirdBase - 1);
+  t.deepEqual(await readAll(log), expected(thirdBase - 1));
+  t.is((await readdir(join(dir, 'pl'))).filter((f) => f.endsWith('.segment')).length, 2);
+});
+
+test("durability 'batch': the same damage to a sealed segment is ERR_COMMITLOG_CORRUPT", async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const l1 = await s1.open('pl', { segmentBytes: 1024 });
+  await appendRange(l1, 0, 60);
+  await s1.close();
+  await unlink(join(dir, 'pl', 'clean-shutdown'));
+  const bases = (await readdir(join(dir, 'pl'))).filter((f) => f.endsWith('.index')).sort();
+  const second = bases[1] ?? '';
+  await truncate(join(dir, 'pl', second), HEADER + ENTRY);
+  const err = await t.throwsAsync((await openStore(t, dir)).open('pl', { segmentBytes: 1024 }), { instanceOf: CommitLogError });
+  t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
+  t.is(err?.path, join(dir, 'pl', second));
+});
