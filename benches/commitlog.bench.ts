@@ -230,7 +230,7 @@ async function readBenches(): Promise<void> {
   for (const size of [64, 1024]) {
     const count = READ_LOG_BYTES / size;
     const recs = makeRecords(count, size);
-    const { store, log, dir } = await openLog({ segmentBytes: SEGMENT_BYTES, tailBytes: 2 * READ_LOG_BYTES, durability: { mode: 'never' } });
+    const { store, log, dir } = await openLog({ segmentBytes: 2 * READ_LOG_BYTES, tailBytes: 2 * READ_LOG_BYTES, durability: { mode: 'never' } });
     for (let i = 0; i < count; i += 4096) {
       for (let k = i; k < Math.min(count, i + 4096); k++) log.append(recs[k] as Buffer);
       await log.flush();
