@@ -150,6 +150,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   readonly #dirty = new Set<SegmentState>();
   #syncing: Promise<void> | null = null;
   #retaining: Promise<number> | null = null;
+  /** trimBefore(): segments wholly below it are deleted. */
+  #trimFloor: Offset = 0;
   #timer: NodeJS.Timeout | null = null;
 
   /** @internal Use LogStore.open(). */
@@ -300,6 +302,19 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.#retaining = null;
     });
     return this.#retaining;
+  }
+
+  /**
+   * Deletes the whole oldest segments whose records all lie below `offset` (never the active
+   * segment), like Kafka's log-start offset: `start` moves to the first remaining segment, so
+   * afterwards start ≤ offset. Records at and above `offset` are never deleted. Resolves to the
+   * number of segments deleted. The floor persists only through the deleted files.
+   */
+  async trimBefore(offset: Offset): Promise<number> {
+    if (this.#closing !== null) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
+    this.#trimFloor = Math.max(this.#trimFloor, Math.min(offset, this.#committed));
+    if (this.#retaining !== null) await this.#retaining.catch(() => undefined);
+    return this.enforceRetention();
   }
 
   /**
@@ -680,7 +695,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     let deleted = 0;
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0] as SegmentState;
-      let drop = this.#totalBytes > retentionBytes;
+      let drop = this.#totalBytes > retentionBytes || oldest.base + oldest.count <= this.#trimFloor;
       if (!drop && retentionMs !== Number.POSITIVE_INFINITY) {
         if (oldest.lastTimestampMs < 0) oldest.lastTimestampMs = await this.#lastTimestamp(oldest);
         drop = Date.now() - oldest.lastTimestampMs > retentionMs;

@@ -124,3 +124,22 @@ test('retention by bytes runs on its own after a commit crosses the limit', asyn
   while (log.diskBytes > 2048 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   t.true(log.diskBytes <= 2048);
 });
+
+test('trimBefore deletes the whole segments below an offset and keeps everything from it on', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('trim', { segmentBytes: 512 });
+  for (let i = 0; i < 100; i++) log.append(recordFor(i));
+  await log.flush();
+  const deleted = await log.trimBefore(60);
+  t.true(deleted > 0);
+  t.true(log.start <= 60 && log.start > 0, `start ${log.start}`);
+  const bases = await segmentBases(join(dir, 'trim'));
+  t.is(bases[0], log.start);
+  t.deepEqual(await readAll(log), Array.from({ length: 100 - log.start }, (_, k) => recordFor(log.start + k)));
+  await log.trimBefore(1000); // past the end: everything but the active segment goes
+  const left = await segmentBases(join(dir, 'trim'));
+  t.is(left.length, 1);
+  t.is(log.start, left[0] ?? -1);
+  t.is(log.end, 100);
+});
