@@ -27,8 +27,8 @@ import type { CommitLog, LogOptions, LogStore, Offset, ReadBatch } from '../comm
 import { AckQueue, type Completion } from './acks.js';
 import { RouterError } from './errors.js';
 import type { QoS, TopicId } from './ids.js';
-import { encodeRecord, isRecord, recordPayload, recordProperties, recordQos, recordRetain } from './record.js';
-import { type Cursor, type Inflight, type Outlet, Session, type TopicState } from './session.js';
+import { encodeRecord, isRecord, recordExpiry, recordOrigin, recordPayload, recordProperties, recordQos, recordRetain } from './record.js';
+import { type Cursor, type Inflight, type Outlet, Session, type SubscriptionOptions, type TopicState } from './session.js';
 import { SubscriptionTrie } from './subscriptions.js';
 import { topicMatches } from './topic-filter.js';
 import { TopicTable } from './topics.js';
@@ -93,11 +93,17 @@ export interface RouterStats {
 }
 
 interface SessionRecord {
-  o: 'open' | 'sub' | 'unsub' | 'cur' | 'end';
+  o: 'open' | 'sub' | 'unsub' | 'cur' | 'end' | 'gone' | 'exp';
   c: string;
   n?: number;
+  /** Session Expiry Interval (seconds, -1 = never) */
+  e?: number;
+  /** when the connection closed ('gone'), ms since the epoch */
+  at?: number;
   f?: string;
   q?: QoS;
+  /** subscription options: [noLocal, retainAsPublished, retainHandling, id] */
+  so?: [number, number, number, number];
   /** [topicId, lowest unacknowledged offset, next offset] */
   t?: Array<[number, number, number]>;
   /** inbound QoS 2 packet ids stored and awaiting PUBREL */
@@ -206,6 +212,7 @@ export class Router {
         opening: null,
         cursors: new Set(),
         retained: null,
+        retainedAt: 0,
         queued: [],
         acks: new AckQueue(),
       };
@@ -292,6 +299,7 @@ export class Router {
     retain: boolean,
     payload: Buffer,
     properties: Buffer | null,
+    expiry: number,
     packetId: number,
     outlet: Outlet | null,
   ): void {
@@ -300,14 +308,14 @@ export class Router {
     const log = state.log;
     if (log === null) {
       if (this.#failQueued === null) {
-        state.queued.push(() => this.publish(origin, topicId, qos, retain, payload, properties, packetId, outlet));
+        state.queued.push(() => this.publish(origin, topicId, qos, retain, payload, properties, expiry, packetId, outlet));
         this.#ensureLog(state);
         return;
       }
       if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
       return;
     }
-    const record = encodeRecord(qos, retain, origin === null ? 0 : origin.number, properties, payload);
+    const record = encodeRecord(qos, retain, origin === null ? 0 : origin.number, expiry, properties, payload);
     this.stats.messagesIn++;
     this.stats.bytesIn += payload.length;
     this.stats.bytesCopiedIn += payload.length;
@@ -365,6 +373,7 @@ export class Router {
   #setRetained(state: TopicState, record: Buffer | null, waiter: Completion | null): void {
     const had = state.retained !== null;
     state.retained = record;
+    state.retainedAt = Date.now();
     if (had && record === null) this.stats.retained--;
     else if (!had && record !== null) this.stats.retained++;
     if (!had && record === null) return; // nothing to clear, nothing to store [MQTT-3.3.1-10]
@@ -416,38 +425,104 @@ export class Router {
   // ── sessions ─────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Binds a connection to its session. `clean` discards any stored session first [MQTT-3.1.2-6].
-   * Returns the session and whether a stored one was resumed (CONNACK Session Present).
+   * Binds a connection to its session. `clean` (Clean Session / Clean Start) discards any stored
+   * session first [MQTT-3.1.2-6] [MQTT-3.1.2-4]. `expirySec` is the Session Expiry Interval:
+   * 0 = ends with the connection, -1 = never (3.1.1 clean session 0). `receiveMaximum` caps the
+   * outbound inflight window (MQTT 5). Returns the session and whether a stored one was resumed
+   * (CONNACK Session Present).
    */
-  attach(clientId: string, clean: boolean, outlet: Outlet): { session: Session; present: boolean } {
+  attach(
+    clientId: string,
+    clean: boolean,
+    outlet: Outlet,
+    expirySec = clean ? 0 : -1,
+    receiveMaximum = 65535,
+  ): { session: Session; present: boolean } {
     let session = this.#sessions.get(clientId);
     if (session !== undefined && (clean || !session.persistent)) {
+      const persistent = session.persistent;
       this.#discard(session);
+      if (persistent) this.onSessionEnd?.(clientId, 'replaced');
       session = undefined;
     }
     const present = session !== undefined;
     if (session === undefined) {
-      session = new Session(clientId, ++this.#sessionNumbers, !clean, this.#opts.maxInflight);
+      session = new Session(clientId, ++this.#sessionNumbers, expirySec, this.#opts.maxInflight);
       this.#sessions.set(clientId, session);
       this.stats.sessions = this.#sessions.size;
-      if (session.persistent) this.#appendSession({ o: 'open', c: clientId, n: session.number });
+      if (session.persistent) this.#appendSession({ o: 'open', c: clientId, n: session.number, e: expirySec });
+    } else {
+      if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
+      session.expiryTimer = null;
+      this.#setExpiry(session, expirySec);
     }
+    session.inflightMax = Math.min(this.#opts.maxInflight, receiveMaximum);
     session.outlet = outlet;
     // after the caller's CONNACK: resending starts once the current call stack is done
     if (present) queueMicrotask(() => void this.#resume(session, outlet));
     return { session, present };
   }
 
-  /** The connection bound to `session` closed. A clean session ends with it. */
+  /** Changes a session's expiry (MQTT 5 DISCONNECT may do so; from 0 it may not [MQTT-3.14.2-2]). */
+  setSessionExpiry(session: Session, expirySec: number): void {
+    if (session.expirySec === 0) return;
+    this.#setExpiry(session, expirySec);
+  }
+
+  #setExpiry(session: Session, expirySec: number): void {
+    if (session.expirySec === expirySec) return;
+    const wasPersistent = session.persistent;
+    session.expirySec = expirySec;
+    if (session.persistent) {
+      if (!wasPersistent) this.#persistWhole(session);
+      else this.#appendSession({ o: 'exp', c: session.clientId, e: expirySec });
+    } else if (wasPersistent) {
+      this.#appendSession({ o: 'end', c: session.clientId });
+    }
+  }
+
+  /**
+   * The connection bound to `session` closed. A session with expiry 0 ends with it; one with a
+   * finite expiry ends that many seconds later unless a connection resumes it first.
+   */
   detach(session: Session, outlet: Outlet): void {
     if (session.outlet !== outlet) return; // taken over already
     session.outlet = null;
     session.blocked.clear();
-    if (!session.persistent) this.#discard(session);
+    if (!session.persistent) {
+      this.#discard(session);
+      return;
+    }
+    if (session.expirySec > 0) {
+      this.#appendSession({ o: 'gone', c: session.clientId, at: Date.now() });
+      this.#scheduleExpiry(session, session.expirySec * 1000);
+    }
+  }
+
+  #scheduleExpiry(session: Session, ms: number): void {
+    if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
+    // setTimeout's ceiling is ~24.8 days; longer expiries re-arm
+    const step = Math.min(ms, 2 ** 31 - 1);
+    session.expiryTimer = setTimeout(() => {
+      session.expiryTimer = null;
+      if (ms > step) this.#scheduleExpiry(session, ms - step);
+      else if (session.outlet === null) this.#end(session, 'expired');
+    }, step);
+    session.expiryTimer.unref();
+  }
+
+  /** Listeners for sessions that end (expiry, clean start): the server publishes pending Wills. */
+  onSessionEnd: ((clientId: string, reason: 'expired' | 'replaced') => void) | null = null;
+
+  #end(session: Session, reason: 'expired' | 'replaced'): void {
+    this.#discard(session);
+    this.onSessionEnd?.(session.clientId, reason);
   }
 
   #discard(session: Session): void {
     session.outlet = null;
+    if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
+    session.expiryTimer = null;
     for (const filter of session.subscriptions.keys()) this.#subs.remove(filter, session);
     for (const c of session.cursors.values()) c.topic.cursors.delete(c);
     session.cursors.clear();
@@ -477,12 +552,15 @@ export class Router {
         }
         const record = f.record ?? (await this.#readOne(f.topic, f.offset));
         if (session.outlet !== outlet) return;
-        if (record === null) {
-          session.inflight.delete(pid); // gone to retention: nothing left to resend
+        const expiry = record === null ? -1 : remainingExpiry(record, f.storedAt, Date.now());
+        if (record === null || expiry === 0) {
+          session.inflight.delete(pid); // gone to retention, or expired: nothing left to resend
           continue;
         }
         this.stats.messagesOut++;
-        outlet.publish(f.topic.nameBytes, f.qos, f.retain, true, pid, recordPayload(record), recordProperties(record));
+        if (!outlet.publish(f.topic.nameBytes, f.topic.id, f.qos, f.retain, true, pid, recordPayload(record), recordProperties(record), expiry, f.subscriptionIds)) {
+          session.inflight.delete(pid);
+        }
       }
     } catch (err) {
       this.#log.warn({ err, clientId: session.clientId }, 'resend after reconnect failed');
@@ -511,18 +589,23 @@ export class Router {
 
   /**
    * Adds or replaces a subscription. Existing topics it matches get a cursor at their end (new
-   * messages only) and their retained message is sent [MQTT-3.8.4-3].
+   * messages only) and their retained message is sent per Retain Handling [MQTT-3.8.4-3]
+   * [MQTT-3.3.1-9..11]. Returns whether the subscription already existed.
    */
-  subscribe(session: Session, filter: string, qos: QoS): void {
-    session.subscriptions.set(filter, qos);
-    this.#subs.add(filter, session, qos);
+  subscribe(session: Session, filter: string, options: SubscriptionOptions | QoS): boolean {
+    const opts: SubscriptionOptions = typeof options === 'number' ? { qos: options, noLocal: false, retainAsPublished: false, retainHandling: 0, id: 0 } : options;
+    const existed = session.subscriptions.has(filter);
+    session.subscriptions.set(filter, opts);
+    this.#subs.add(filter, session, opts.qos);
     this.stats.subscriptions = this.#subs.size;
-    if (session.persistent) this.#appendSession({ o: 'sub', c: session.clientId, f: filter, q: qos });
+    if (session.persistent) this.#appendSession(subscriptionRecord(session.clientId, filter, opts));
+    const sendRetained = opts.retainHandling === 0 || (opts.retainHandling === 1 && !existed);
     this.#table.forEachMatch(filter, (id) => {
       const state = this.#state(id);
       this.#ensureCursor(session, state, -1);
-      if (state.retained !== null) this.#sendRetained(session, state, state.retained, qos);
+      if (sendRetained && state.retained !== null) this.#sendRetained(session, state, opts);
     });
+    return existed;
   }
 
   /** Removes a subscription. Returns false if the session had no such filter. */
@@ -533,46 +616,63 @@ export class Router {
     if (session.persistent) this.#appendSession({ o: 'unsub', c: session.clientId, f: filter });
     for (const c of [...session.cursors.values()]) {
       if (!topicMatches(filter, c.topic.name)) continue;
-      const qos = this.#grantedQos(session, c.topic.name);
-      if (qos === null) {
+      if (!this.#applyOptions(c, session, c.topic.name)) {
         session.cursors.delete(c.topic.id);
         c.topic.cursors.delete(c);
         session.blocked.delete(c);
-      } else {
-        c.qos = qos;
       }
     }
     return true;
   }
 
-  /** Highest QoS among the session's filters that match `name`, or null if none does. */
-  #grantedQos(session: Session, name: string): QoS | null {
-    let best: QoS | null = null;
-    for (const [filter, qos] of session.subscriptions) {
-      if ((best === null || qos > best) && topicMatches(filter, name)) best = qos;
+  /**
+   * Merges the session's subscriptions that match `name` into one cursor's delivery options:
+   * highest QoS [MQTT-3.3.5-1], No Local only if every match has it, Retain As Published if any
+   * does, and every Subscription Identifier [MQTT-3.3.4-3]. Returns false when none matches.
+   */
+  #applyOptions(c: Pick<Cursor, 'qos' | 'noLocal' | 'retainAsPublished' | 'subscriptionIds'>, session: Session, name: string): boolean {
+    let matched = false;
+    let qos: QoS = 0;
+    let noLocal = true;
+    let rap = false;
+    let ids: number[] | null = null;
+    for (const [filter, o] of session.subscriptions) {
+      if (!topicMatches(filter, name)) continue;
+      matched = true;
+      if (o.qos > qos) qos = o.qos;
+      if (!o.noLocal) noLocal = false;
+      if (o.retainAsPublished) rap = true;
+      if (o.id > 0) (ids ??= []).push(o.id);
     }
-    return best;
+    if (!matched) return false;
+    c.qos = qos;
+    c.noLocal = noLocal;
+    c.retainAsPublished = rap;
+    c.subscriptionIds = ids === null ? null : ids.sort((a, b) => a - b);
+    return true;
   }
 
-  /** Creates the session's cursor on a topic (or raises its QoS). `start` -1 = the log's end. */
+  /** Creates the session's cursor on a topic (or refreshes its options). `start` -1 = the log's end. */
   #ensureCursor(session: Session, state: TopicState, start: Offset): void {
-    const qos = this.#grantedQos(session, state.name);
-    if (qos === null) return;
     const existing = session.cursors.get(state.id);
     if (existing !== undefined) {
-      existing.qos = qos;
+      this.#applyOptions(existing, session, state.name);
       return;
     }
     const cursor: Cursor = {
       session,
       topic: state,
-      qos,
+      qos: 0,
+      noLocal: false,
+      retainAsPublished: false,
+      subscriptionIds: null,
       next: start === -1 ? (state.log === null ? -1 : state.log.end) : start,
       dupBelow: 0,
       queued: false,
       reading: false,
       waiting: false,
     };
+    if (!this.#applyOptions(cursor, session, state.name)) return;
     session.cursors.set(state.id, cursor);
     state.cursors.add(cursor);
     if (session.persistent && cursor.next >= 0) this.#markDirty(session, state);
@@ -582,20 +682,35 @@ export class Router {
     }
   }
 
-  #sendRetained(session: Session, state: TopicState, record: Buffer, subQos: QoS): void {
+  #sendRetained(session: Session, state: TopicState, opts: SubscriptionOptions): void {
     const outlet = session.outlet;
-    if (outlet === null) return;
+    const record = state.retained;
+    if (outlet === null || record === null) return;
+    const expiry = remainingExpiry(record, state.retainedAt, Date.now());
+    if (expiry === 0) return; // expired retained messages are not sent [MQTT-3.3.2-5]
     const pubQos = recordQos(record);
-    const qos = (pubQos < subQos ? pubQos : subQos) as QoS;
+    const qos = (pubQos < opts.qos ? pubQos : opts.qos) as QoS;
+    const ids = opts.id > 0 ? [opts.id] : null;
     let pid = 0;
     if (qos > 0) {
       pid = session.allocatePacketId();
-      session.inflight.set(pid, { topic: state, offset: -1, qos: qos as 1 | 2, state: 'publish', record, retain: true });
+      session.inflight.set(pid, {
+        topic: state,
+        offset: -1,
+        qos: qos as 1 | 2,
+        state: 'publish',
+        record,
+        retain: true,
+        storedAt: state.retainedAt,
+        subscriptionIds: ids,
+      });
     }
     const payload = recordPayload(record);
     this.stats.messagesOut++;
     this.stats.bytesOut += payload.length;
-    outlet.publish(state.nameBytes, qos, true, false, pid, payload, recordProperties(record));
+    if (!outlet.publish(state.nameBytes, state.id, qos, true, false, pid, payload, recordProperties(record), expiry, ids) && pid > 0) {
+      session.inflight.delete(pid);
+    }
   }
 
   // ── outbound acknowledgements ────────────────────────────────────────────────────────────
@@ -622,10 +737,13 @@ export class Router {
     return true;
   }
 
-  /** PUBCOMP from the client. Returns false for an unknown packet id. */
-  pubcomp(session: Session, packetId: number): boolean {
+  /**
+   * PUBCOMP from the client, or (`refused`) a PUBREC with an error reason code, which ends the
+   * exchange too (MQTT 5). Returns false for an unknown packet id.
+   */
+  pubcomp(session: Session, packetId: number, refused = false): boolean {
     const f = session.inflight.get(packetId);
-    if (f === undefined || f.qos !== 2 || f.state !== 'pubrel') return false;
+    if (f === undefined || f.qos !== 2 || (f.state !== 'pubrel' && !refused)) return false;
     this.#settle(session, packetId, f);
     return true;
   }
@@ -766,26 +884,45 @@ export class Router {
         break;
       case 'records': {
         const records = batch.records;
+        const timestamps = batch.timestamps;
         let offset = batch.next - records.length;
-        const nameBytes = c.topic.nameBytes;
+        const topic = c.topic;
+        const now = Date.now();
         for (let i = 0; i < records.length; i++, offset++) {
           const rec = records[i] as Buffer;
           if (!isRecord(rec)) {
-            this.#log.error({ topic: c.topic.name, offset }, 'unreadable record skipped');
+            this.#log.error({ topic: topic.name, offset }, 'unreadable record skipped');
             continue;
           }
+          if (c.noLocal && recordOrigin(rec) === session.number) continue; // [MQTT-3.8.3-3]
+          const storedAt = timestamps[i] as number;
+          const expiry = remainingExpiry(rec, storedAt, now);
+          if (expiry === 0) continue; // expired: not delivered [MQTT-3.3.2-5]
           const pubQos = recordQos(rec);
           const qos = (pubQos < c.qos ? pubQos : c.qos) as QoS;
+          // [MQTT-3.3.1-9] RETAIN is 0 when forwarding to an established subscription,
+          // unless it asked for Retain As Published [MQTT-3.3.1-12]
+          const retain = c.retainAsPublished && recordRetain(rec);
           let pid = 0;
           if (qos > 0) {
             pid = session.allocatePacketId();
-            session.inflight.set(pid, { topic: c.topic, offset, qos: qos as 1 | 2, state: 'publish', record: null, retain: false });
+            session.inflight.set(pid, {
+              topic,
+              offset,
+              qos: qos as 1 | 2,
+              state: 'publish',
+              record: null,
+              retain,
+              storedAt,
+              subscriptionIds: c.subscriptionIds,
+            });
           }
           const payload = recordPayload(rec);
           this.stats.messagesOut++;
           this.stats.bytesOut += payload.length;
-          // [MQTT-3.3.1-9] RETAIN is 0 when forwarding to an established subscription
-          outlet.publish(nameBytes, qos, false, offset < c.dupBelow, pid, payload, recordProperties(rec));
+          if (!outlet.publish(topic.nameBytes, topic.id, qos, retain, offset < c.dupBelow, pid, payload, recordProperties(rec), expiry, c.subscriptionIds) && pid > 0) {
+            session.inflight.delete(pid);
+          }
         }
         c.next = batch.next;
         if (session.persistent) this.#markDirty(session, c.topic);
@@ -861,16 +998,26 @@ export class Router {
       if (id !== offset) throw new RouterError('ERR_ROUTER_META_CORRUPT', `topics log record ${offset} interned as ${id}`);
     });
     this.stats.topics = this.#table.size;
-    await readAll(this.#retainedLog, (rec) => {
+    await readAll(this.#retainedLog, (rec, _offset, storedAt) => {
       if (rec.length < 4) return;
       const id = rec.readUInt32BE(0);
       if (id >= this.#table.size) return;
       const state = this.#state(id as TopicId);
       const had = state.retained !== null;
       state.retained = rec.length > 4 ? Buffer.from(rec.subarray(4)) : null;
+      state.retainedAt = storedAt;
       if (had !== (state.retained !== null)) this.stats.retained += had ? -1 : 1;
     });
-    const saved = new Map<string, { n: number; subs: Map<string, QoS>; cur: Map<number, [number, number]>; rel: number[]; pubrel: number[] }>();
+    interface Saved {
+      n: number;
+      e: number;
+      goneAt: number;
+      subs: Map<string, SubscriptionOptions>;
+      cur: Map<number, [number, number]>;
+      rel: number[];
+      pubrel: number[];
+    }
+    const saved = new Map<string, Saved>();
     await readAll(this.#sessionsLog, (buf) => {
       let rec: SessionRecord;
       try {
@@ -879,34 +1026,70 @@ export class Router {
         return;
       }
       if (rec.o === 'open') {
-        saved.set(rec.c, { n: rec.n ?? 0, subs: new Map(), cur: new Map(), rel: [], pubrel: [] });
+        saved.set(rec.c, { n: rec.n ?? 0, e: rec.e ?? -1, goneAt: 0, subs: new Map(), cur: new Map(), rel: [], pubrel: [] });
         return;
       }
       const s = saved.get(rec.c);
       if (s === undefined) return;
-      if (rec.o === 'end') saved.delete(rec.c);
-      else if (rec.o === 'sub' && rec.f !== undefined && rec.q !== undefined) s.subs.set(rec.f, rec.q);
-      else if (rec.o === 'unsub' && rec.f !== undefined) s.subs.delete(rec.f);
-      else if (rec.o === 'cur') {
-        for (const [t, low, next] of rec.t ?? []) s.cur.set(t, [low, next]);
-        if (rec.r !== undefined) s.rel = rec.r;
-        if (rec.p !== undefined) s.pubrel = rec.p;
+      switch (rec.o) {
+        case 'end':
+          saved.delete(rec.c);
+          break;
+        case 'exp':
+          s.e = rec.e ?? s.e;
+          break;
+        case 'gone':
+          s.goneAt = rec.at ?? 0;
+          break;
+        case 'sub':
+          if (rec.f !== undefined && rec.q !== undefined) {
+            const [nl, rap, rh, id] = rec.so ?? [0, 0, 0, 0];
+            s.subs.set(rec.f, { qos: rec.q, noLocal: nl === 1, retainAsPublished: rap === 1, retainHandling: rh as 0 | 1 | 2, id });
+          }
+          break;
+        case 'unsub':
+          if (rec.f !== undefined) s.subs.delete(rec.f);
+          break;
+        case 'cur':
+          for (const [t, low, next] of rec.t ?? []) s.cur.set(t, [low, next]);
+          if (rec.r !== undefined) s.rel = rec.r;
+          if (rec.p !== undefined) s.pubrel = rec.p;
+          break;
       }
     });
+    const now = Date.now();
+    let expired = 0;
     for (const [clientId, s] of saved) {
-      const session = new Session(clientId, s.n, true, this.#opts.maxInflight);
       if (s.n > this.#sessionNumbers) this.#sessionNumbers = s.n;
+      // a session whose expiry ran out while the broker was down ends now [MQTT-3.1.2-23]
+      if (s.e > 0 && s.goneAt > 0 && s.goneAt + s.e * 1000 <= now) {
+        this.#appendSession({ o: 'end', c: clientId });
+        expired++;
+        continue;
+      }
+      const session = new Session(clientId, s.n, s.e, this.#opts.maxInflight);
       this.#sessions.set(clientId, session);
-      for (const [filter, qos] of s.subs) {
-        session.subscriptions.set(filter, qos);
-        this.#subs.add(filter, session, qos);
+      for (const [filter, opts] of s.subs) {
+        session.subscriptions.set(filter, opts);
+        this.#subs.add(filter, session, opts.qos);
       }
       for (const [t, [low, next]] of s.cur) {
         if (t >= this.#table.size) continue;
         const state = this.#state(t as TopicId);
-        const qos = this.#grantedQos(session, state.name);
-        if (qos === null) continue;
-        const cursor: Cursor = { session, topic: state, qos, next: low, dupBelow: next, queued: false, reading: false, waiting: false };
+        const cursor: Cursor = {
+          session,
+          topic: state,
+          qos: 0,
+          noLocal: false,
+          retainAsPublished: false,
+          subscriptionIds: null,
+          next: low,
+          dupBelow: next,
+          queued: false,
+          reading: false,
+          waiting: false,
+        };
+        if (!this.#applyOptions(cursor, session, state.name)) continue;
         session.cursors.set(state.id, cursor);
         state.cursors.add(cursor);
       }
@@ -918,11 +1101,23 @@ export class Router {
       }
       for (const pid of s.rel) session.inboundQos2.set(pid, 'stored');
       // owed PUBRELs are resent on reconnect; the messages themselves are not [MQTT-4.3.3]
-      for (const pid of s.pubrel) session.inflight.set(pid, { topic: null, offset: -1, qos: 2, state: 'pubrel', record: null, retain: false });
+      for (const pid of s.pubrel) {
+        session.inflight.set(pid, { topic: null, offset: -1, qos: 2, state: 'pubrel', record: null, retain: false, storedAt: 0, subscriptionIds: null });
+      }
+      // the expiry clock restarts from the disconnect (or, if the broker died with the session
+      // connected, from now)
+      if (s.e > 0) this.#scheduleExpiry(session, s.goneAt > 0 ? s.goneAt + s.e * 1000 - now : s.e * 1000);
     }
     this.stats.sessions = this.#sessions.size;
     this.stats.subscriptions = this.#subs.size;
-    if (saved.size > 0) this.#log.info({ sessions: saved.size, topics: this.#table.size }, 'persistent sessions restored');
+    if (saved.size > 0) this.#log.info({ sessions: this.#sessions.size, expired, topics: this.#table.size }, 'persistent sessions restored');
+  }
+
+  /** Writes a session's whole state, for a session that has just become persistent. */
+  #persistWhole(session: Session): void {
+    this.#appendSession({ o: 'open', c: session.clientId, n: session.number, e: session.expirySec });
+    for (const [filter, opts] of session.subscriptions) this.#appendSession(subscriptionRecord(session.clientId, filter, opts));
+    for (const c of session.cursors.values()) this.#markDirty(session, c.topic);
   }
 
   /** Number of known sessions (connected or not). */
@@ -940,7 +1135,7 @@ export class Router {
 }
 
 /** Reads a whole log from its start, calling `visit` per record. */
-async function readAll(log: CommitLog, visit: (record: Buffer, offset: Offset) => void): Promise<void> {
+async function readAll(log: CommitLog, visit: (record: Buffer, offset: Offset, storedAt: number) => void): Promise<void> {
   let from = log.start;
   for (;;) {
     const batch = await log.read(from, REPLAY_BATCH, 64 * 1024 * 1024);
@@ -951,7 +1146,23 @@ async function readAll(log: CommitLog, visit: (record: Buffer, offset: Offset) =
     }
     if (batch.status === 'caughtUp' || batch.records.length === 0) return;
     let offset = batch.next - batch.records.length;
-    for (const rec of batch.records) visit(rec, offset++);
+    for (let i = 0; i < batch.records.length; i++, offset++) visit(batch.records[i] as Buffer, offset, batch.timestamps[i] as number);
     from = batch.next;
   }
+}
+
+/**
+ * Seconds of Message Expiry left for a record stored at `storedAt`: -1 when it never expires,
+ * 0 when it has expired, otherwise the interval reduced by the time spent in the broker
+ * [MQTT-3.3.2-6].
+ */
+function remainingExpiry(record: Buffer, storedAt: number, now: number): number {
+  const interval = recordExpiry(record);
+  if (interval < 0) return -1;
+  const left = interval - Math.floor((now - storedAt) / 1000);
+  return left > 0 ? left : 0;
+}
+
+function subscriptionRecord(clientId: string, filter: string, o: SubscriptionOptions): SessionRecord {
+  return { o: 'sub', c: clientId, f: filter, q: o.qos, so: [o.noLocal ? 1 : 0, o.retainAsPublished ? 1 : 0, o.retainHandling, o.id] };
 }

@@ -24,14 +24,42 @@ export interface Outlet {
   /**
    * Sends one PUBLISH. `payload` (and `properties`) are views into log memory shared with every
    * other subscriber of the record: the outlet must not modify or retain-and-mutate them.
+   * `expiry` is the remaining Message Expiry Interval in seconds (-1: none); `subscriptionIds`
+   * are the identifiers of the session's subscriptions that matched (MQTT 5). Returns false
+   * when the client cannot take the message (larger than its Maximum Packet Size): it is
+   * dropped as if delivered [MQTT-3.1.2-25].
    */
-  publish(topic: Buffer, qos: QoS, retain: boolean, dup: boolean, packetId: number, payload: Buffer, properties: Buffer | null): void;
+  publish(
+    topic: Buffer,
+    topicId: TopicId,
+    qos: QoS,
+    retain: boolean,
+    dup: boolean,
+    packetId: number,
+    payload: Buffer,
+    properties: Buffer | null,
+    expiry: number,
+    subscriptionIds: readonly number[] | null,
+  ): boolean;
   /** Resends PUBREL for an outbound QoS 2 message whose PUBREC arrived before a reconnect. */
   pubrel(packetId: number): void;
   /** The client's PUBLISH with this packet id now meets the durability policy: PUBACK / PUBREC. */
   stored(packetId: number, qos: 1 | 2): void;
   /** The client's PUBLISH could not be stored (disk error): the outlet decides how to tell the client. */
   storeFailed(packetId: number, qos: 1 | 2, error: Error): void;
+}
+
+/** A subscription's options (MQTT 5 §3.8.3.1; 3.1.1 uses only `qos`). */
+export interface SubscriptionOptions {
+  qos: QoS;
+  /** Do not deliver this session's own publishes [MQTT-3.8.3-3]. */
+  noLocal: boolean;
+  /** Keep the RETAIN flag as published when forwarding [MQTT-3.3.1-12]. */
+  retainAsPublished: boolean;
+  /** 0: send retained messages on subscribe; 1: only if the subscription is new; 2: never. */
+  retainHandling: 0 | 1 | 2;
+  /** Subscription Identifier, 0 = none. */
+  id: number;
 }
 
 /** The router's view of one topic. */
@@ -46,6 +74,8 @@ export interface TopicState {
   readonly cursors: Set<Cursor>;
   /** Retained message (a stored record with the retain bit), or null. */
   retained: Buffer | null;
+  /** When the retained message was stored, ms since the epoch (for Message Expiry). */
+  retainedAt: number;
   /** Publishes waiting for the log to open. */
   readonly queued: Array<() => void>;
   /** Publishers waiting for their record to commit, in offset order. */
@@ -58,6 +88,12 @@ export interface Cursor {
   readonly topic: TopicState;
   /** Highest granted QoS among the session's filters that match the topic. */
   qos: QoS;
+  /** Every matching subscription has No Local. */
+  noLocal: boolean;
+  /** Some matching subscription has Retain As Published. */
+  retainAsPublished: boolean;
+  /** Identifiers of the matching subscriptions, or null. */
+  subscriptionIds: number[] | null;
   /** Next offset to deliver; -1 = "the log's end, once it is open". */
   next: Offset;
   /** Records below this offset were sent before a broker restart: resend them with DUP. */
@@ -80,16 +116,25 @@ export interface Inflight {
   /** The record, when it did not come from the topic's log (retained delivery). */
   readonly record: Buffer | null;
   readonly retain: boolean;
+  /** When the record was stored, ms since the epoch (Message Expiry on resend). */
+  readonly storedAt: number;
+  readonly subscriptionIds: readonly number[] | null;
 }
 
 export class Session {
   readonly clientId: string;
   /** Small number identifying the session in stored records (MQTT 5 No Local). */
   readonly number: number;
-  persistent: boolean;
+  /**
+   * Session Expiry Interval in seconds: 0 = the session ends with its connection, -1 = never
+   * (3.1.1 clean session 0), otherwise kept that long after the connection closes.
+   */
+  expirySec: number;
   outlet: Outlet | null = null;
-  /** filter → granted QoS */
-  readonly subscriptions = new Map<string, QoS>();
+  /** Pending end of a disconnected session with a finite expiry. */
+  expiryTimer: NodeJS.Timeout | null = null;
+  /** filter → options */
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
   readonly cursors = new Map<TopicId, Cursor>();
   readonly inflight = new Map<number, Inflight>();
   /** Inbound QoS 2 packet ids: 'storing' until committed, then 'stored' until PUBREL. */
@@ -107,11 +152,16 @@ export class Session {
   resending = false;
   #nextPid = 1;
 
-  constructor(clientId: string, number: number, persistent: boolean, inflightMax: number) {
+  constructor(clientId: string, number: number, expirySec: number, inflightMax: number) {
     this.clientId = clientId;
     this.number = number;
-    this.persistent = persistent;
+    this.expirySec = expirySec;
     this.inflightMax = inflightMax;
+  }
+
+  /** State outlives the connection (and is persisted). */
+  get persistent(): boolean {
+    return this.expirySec !== 0;
   }
 
   /** Room left in the outbound inflight window. */

@@ -40,6 +40,12 @@ export interface BrokerOptions {
   connectTimeoutMs?: number;
   /** TCP listen backlog. @default 1024 */
   backlog?: number;
+  /** Unacknowledged QoS 1/2 PUBLISHes a 5.0 client may send (advertised Receive Maximum). @default 1024 */
+  receiveMaximum?: number;
+  /** Topic aliases a 5.0 client may use towards the broker (advertised Topic Alias Maximum). @default 1024 */
+  topicAliasMaximum?: number;
+  /** Longest keepalive granted to 5.0 clients, in seconds; 0 = what the client asks. @default 0 */
+  maxKeepaliveSec?: number;
 }
 
 export type ResolvedOptions = Required<BrokerOptions>;
@@ -59,6 +65,9 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   sysIntervalSec: 10, // mosquitto's default $SYS period
   connectTimeoutMs: 10_000,
   backlog: 1024, // mosquitto's 100 causes ~1 s SYN retries in connection storms
+  receiveMaximum: 1024, // deep enough for pipelined publishers, bounded per connection
+  topicAliasMaximum: 1024, // one short string per alias per connection
+  maxKeepaliveSec: 0, // accept the client's keepalive (Server Keep Alive only when configured)
 });
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -91,6 +100,9 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
   int('sysIntervalSec', o.sysIntervalSec, 0, 86_400);
   int('connectTimeoutMs', o.connectTimeoutMs, 100, 600_000);
   int('backlog', o.backlog, 1, 65535);
+  int('receiveMaximum', o.receiveMaximum, 1, 65535);
+  int('topicAliasMaximum', o.topicAliasMaximum, 0, 65535);
+  int('maxKeepaliveSec', o.maxKeepaliveSec, 0, 65535);
   return Object.freeze(o);
 }
 

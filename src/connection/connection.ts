@@ -1,5 +1,5 @@
 /**
- * One client connection: the MQTT state machine between a byte stream and the router.
+ * One client connection: the MQTT 3.1.1 / 5.0 state machine between a byte stream and the router.
  *
  *   socket 'data' ─► PacketFramer (whole packets, size judged from the fixed header)
  *        ├─ PUBLISH, PUBACK/REC/REL/COMP, PINGREQ: scanned by hand (the hot path)
@@ -7,8 +7,10 @@
  *   router ─► Outlet methods ─► header Buffer + payload view ─► socket (corked per tick: one writev)
  *
  * Owns: protocol validation (CONNECT first and once, client id rules, topic rules, packet size),
- * keepalive bookkeeping (checked by the server's sweep), the Will, and turning every violation
- * into a log line and a closed socket for this client only. Never touches commit logs.
+ * MQTT 5 negotiation (session expiry, receive maximum and maximum packet size both ways, topic
+ * aliases both ways, server keep alive), keepalive bookkeeping (checked by the server's sweep),
+ * the Will, and turning every violation into a reason code (a DISCONNECT for 5.0 clients), a log
+ * line and a closed socket for this client only. Never touches commit logs.
  *
  * Takes any Duplex stream, not only a net.Socket, so TLS, WebSocket and PROXY-protocol wrappers
  * can sit in front of it later.
@@ -16,12 +18,22 @@
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import mqtt from 'mqtt-packet';
-import type { IConnectPacket, ISubscribePacket, IUnsubscribePacket, Packet, Parser } from 'mqtt-packet';
-import { isValidTopicFilter, isValidTopicName, type Outlet, type QoS, type Router, type Session } from '../../router/index.js';
+import type { IConnectPacket, IDisconnectPacket, ISubscribePacket, IUnsubscribePacket, Packet, Parser } from 'mqtt-packet';
+import {
+  isValidTopicFilter,
+  isValidTopicName,
+  type Outlet,
+  type QoS,
+  type Router,
+  type Session,
+  type SubscriptionOptions,
+  type TopicId,
+} from '../../router/index.js';
 import { encodeAck, encodePublishHeader, PINGRESP } from '../protocol/encode.js';
-import { MqttProtocolError } from '../protocol/errors.js';
+import { MqttProtocolError, type MqttProtocolErrorCode } from '../protocol/errors.js';
 import { PacketFramer } from '../protocol/framer.js';
-import { CONNACK_311, REASON } from '../protocol/reason-codes.js';
+import { encodePublishHeaderV5, encodeWillProperties, newPublishProperties, scanPublishProperties } from '../protocol/properties.js';
+import { CONNACK_311, REASON, type ReasonCode } from '../protocol/reason-codes.js';
 
 /** What a connection needs from the server around it. */
 export interface ConnectionHost {
@@ -32,8 +44,22 @@ export interface ConnectionHost {
   claim(clientId: string, conn: Connection): Connection | undefined;
   /** Called once when the connection is gone. */
   released(conn: Connection): void;
+  /** A Will to publish now, or after its delay unless the session comes back first. */
+  will(clientId: string, will: PendingWill, delaySec: number, sessionExpirySec: number): void;
+  /** A connection resumed `clientId`'s session: a delayed Will for it is cancelled [MQTT-3.1.3-9]. */
+  resumed(clientId: string): void;
   /** Counters shared by every connection (for $SYS). */
   readonly counters: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number };
+}
+
+/** A Will Message ready for the router. */
+export interface PendingWill {
+  topic: string;
+  qos: QoS;
+  retain: boolean;
+  payload: Buffer;
+  properties: Buffer | null;
+  expiry: number;
 }
 
 export interface ConnectionLogger {
@@ -45,12 +71,18 @@ export interface ConnectionLogger {
 export interface ConnectionLimits {
   /** Largest packet accepted, in bytes, judged from the fixed header. */
   maxPacketBytes: number;
-  /** Highest QoS granted on SUBSCRIBE. */
+  /** Highest QoS granted on SUBSCRIBE and accepted on PUBLISH (advertised to 5.0 clients). */
   maxQos: QoS;
   /** Milliseconds a new connection may take to send CONNECT. */
   connectTimeoutMs: number;
   /** Socket bytes queued before the router stops pulling for this client. */
   writeHighWaterBytes: number;
+  /** Inbound QoS 1/2 messages a 5.0 client may have unacknowledged (advertised Receive Maximum). */
+  receiveMaximum: number;
+  /** Inbound topic aliases a 5.0 client may use (advertised Topic Alias Maximum). */
+  topicAliasMaximum: number;
+  /** Longest keepalive granted, in seconds; 0 = whatever the client asks (Server Keep Alive). */
+  maxKeepaliveSec: number;
 }
 
 type Phase = 'awaiting-connect' | 'connected' | 'closed';
@@ -66,15 +98,28 @@ export class Connection implements Outlet {
   readonly #parser: Parser;
   readonly #framer: PacketFramer;
   #phase: Phase = 'awaiting-connect';
+  #version: 3 | 4 | 5 = 4;
   #clientId = '';
   #session: Session | null = null;
   #keepaliveMs = 0;
   /** Date.now() of the last bytes received; the server's sweep compares it with the keepalive. */
   lastReceivedAt: number;
   readonly openedAt: number;
-  #will: IConnectPacket['will'] | null = null;
+  #will: PendingWill | null = null;
+  #willDelaySec = 0;
   #corked = false;
   #blocked = false;
+  // MQTT 5 negotiation
+  /** Largest packet the client accepts (its Maximum Packet Size). */
+  #clientMaxPacket = Number.MAX_SAFE_INTEGER;
+  /** How many topic aliases the client accepts from us. */
+  #clientAliasMax = 0;
+  readonly #outAliases = new Map<TopicId, number>();
+  readonly #inAliases = new Map<number, string>();
+  #requestProblemInfo = true;
+  /** Inbound QoS 1/2 PUBLISHes not yet answered with PUBACK/PUBCOMP (Receive Maximum). */
+  #inboundPending = 0;
+  readonly #props = newPublishProperties();
 
   constructor(stream: Duplex, host: ConnectionHost, remote: string) {
     this.#stream = stream;
@@ -102,6 +147,10 @@ export class Connection implements Outlet {
 
   get connected(): boolean {
     return this.#phase === 'connected';
+  }
+
+  get protocolVersion(): 3 | 4 | 5 {
+    return this.#version;
   }
 
   // ── inbound ──────────────────────────────────────────────────────────────────────────────
@@ -139,11 +188,12 @@ export class Connection implements Outlet {
       case 5:
       case 6:
       case 7: {
-        // [MQTT-3.6.1-1] PUBREL's flags are 0b0010; the others' are 0
+        // [MQTT-3.6.1-1] PUBREL's flags are 0b0010; the others' are 0. With a reason code
+        // (5.0, longer than 2 bytes) they go through the parser.
         const flagsOk = (first & 0x0f) === (first >> 4 === 6 ? 2 : 0);
-        if (!flagsOk || packet.length - at !== 2) break; // let the parser name the error
+        if (!flagsOk || packet.length - at !== 2) break;
         this.#host.counters.packetsIn++;
-        this.#onAck(first >> 4, packet.readUInt16BE(at), session);
+        this.#onAck(first >> 4, packet.readUInt16BE(at), 0, session);
         return;
       }
       case 12:
@@ -155,56 +205,102 @@ export class Connection implements Outlet {
     this.#parser.parse(packet);
   };
 
-  /** PUBLISH, 3.1.1: topic length, topic, packet id when QoS > 0, payload [MQTT-3.3]. */
+  /** PUBLISH [MQTT-3.3]: topic length, topic, packet id when QoS > 0, (5.0) properties, payload. */
   #scanPublish(packet: Buffer, at: number, first: number, session: Session): void {
     const qos = (first >> 1) & 3;
-    if (qos === 3) {
-      this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH with both QoS bits set [MQTT-3.3.1-4]'));
-      return;
+    if (qos === 3) return this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH with both QoS bits set [MQTT-3.3.1-4]'));
+    if (qos > this.#host.limits.maxQos) {
+      return this.#fail(new MqttProtocolError('ERR_MQTT_QOS_NOT_SUPPORTED', `PUBLISH at QoS ${qos} above the maximum ${this.#host.limits.maxQos} [MQTT-3.2.2-11]`));
     }
     const end = packet.length;
-    if (at + 2 > end) {
-      this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH too short for its topic length'));
-      return;
-    }
+    if (at + 2 > end) return this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH too short for its topic length'));
     const topicEnd = at + 2 + packet.readUInt16BE(at);
-    if (topicEnd + (qos > 0 ? 2 : 0) > end) {
-      this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH topic runs past the packet'));
-      return;
-    }
+    if (topicEnd + (qos > 0 ? 2 : 0) > end) return this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH topic runs past the packet'));
     const topicBytes = packet.subarray(at + 2, topicEnd);
-    if (!isUtf8(topicBytes)) {
-      this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', 'PUBLISH topic is not valid UTF-8 [MQTT-1.5.3-1]'));
-      return;
-    }
+    if (!isUtf8(topicBytes)) return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', 'PUBLISH topic is not valid UTF-8 [MQTT-1.5.3-1]'));
     let pid = 0;
     let pos = topicEnd;
     if (qos > 0) {
       pid = packet.readUInt16BE(pos);
       pos += 2;
-      if (pid === 0) {
-        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'PUBLISH with packet id 0 [MQTT-2.3.1-1]'));
+      if (pid === 0) return this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'PUBLISH with packet id 0 [MQTT-2.3.1-1]'));
+    }
+    let topic = topicBytes.toString('utf8');
+    let properties: Buffer | null = null;
+    let expiry = -1;
+    if (this.#version === 5) {
+      const p = scanPublishProperties(packet, pos, this.#props);
+      if (p.reason !== 0) return this.#fail(new MqttProtocolError(p.reason === REASON.TOPIC_ALIAS_INVALID ? 'ERR_MQTT_TOPIC_ALIAS' : 'ERR_MQTT_PROTOCOL', p.problem, { reasonCode: p.reason }));
+      pos = p.end;
+      properties = p.forward;
+      expiry = p.messageExpiry;
+      if (p.topicAlias > 0) {
+        if (p.topicAlias > this.#host.limits.topicAliasMaximum) {
+          return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_ALIAS', `topic alias ${p.topicAlias} above the maximum ${this.#host.limits.topicAliasMaximum} [MQTT-3.3.2-9]`));
+        }
+        if (topic.length > 0) {
+          this.#inAliases.set(p.topicAlias, topic);
+        } else {
+          const known = this.#inAliases.get(p.topicAlias);
+          if (known === undefined) return this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', `topic alias ${p.topicAlias} was never set`));
+          topic = known;
+        }
+      }
+      if (p.payloadUtf8 && !isUtf8(packet.subarray(pos))) {
+        this.#host.logger.info({ clientId: this.#clientId, topic }, 'payload is not the UTF-8 its format indicator declares; not stored');
+        if (qos > 0) this.#write(this.#ackV5(qos === 1 ? 0x40 : 0x50, pid, REASON.PAYLOAD_FORMAT_INVALID, 'payload is not valid UTF-8'));
         return;
       }
     }
-    this.#publish(topicBytes.toString('utf8'), qos as QoS, (first & 1) === 1, pid, packet.subarray(pos), session);
+    if (!isValidTopicName(topic)) return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', `invalid PUBLISH topic '${topic}' [MQTT-3.3.2-2]`));
+    this.#publish(topic, qos as QoS, (first & 1) === 1, pid, packet.subarray(pos), properties, expiry, session);
   }
 
-  #onAck(type: number, pid: number, session: Session): void {
+  #publish(topic: string, qos: QoS, retain: boolean, pid: number, payload: Buffer, properties: Buffer | null, expiry: number, session: Session): void {
+    const router = this.#host.router;
+    const topicId = router.intern(topic);
+    if (qos === 0) {
+      router.publish(session, topicId, 0, retain, payload, properties, expiry, 0, null);
+      return;
+    }
+    if (qos === 2) {
+      const state = router.beginQos2(session, pid);
+      if (state === 'stored') {
+        this.#write(encodeAck(0x50, pid)); // a resend: acknowledge, store nothing [MQTT-4.3.3-2]
+        return;
+      }
+      if (state === 'storing') return; // PUBREC follows when the first copy commits
+    }
+    if (this.#version === 5 && ++this.#inboundPending > this.#host.limits.receiveMaximum) {
+      return this.#fail(new MqttProtocolError('ERR_MQTT_RECEIVE_MAXIMUM', `more than ${this.#host.limits.receiveMaximum} unacknowledged QoS 1/2 PUBLISHes [MQTT-3.3.4-9]`));
+    }
+    router.publish(session, topicId, qos, retain, payload, properties, expiry, pid, this);
+  }
+
+  /** PUBACK 4, PUBREC 5, PUBREL 6, PUBCOMP 7 from the client. */
+  #onAck(type: number, pid: number, reasonCode: number, session: Session): void {
     const router = this.#host.router;
     switch (type) {
       case 4:
         router.puback(session, pid);
         return;
       case 5:
+        if (reasonCode >= 0x80) {
+          router.pubcomp(session, pid, true); // the client refused it: the exchange ends here
+          return;
+        }
         // answer PUBREL even for an id we no longer know, so the client can finish [MQTT-4.3.3-1]
-        router.pubrec(session, pid);
-        this.#write(encodeAck(0x62, pid));
+        if (router.pubrec(session, pid) || this.#version !== 5) this.#write(encodeAck(0x62, pid));
+        else this.#write(this.#ackV5(0x62, pid, REASON.PACKET_IDENTIFIER_NOT_FOUND, null));
         return;
-      case 6:
-        router.release(session, pid);
-        this.#write(encodeAck(0x70, pid)); // PUBCOMP, always [MQTT-4.3.3-2]
+      case 6: {
+        const known = router.release(session, pid);
+        if (known && this.#version === 5 && this.#inboundPending > 0) this.#inboundPending--;
+        // PUBCOMP, always [MQTT-4.3.3-2]
+        if (known || this.#version !== 5) this.#write(encodeAck(0x70, pid));
+        else this.#write(this.#ackV5(0x70, pid, REASON.PACKET_IDENTIFIER_NOT_FOUND, null));
         return;
+      }
       case 7:
         router.pubcomp(session, pid);
         return;
@@ -214,9 +310,10 @@ export class Connection implements Outlet {
   #onParseError(err: Error): void {
     if (this.#phase === 'awaiting-connect' && err.message === 'Invalid protocol version') {
       // mqtt-packet refuses the level before we see the CONNECT; answer it as the spec asks
-      this.#sendConnack(CONNACK_311.UNACCEPTABLE_PROTOCOL_VERSION, false); // [MQTT-3.1.2-2]
+      this.#write(Buffer.from([0x20, 0x02, 0, CONNACK_311.UNACCEPTABLE_PROTOCOL_VERSION])); // [MQTT-3.1.2-2]
     }
-    this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', err.message, { cause: err }));
+    const code: MqttProtocolErrorCode = /Unknown property|property|Invalid .* reason code/i.test(err.message) ? 'ERR_MQTT_PROTOCOL' : 'ERR_MQTT_MALFORMED';
+    this.#fail(new MqttProtocolError(code, err.message, { cause: err }));
   }
 
   #onPacket(packet: Packet): void {
@@ -231,16 +328,18 @@ export class Connection implements Outlet {
       return;
     }
     const session = this.#session as Session;
-    const router = this.#host.router;
     switch (packet.cmd) {
-      case 'publish':
       case 'puback':
+        this.#onAck(4, packet.messageId ?? 0, packet.reasonCode ?? 0, session);
+        return;
       case 'pubrec':
+        this.#onAck(5, packet.messageId ?? 0, packet.reasonCode ?? 0, session);
+        return;
       case 'pubrel':
+        this.#onAck(6, packet.messageId ?? 0, packet.reasonCode ?? 0, session);
+        return;
       case 'pubcomp':
-      case 'pingreq':
-        // reached only through #onFrame's scanners; the parser sees them only when malformed
-        this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', `malformed ${packet.cmd}`));
+        this.#onAck(7, packet.messageId ?? 0, packet.reasonCode ?? 0, session);
         return;
       case 'subscribe':
         this.#onSubscribe(packet, session);
@@ -249,11 +348,18 @@ export class Connection implements Outlet {
         this.#onUnsubscribe(packet, session);
         return;
       case 'disconnect':
-        this.#will = null; // [MQTT-3.14.4-3] a DISCONNECT discards the Will
-        this.#close('client sent DISCONNECT', false);
+        this.#onDisconnect(packet, session);
         return;
       case 'connect':
         this.#fail(new MqttProtocolError('ERR_MQTT_SECOND_CONNECT', 'second CONNECT on one connection [MQTT-3.1.0-2]'));
+        return;
+      case 'auth':
+        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]'));
+        return;
+      case 'publish':
+      case 'pingreq':
+        // reached only through #onFrame's scanners; the parser sees them only when malformed
+        this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', `malformed ${packet.cmd}`));
         return;
       default:
         this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', `unexpected ${packet.cmd} from a client`));
@@ -262,96 +368,171 @@ export class Connection implements Outlet {
 
   #onConnect(packet: IConnectPacket): void {
     const version = packet.protocolVersion ?? 4;
-    if (version !== 3 && version !== 4) {
-      // 5.0 arrives with its own issue; answer in the client's own version so it can tell why
-      const connack = mqtt.generate(
-        { cmd: 'connack', reasonCode: REASON.UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false },
-        { protocolVersion: version },
-      );
-      this.#write(connack);
-      this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', `protocol level ${version} is not supported yet`));
+    this.#version = version === 5 ? 5 : version === 3 ? 3 : 4;
+    const props = packet.properties ?? {};
+    const clean = packet.clean !== false;
+    if (version === 5 && props.authenticationMethod !== undefined) {
+      this.#refuseConnect(REASON.BAD_AUTHENTICATION_METHOD, CONNACK_311.NOT_AUTHORIZED, `authentication method '${props.authenticationMethod}' is not supported`);
       return;
     }
-    const clean = packet.clean !== false;
     let clientId = packet.clientId;
+    let assigned = false;
     if (clientId.length === 0) {
-      if (!clean) {
-        this.#sendConnack(CONNACK_311.IDENTIFIER_REJECTED, false);
-        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'empty client id without clean session [MQTT-3.1.3-8]'));
+      if (!clean && version !== 5) {
+        this.#refuseConnect(REASON.CLIENT_IDENTIFIER_NOT_VALID, CONNACK_311.IDENTIFIER_REJECTED, 'empty client id without clean session [MQTT-3.1.3-8]');
         return;
       }
       clientId = `mqlog-${process.pid.toString(36)}-${this.number.toString(36)}-${Date.now().toString(36)}`;
+      assigned = true;
     }
     if (clientId.includes('\uFFFD') || clientId.includes('\u0000')) {
-      this.#sendConnack(CONNACK_311.IDENTIFIER_REJECTED, false);
-      this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'client id is not valid UTF-8 [MQTT-1.5.3-1]'));
+      this.#refuseConnect(REASON.CLIENT_IDENTIFIER_NOT_VALID, CONNACK_311.IDENTIFIER_REJECTED, 'client id is not valid UTF-8 [MQTT-1.5.3-1]');
       return;
     }
     if (packet.will) {
-      if (!isValidTopicName(packet.will.topic) || packet.will.topic.includes('\uFFFD')) {
-        this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', `invalid will topic '${packet.will.topic}'`));
+      const w = packet.will;
+      if (!isValidTopicName(w.topic) || w.topic.includes('\uFFFD')) {
+        this.#refuseConnect(REASON.TOPIC_NAME_INVALID, CONNACK_311.SERVER_UNAVAILABLE, `invalid will topic '${w.topic}'`);
         return;
       }
-      this.#will = packet.will;
+      if ((w.qos ?? 0) > this.#host.limits.maxQos) {
+        this.#refuseConnect(REASON.QOS_NOT_SUPPORTED, CONNACK_311.SERVER_UNAVAILABLE, `will QoS ${w.qos} above the maximum [MQTT-3.2.2-12]`);
+        return;
+      }
+      const wp = w.properties ?? {};
+      this.#will = {
+        topic: w.topic,
+        qos: (w.qos ?? 0) as QoS,
+        retain: w.retain === true,
+        payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload,
+        properties: version === 5 ? encodeWillProperties(wp) : null,
+        expiry: wp.messageExpiryInterval ?? -1,
+      };
+      this.#willDelaySec = wp.willDelayInterval ?? 0;
     }
+    // MQTT 5 negotiation [MQTT-3.1.2-11..] and 3.1.1 defaults
+    let sessionExpiry = clean ? 0 : -1;
+    let receiveMaximum = 65535;
+    if (version === 5) {
+      sessionExpiry = props.sessionExpiryInterval ?? 0;
+      if (sessionExpiry === 0xffffffff) sessionExpiry = -1; // never expires
+      receiveMaximum = props.receiveMaximum ?? 65535;
+      if (receiveMaximum === 0) {
+        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'receive maximum 0 [MQTT-3.1.2-11]'));
+        return;
+      }
+      if (props.maximumPacketSize !== undefined) this.#clientMaxPacket = props.maximumPacketSize;
+      this.#clientAliasMax = props.topicAliasMaximum ?? 0;
+      this.#requestProblemInfo = props.requestProblemInformation !== false;
+    }
+    let keepalive = packet.keepalive ?? 0;
+    const maxKeepalive = this.#host.limits.maxKeepaliveSec;
+    const serverKeepAlive = version === 5 && maxKeepalive > 0 && (keepalive === 0 || keepalive > maxKeepalive);
+    if (serverKeepAlive) keepalive = maxKeepalive;
     this.#clientId = clientId;
-    this.#keepaliveMs = (packet.keepalive ?? 0) * 1000;
+    this.#keepaliveMs = keepalive * 1000;
     const previous = this.#host.claim(clientId, this);
     if (previous !== undefined) previous.takenOver();
-    const { session, present } = this.#host.router.attach(clientId, clean, this);
+    const { session, present } = this.#host.router.attach(clientId, clean, this, sessionExpiry, receiveMaximum);
+    if (present) this.#host.resumed(clientId);
     this.#session = session;
     this.#phase = 'connected';
-    this.#sendConnack(CONNACK_311.ACCEPTED, present && !clean); // [MQTT-3.2.2-1], [MQTT-3.2.2-2]
-    this.#host.logger.debug({ clientId, remote: this.remote, clean, sessionPresent: present }, 'client connected');
+    const sessionPresent = present && !clean; // [MQTT-3.2.2-1], [MQTT-3.2.2-2]
+    if (version === 5) {
+      const limits = this.#host.limits;
+      const connack: Packet = {
+        cmd: 'connack',
+        reasonCode: REASON.SUCCESS,
+        sessionPresent,
+        properties: {
+          receiveMaximum: limits.receiveMaximum,
+          maximumPacketSize: limits.maxPacketBytes,
+          topicAliasMaximum: limits.topicAliasMaximum,
+          retainAvailable: true,
+          wildcardSubscriptionAvailable: true,
+          subscriptionIdentifiersAvailable: true,
+          sharedSubscriptionAvailable: false,
+          ...(limits.maxQos < 2 ? { maximumQoS: limits.maxQos } : {}),
+          ...(assigned ? { assignedClientIdentifier: clientId } : {}),
+          ...(serverKeepAlive ? { serverKeepAlive: keepalive } : {}),
+          ...(props.requestResponseInformation === true ? { responseInformation: `mqlog/response/${clientId}` } : {}),
+        },
+      };
+      this.#write(mqtt.generate(connack, { protocolVersion: 5 }));
+    } else {
+      this.#write(Buffer.from([0x20, 0x02, sessionPresent ? 1 : 0, CONNACK_311.ACCEPTED]));
+    }
+    this.#host.logger.debug({ clientId, remote: this.remote, version, clean, sessionPresent }, 'client connected');
   }
 
-  #sendConnack(returnCode: number, sessionPresent: boolean): void {
-    this.#write(Buffer.from([0x20, 0x02, sessionPresent ? 1 : 0, returnCode]));
-  }
-
-  #publish(topic: string, qos: QoS, retain: boolean, pid: number, payload: Buffer, session: Session): void {
-    if (!isValidTopicName(topic)) {
-      this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', `invalid PUBLISH topic '${topic}' [MQTT-3.3.2-2]`));
-      return;
+  /** Refuses a CONNECT: CONNACK with the version's code, then close [MQTT-3.2.2-6]. */
+  #refuseConnect(reason5: ReasonCode, code311: number, message: string): void {
+    if (this.#version === 5) {
+      this.#write(mqtt.generate({ cmd: 'connack', reasonCode: reason5, sessionPresent: false, properties: { reasonString: message } }, { protocolVersion: 5 }));
+    } else {
+      this.#write(Buffer.from([0x20, 0x02, 0, code311]));
     }
-    const router = this.#host.router;
-    const topicId = router.intern(topic);
-    if (qos === 0) {
-      router.publish(session, topicId, 0, retain, payload, null, 0, null);
-      return;
-    }
-    if (qos === 2) {
-      const state = router.beginQos2(session, pid);
-      if (state === 'stored') {
-        this.#write(encodeAck(0x50, pid)); // a resend: acknowledge, store nothing [MQTT-4.3.3-2]
-        return;
-      }
-      if (state === 'storing') return; // PUBREC follows when the first copy commits
-    }
-    router.publish(session, topicId, qos, retain, payload, null, pid, this);
+    this.#fail(new MqttProtocolError('ERR_MQTT_CONNECT_REFUSED', message, { reasonCode: reason5, silent: true }));
   }
 
   #onSubscribe(packet: ISubscribePacket, session: Session): void {
+    const v5 = this.#version === 5;
+    const idProp = packet.properties?.subscriptionIdentifier;
+    const id = typeof idProp === 'number' ? idProp : 0;
+    if (v5 && idProp !== undefined && id === 0) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'subscription identifier 0 [MQTT-3.8.2-1]'));
+      return;
+    }
     const granted: number[] = [];
-    const accepted: Array<[string, QoS]> = [];
+    const accepted: Array<[string, SubscriptionOptions]> = [];
     for (const sub of packet.subscriptions) {
-      if (!isValidTopicFilter(sub.topic) || sub.topic.includes('\uFFFD')) {
-        granted.push(0x80); // failure for this filter [MQTT-3.9.3]
-        this.#host.logger.info({ clientId: this.#clientId, filter: sub.topic }, 'invalid topic filter refused');
+      const filter = sub.topic;
+      if (filter.startsWith('$share/')) {
+        if (v5 && sub.nl === true) {
+          this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'No Local on a shared subscription [MQTT-3.8.3-4]'));
+          return;
+        }
+        granted.push(v5 ? REASON.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED : 0x80);
+        continue;
+      }
+      if (!isValidTopicFilter(filter) || filter.includes('\uFFFD')) {
+        granted.push(v5 ? REASON.TOPIC_FILTER_INVALID : 0x80); // failure for this filter [MQTT-3.9.3]
+        this.#host.logger.info({ clientId: this.#clientId, filter }, 'invalid topic filter refused');
         continue;
       }
       const qos = (sub.qos < this.#host.limits.maxQos ? sub.qos : this.#host.limits.maxQos) as QoS;
       granted.push(qos);
-      accepted.push([sub.topic, qos]);
+      accepted.push([
+        filter,
+        { qos, noLocal: v5 && sub.nl === true, retainAsPublished: v5 && sub.rap === true, retainHandling: v5 ? ((sub.rh ?? 0) as 0 | 1 | 2) : 0, id },
+      ]);
     }
     // SUBACK first, then retained messages [MQTT-3.8.4-1]
-    this.#write(mqtt.generate({ cmd: 'suback', messageId: packet.messageId ?? 0, granted }));
-    for (const [filter, qos] of accepted) this.#host.router.subscribe(session, filter, qos);
+    this.#write(mqtt.generate({ cmd: 'suback', messageId: packet.messageId ?? 0, granted }, { protocolVersion: this.#version }));
+    for (const [filter, opts] of accepted) this.#host.router.subscribe(session, filter, opts);
   }
 
   #onUnsubscribe(packet: IUnsubscribePacket, session: Session): void {
-    for (const filter of packet.unsubscriptions) this.#host.router.unsubscribe(session, filter);
-    this.#write(encodeAck(0xb0, packet.messageId ?? 0));
+    const codes = packet.unsubscriptions.map((filter) => (this.#host.router.unsubscribe(session, filter) ? REASON.SUCCESS : REASON.NO_SUBSCRIPTION_EXISTED));
+    if (this.#version === 5) {
+      this.#write(mqtt.generate({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: codes }, { protocolVersion: 5 }));
+    } else {
+      this.#write(encodeAck(0xb0, packet.messageId ?? 0));
+    }
+  }
+
+  #onDisconnect(packet: IDisconnectPacket, session: Session): void {
+    const expiry = packet.properties?.sessionExpiryInterval;
+    if (this.#version === 5 && expiry !== undefined) {
+      if (session.expirySec === 0 && expiry !== 0) {
+        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'DISCONNECT sets a session expiry on a session that had none [MQTT-3.14.2-2]'));
+        return;
+      }
+      this.#host.router.setSessionExpiry(session, expiry === 0xffffffff ? -1 : expiry);
+    }
+    // [MQTT-3.14.4-3] a normal DISCONNECT discards the Will; 0x04 asks for it to be published
+    if (packet.reasonCode !== REASON.DISCONNECT_WITH_WILL) this.#will = null;
+    this.#close('client sent DISCONNECT', packet.reasonCode === REASON.DISCONNECT_WITH_WILL);
   }
 
   // ── outbound (the Outlet the router talks to) ────────────────────────────────────────────
@@ -360,10 +541,48 @@ export class Connection implements Outlet {
     return this.#phase === 'connected' && !this.#blocked;
   }
 
-  publish(topic: Buffer, qos: QoS, retain: boolean, dup: boolean, packetId: number, payload: Buffer, _properties: Buffer | null): void {
-    if (this.#phase !== 'connected') return;
-    this.#write(encodePublishHeader(topic, qos, retain, dup, packetId, payload.length));
+  publish(
+    topic: Buffer,
+    topicId: TopicId,
+    qos: QoS,
+    retain: boolean,
+    dup: boolean,
+    packetId: number,
+    payload: Buffer,
+    properties: Buffer | null,
+    expiry: number,
+    subscriptionIds: readonly number[] | null,
+  ): boolean {
+    if (this.#phase !== 'connected') return true;
+    let header: Buffer;
+    if (this.#version === 5) {
+      let alias = 0;
+      let name: Buffer | null = topic;
+      if (this.#clientAliasMax > 0) {
+        const known = this.#outAliases.get(topicId);
+        if (known !== undefined) {
+          alias = known;
+          name = null; // the alias stands for the topic
+        } else if (this.#outAliases.size < this.#clientAliasMax) {
+          alias = this.#outAliases.size + 1;
+          this.#outAliases.set(topicId, alias);
+        }
+      }
+      header = encodePublishHeaderV5(name, qos, retain, dup, packetId, payload.length, alias, expiry, subscriptionIds, properties);
+      if (header.length + payload.length > this.#clientMaxPacket) {
+        // never send more than the client allows; drop rather than truncate [MQTT-3.1.2-25]
+        if (name === null) this.#outAliases.delete(topicId);
+        else if (alias > 0 && this.#outAliases.get(topicId) === alias) this.#outAliases.delete(topicId);
+        this.#host.logger.debug({ clientId: this.#clientId, bytes: header.length + payload.length }, 'message larger than the client accepts; dropped');
+        return false;
+      }
+    } else {
+      header = encodePublishHeader(topic, qos, retain, dup, packetId, payload.length);
+    }
+    this.#host.counters.packetsOut++;
+    this.#write(header);
     if (payload.length > 0) this.#write(payload);
+    return true;
   }
 
   pubrel(packetId: number): void {
@@ -371,12 +590,28 @@ export class Connection implements Outlet {
   }
 
   stored(packetId: number, qos: 1 | 2): void {
-    if (this.#phase === 'connected') this.#write(encodeAck(qos === 1 ? 0x40 : 0x50, packetId));
+    if (this.#phase !== 'connected') return;
+    if (qos === 1 && this.#version === 5 && this.#inboundPending > 0) this.#inboundPending--;
+    this.#write(encodeAck(qos === 1 ? 0x40 : 0x50, packetId));
   }
 
-  storeFailed(packetId: number, _qos: 1 | 2, error: Error): void {
+  storeFailed(packetId: number, qos: 1 | 2, error: Error): void {
+    if (this.#version === 5) {
+      // 5.0 can say so per message; the client decides whether to retry
+      if (this.#inboundPending > 0) this.#inboundPending--;
+      this.#host.logger.warn({ clientId: this.#clientId, packetId, err: error }, 'PUBLISH not stored');
+      this.#write(this.#ackV5(qos === 1 ? 0x40 : 0x50, packetId, REASON.IMPLEMENTATION_SPECIFIC_ERROR, `not stored: ${error.message}`));
+      return;
+    }
     // 3.1.1 has no negative PUBACK: close, so the client resends on its next connection
     this.#fail(new MqttProtocolError('ERR_MQTT_STORE_FAILED', `PUBLISH ${packetId} could not be stored: ${error.message}`, { cause: error }));
+  }
+
+  /** A 5.0 PUBACK/PUBREC/PUBREL/PUBCOMP with a reason code (and a reason string if the client wants them). */
+  #ackV5(firstByte: 0x40 | 0x50 | 0x62 | 0x70, packetId: number, reasonCode: number, reasonString: string | null): Buffer {
+    const cmd = firstByte === 0x40 ? 'puback' : firstByte === 0x50 ? 'pubrec' : firstByte === 0x62 ? 'pubrel' : 'pubcomp';
+    const properties = reasonString !== null && this.#requestProblemInfo ? { reasonString } : undefined;
+    return mqtt.generate({ cmd, messageId: packetId, reasonCode, ...(properties ? { properties } : {}) } as Packet, { protocolVersion: 5 });
   }
 
   /** Queues bytes; the first write in a tick corks the stream and the tick's end uncorks it. */
@@ -419,24 +654,37 @@ export class Connection implements Outlet {
     return false;
   }
 
-  /** Another connection claimed this client id [MQTT-3.1.4-2]: close without the Will. */
+  /** Another connection claimed this client id [MQTT-3.1.4-2]. */
   takenOver(): void {
-    this.#will = null;
-    this.#close('session taken over by a new connection', false);
+    this.#disconnectWith(REASON.SESSION_TAKEN_OVER, 'another connection took over this client id');
+    // 5.0: the Will follows its delay rules (the new connection cancels a delayed one);
+    // 3.1.1 lists no Will for a takeover
+    if (this.#version !== 5) this.#will = null;
+    this.#close('session taken over by a new connection', this.#version === 5);
   }
 
-  /** Server shutdown: close without publishing the Will. */
+  /** Server shutdown: tell 5.0 clients why, close without publishing the Will. */
   shutdown(): void {
     this.#will = null;
+    this.#disconnectWith(REASON.SERVER_SHUTTING_DOWN, 'server shutting down');
     this.#close('server shutting down', false);
+  }
+
+  /** A server DISCONNECT with a reason, for 5.0 clients that are past CONNACK [MQTT-4.13.2-1]. */
+  #disconnectWith(reasonCode: number, reasonString: string): void {
+    if (this.#version !== 5 || this.#phase !== 'connected') return;
+    this.#write(mqtt.generate({ cmd: 'disconnect', reasonCode, properties: { reasonString } }, { protocolVersion: 5 }));
   }
 
   #fail(err: MqttProtocolError): void {
     if (this.#phase === 'closed') return;
-    this.#host.logger.warn(
-      { clientId: this.#clientId || undefined, remote: this.remote, code: err.code, reasonCode: err.reasonCode },
-      `disconnecting client: ${err.message}`,
-    );
+    if (!err.silent) {
+      this.#host.logger.warn(
+        { clientId: this.#clientId || undefined, remote: this.remote, code: err.code, reasonCode: err.reasonCode },
+        `disconnecting client: ${err.message}`,
+      );
+    }
+    this.#disconnectWith(err.reasonCode, err.message);
     this.#close(err.message, true);
   }
 
@@ -451,18 +699,12 @@ export class Connection implements Outlet {
     }
     this.#stream.end();
     setTimeout(() => this.#stream.destroy(), 1000).unref();
-    const router = this.#host.router;
-    if (wasConnected && abnormal && this.#will) {
-      const will = this.#will;
-      this.#will = null;
-      const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload;
-      try {
-        router.publish(null, router.intern(will.topic), (will.qos ?? 0) as QoS, will.retain === true, payload, null, 0, null);
-      } catch (err) {
-        this.#host.logger.warn({ err, clientId: this.#clientId }, 'will message not published');
-      }
+    const session = this.#session;
+    if (wasConnected && abnormal && this.#will !== null) {
+      this.#host.will(this.#clientId, this.#will, this.#willDelaySec, session === null ? 0 : session.expirySec);
     }
-    if (this.#session !== null) router.detach(this.#session, this);
+    this.#will = null;
+    if (session !== null) this.#host.router.detach(session, this);
     this.#host.released(this);
     if (wasConnected) this.#host.logger.debug({ clientId: this.#clientId, reason }, 'client disconnected');
   }

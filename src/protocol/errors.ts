@@ -16,7 +16,11 @@ export type MqttProtocolErrorCode =
   | 'ERR_MQTT_CONNECT_TIMEOUT'
   | 'ERR_MQTT_TAKEN_OVER'
   | 'ERR_MQTT_STORE_FAILED'
-  | 'ERR_MQTT_SHUTDOWN';
+  | 'ERR_MQTT_SHUTDOWN'
+  | 'ERR_MQTT_QOS_NOT_SUPPORTED'
+  | 'ERR_MQTT_TOPIC_ALIAS'
+  | 'ERR_MQTT_RECEIVE_MAXIMUM'
+  | 'ERR_MQTT_CONNECT_REFUSED';
 
 const REASON_OF: Record<MqttProtocolErrorCode, ReasonCode> = {
   ERR_MQTT_MALFORMED: REASON.MALFORMED_PACKET,
@@ -30,17 +34,24 @@ const REASON_OF: Record<MqttProtocolErrorCode, ReasonCode> = {
   ERR_MQTT_TAKEN_OVER: REASON.SESSION_TAKEN_OVER,
   ERR_MQTT_STORE_FAILED: REASON.IMPLEMENTATION_SPECIFIC_ERROR,
   ERR_MQTT_SHUTDOWN: REASON.SERVER_SHUTTING_DOWN,
+  ERR_MQTT_QOS_NOT_SUPPORTED: REASON.QOS_NOT_SUPPORTED,
+  ERR_MQTT_TOPIC_ALIAS: REASON.TOPIC_ALIAS_INVALID,
+  ERR_MQTT_RECEIVE_MAXIMUM: REASON.RECEIVE_MAXIMUM_EXCEEDED,
+  ERR_MQTT_CONNECT_REFUSED: REASON.UNSPECIFIED_ERROR,
 };
 
 export class MqttProtocolError extends Error {
   readonly code: MqttProtocolErrorCode;
   /** The MQTT 5 reason code that describes this error on the wire. */
   readonly reasonCode: ReasonCode;
+  /** Already reported to the client (a refused CONNACK): no warning line needed. */
+  readonly silent: boolean;
 
-  constructor(code: MqttProtocolErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: MqttProtocolErrorCode, message: string, options: { cause?: unknown; reasonCode?: ReasonCode; silent?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MqttProtocolError';
     this.code = code;
-    this.reasonCode = REASON_OF[code];
+    this.reasonCode = options.reasonCode ?? REASON_OF[code];
+    this.silent = options.silent === true;
   }
 }

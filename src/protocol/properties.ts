@@ -215,3 +215,40 @@ export function encodePublishHeaderV5(
   if (stored !== null) stored.copy(header, pos);
   return header;
 }
+
+/** The Will properties a client may set, as mqtt-packet parses them. */
+export interface WillPropertiesInput {
+  payloadFormatIndicator?: boolean;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: Record<string, string | string[]>;
+}
+
+/**
+ * Encodes a Will's forwardable properties (everything but Will Delay and Message Expiry, which
+ * the broker acts on) as raw property bytes, the form records store. Null when there are none.
+ */
+export function encodeWillProperties(p: WillPropertiesInput): Buffer | null {
+  const parts: Buffer[] = [];
+  const str = (id: number, value: string | Buffer): Buffer => {
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    const b = Buffer.allocUnsafe(3 + bytes.length);
+    b[0] = id;
+    b.writeUInt16BE(bytes.length, 1);
+    bytes.copy(b, 3);
+    return b;
+  };
+  if (p.payloadFormatIndicator !== undefined) parts.push(Buffer.from([PROP.PAYLOAD_FORMAT_INDICATOR, p.payloadFormatIndicator ? 1 : 0]));
+  if (p.contentType !== undefined) parts.push(str(PROP.CONTENT_TYPE, p.contentType));
+  if (p.responseTopic !== undefined) parts.push(str(PROP.RESPONSE_TOPIC, p.responseTopic));
+  if (p.correlationData !== undefined) parts.push(str(PROP.CORRELATION_DATA, p.correlationData));
+  for (const [key, values] of Object.entries(p.userProperties ?? {})) {
+    for (const value of Array.isArray(values) ? values : [values]) {
+      const k = str(PROP.USER_PROPERTY, key);
+      const v = str(0, value).subarray(1); // a string pair: the value follows the key without an id
+      parts.push(k, v);
+    }
+  }
+  return parts.length === 0 ? null : Buffer.concat(parts);
+}

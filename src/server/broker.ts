@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { LogStore, type LogOptions } from '../../commitlog/index.js';
 import { Router, type QoS } from '../../router/index.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from '../config.js';
-import { Connection, type ConnectionHost, type ConnectionLogger } from '../connection/connection.js';
+import { Connection, type ConnectionHost, type ConnectionLogger, type PendingWill } from '../connection/connection.js';
 import { BrokerError } from '../errors.js';
 
 /** The logger the broker writes to: pino's shape (pino is what the CLI passes). */
@@ -33,6 +33,8 @@ export class Broker {
   readonly #connections = new Set<Connection>();
   readonly #host: ConnectionHost;
   readonly #startedAt = Date.now();
+  /** Wills waiting out their delay, by client id [MQTT-3.1.3-9]. */
+  readonly #delayedWills = new Map<string, { will: PendingWill; timer: NodeJS.Timeout }>();
   #sweep: NodeJS.Timeout | null = null;
   #sys: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
@@ -54,7 +56,12 @@ export class Broker {
         maxQos: options.maxQos,
         connectTimeoutMs: options.connectTimeoutMs,
         writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
+        receiveMaximum: options.receiveMaximum,
+        topicAliasMaximum: options.topicAliasMaximum,
+        maxKeepaliveSec: options.maxKeepaliveSec,
       },
+      will: (clientId, will, delaySec, sessionExpirySec) => this.#scheduleWill(clientId, will, delaySec, sessionExpirySec),
+      resumed: (clientId) => this.#cancelWill(clientId),
       counters: { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 },
       claim(clientId, conn) {
         const previous = clients.get(clientId);
@@ -67,6 +74,47 @@ export class Broker {
       },
     };
     this.#server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    // a session that ends (expiry, or replaced by a clean start) sends its delayed Will now
+    router.onSessionEnd = (clientId) => this.#flushWill(clientId);
+  }
+
+  /**
+   * A Will goes out after min(Will Delay, Session Expiry) — the session's end sends it early —
+   * unless a connection resumes the session first [MQTT-3.1.3-9].
+   */
+  #scheduleWill(clientId: string, will: PendingWill, delaySec: number, sessionExpirySec: number): void {
+    this.#cancelWill(clientId);
+    const delay = sessionExpirySec < 0 ? delaySec : Math.min(delaySec, sessionExpirySec);
+    if (delay <= 0) {
+      this.#publishWill(clientId, will);
+      return;
+    }
+    const timer = setTimeout(() => this.#flushWill(clientId), delay * 1000);
+    timer.unref();
+    this.#delayedWills.set(clientId, { will, timer });
+  }
+
+  #cancelWill(clientId: string): void {
+    const pending = this.#delayedWills.get(clientId);
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    this.#delayedWills.delete(clientId);
+  }
+
+  #flushWill(clientId: string): void {
+    const pending = this.#delayedWills.get(clientId);
+    if (pending === undefined) return;
+    this.#cancelWill(clientId);
+    this.#publishWill(clientId, pending.will);
+  }
+
+  #publishWill(clientId: string, will: PendingWill): void {
+    try {
+      const router = this.router;
+      router.publish(null, router.intern(will.topic), will.qos, will.retain, will.payload, will.properties, will.expiry, 0, null);
+    } catch (err) {
+      this.#logger.warn({ err, clientId }, 'will message not published');
+    }
   }
 
   /** Validates options, opens the data directory and starts listening. */
@@ -174,7 +222,7 @@ export class Broker {
     ];
     for (const [name, value] of entries) {
       const id = this.router.intern(`$SYS/broker/${name}`);
-      this.router.publish(null, id, 0 as QoS, true, Buffer.from(String(value)), null, 0, null);
+      this.router.publish(null, id, 0 as QoS, true, Buffer.from(String(value)), null, -1, 0, null);
     }
   }
 
@@ -187,6 +235,8 @@ export class Broker {
   async #shutdown(): Promise<void> {
     if (this.#sweep !== null) clearInterval(this.#sweep);
     if (this.#sys !== null) clearInterval(this.#sys);
+    for (const { timer } of this.#delayedWills.values()) clearTimeout(timer);
+    this.#delayedWills.clear();
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     for (const conn of [...this.#connections]) conn.shutdown();
     await this.router.close();

@@ -6,7 +6,7 @@ import type { ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { BrokerOptions } from '../../src/config.js';
 import { Broker } from '../../src/server/broker.js';
 
@@ -21,6 +21,11 @@ export async function startBroker(t: ExecutionContext, opts: BrokerOptions = {})
   const broker = await Broker.start({ host: '127.0.0.1', port: 0, sysIntervalSec: 0, ...opts, dataDir });
   t.teardown(() => broker.close());
   return broker;
+}
+
+/** Connects a 5.0 client. */
+export function connect5(t: ExecutionContext, port: number, opts: IClientOptions = {}): Promise<MqttClient> {
+  return connect(t, port, { protocolVersion: 5, ...opts });
 }
 
 export async function connect(t: ExecutionContext, port: number, opts: IClientOptions = {}): Promise<MqttClient> {
@@ -41,6 +46,7 @@ export interface Received {
   qos: number;
   retain: boolean;
   dup: boolean;
+  properties: IPublishPacket['properties'];
 }
 
 export interface Inbox {
@@ -57,7 +63,7 @@ export function collect(client: MqttClient): Inbox {
   const messages: Received[] = [];
   const waiters: Array<() => void> = [];
   client.on('message', (topic, payload, packet) => {
-    messages.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, dup: packet.dup });
+    messages.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, dup: packet.dup, properties: packet.properties });
     for (const w of waiters.splice(0)) w();
   });
   const inbox: Inbox = {

@@ -10,10 +10,12 @@ export class RawClient {
   readonly #packets: Packet[] = [];
   readonly #waiters: Array<() => void> = [];
   readonly closed: Promise<void>;
+  readonly protocolVersion: number;
   #isClosed = false;
 
   private constructor(socket: Socket, protocolVersion: number) {
     this.socket = socket;
+    this.protocolVersion = protocolVersion;
     const parser = mqtt.parser({ protocolVersion });
     parser.on('packet', (p: Packet) => {
       this.#packets.push(p);
@@ -46,7 +48,7 @@ export class RawClient {
   }
 
   send(packet: Packet): void {
-    this.socket.write(mqtt.generate(packet));
+    this.socket.write(mqtt.generate(packet, { protocolVersion: this.protocolVersion }));
   }
 
   sendRaw(bytes: Buffer | number[]): void {
@@ -56,8 +58,13 @@ export class RawClient {
   /** The next packet of type `cmd` (earlier packets of other types are skipped). */
   nextPacket<C extends Packet['cmd']>(cmd: C, timeoutMs = 3000): Promise<Extract<Packet, { cmd: C }>> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${cmd} within ${timeoutMs} ms`)), timeoutMs);
+      let expired = false;
+      const timer = setTimeout(() => {
+        expired = true; // a timed-out waiter must not consume a later packet
+        reject(new Error(`no ${cmd} within ${timeoutMs} ms`));
+      }, timeoutMs);
       const check = () => {
+        if (expired) return;
         const i = this.#packets.findIndex((p) => p.cmd === cmd);
         if (i >= 0) {
           clearTimeout(timer);
@@ -84,7 +91,7 @@ export class RawClient {
 
   /** CONNECT (3.1.1 unless told) and wait for CONNACK. */
   async handshake(clientId: string, extra: Partial<mqtt.IConnectPacket> = {}): Promise<mqtt.IConnackPacket> {
-    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId, ...extra });
+    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: this.protocolVersion as 4 | 5, clean: true, keepalive: 0, clientId, ...extra });
     return this.nextPacket('connack');
   }
 

@@ -11,10 +11,9 @@ import { REASON } from '../../src/protocol/reason-codes.js';
 
 /** Generates a 5.0 PUBLISH and returns it with the offset of its property block. */
 function publishV5(properties: IPublishPacket['properties'], qos: 0 | 1 = 1): { packet: Buffer; at: number } {
-  const packet = mqtt.generate(
-    { cmd: 'publish', topic: 'a/b', payload: Buffer.from('body'), qos, messageId: 7, retain: false, dup: false, properties },
-    { protocolVersion: 5 },
-  );
+  const publish: IPublishPacket = { cmd: 'publish', topic: 'a/b', payload: Buffer.from('body'), qos, messageId: 7, retain: false, dup: false };
+  if (properties !== undefined) publish.properties = properties;
+  const packet = mqtt.generate(publish, { protocolVersion: 5 });
   let at = 0;
   new PacketFramer(1 << 20).push(packet, (_p, headerBytes) => (at = headerBytes));
   at += 2 + 3 + (qos > 0 ? 2 : 0); // topic length, 'a/b', packet id

@@ -20,6 +20,7 @@ function recorder(writable = true): Outlet & { topics: string[]; setWritable(v: 
     },
     publish(topic) {
       topics.push(topic.toString());
+      return true;
     },
     pubrel() {},
     stored() {},
@@ -50,10 +51,10 @@ test('a backlog of thousands on one topic does not hold back a message on anothe
   const small = router.intern('small');
   // QoS 1 publishes, so their acknowledgements tell when every record has committed
   let stored = 0;
-  const publisher: Outlet = { writable: true, publish() {}, pubrel() {}, storeFailed() {}, stored: () => void stored++ };
+  const publisher: Outlet = { writable: true, publish: () => true, pubrel() {}, storeFailed() {}, stored: () => void stored++ };
   const { session: p } = router.attach('p', true, publisher);
-  for (let i = 0; i < 5000; i++) router.publish(p, big, 1, false, Buffer.from('b'), null, 1 + (i % 65535), publisher);
-  router.publish(p, small, 1, false, Buffer.from('s'), null, 1, publisher);
+  for (let i = 0; i < 5000; i++) router.publish(p, big, 1, false, Buffer.from('b'), null, -1, 1 + (i % 65535), publisher);
+  router.publish(p, small, 1, false, Buffer.from('s'), null, -1, 1, publisher);
   await until(() => stored === 5001); // both topics committed; their cursors are parked as blocked
   outlet.setWritable(true);
   router.resume(session);
@@ -76,7 +77,7 @@ test('a subscriber whose socket stays full does not stall delivery to others', a
   router.subscribe(a, 'x', 1);
   router.subscribe(b, 'x', 1);
   const x = router.intern('x');
-  for (let i = 0; i < 300; i++) router.publish(null, x, 1, false, Buffer.from(String(i)), null, 0, null);
+  for (let i = 0; i < 300; i++) router.publish(null, x, 1, false, Buffer.from(String(i)), null, -1, 0, null);
   await until(() => healthy.topics.length === 256); // the inflight window (256) bounds QoS 1
   t.is(stuck.topics.length, 0);
 });

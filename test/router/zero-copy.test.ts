@@ -20,8 +20,9 @@ function fakeOutlet(): Outlet & { sent: Sent[]; acks: number[] } {
     sent,
     acks,
     writable: true,
-    publish(_topic, qos, _retain, _dup, packetId, payload) {
+    publish(_topic, _topicId, qos, _retain, _dup, packetId, payload) {
       sent.push({ payload, qos, packetId });
+      return true;
     },
     pubrel() {},
     stored(packetId) {
@@ -54,7 +55,7 @@ test('every subscriber gets a view of the same stored payload bytes, and the pub
   const publisher = fakeOutlet();
   const { session: pubSession } = router.attach('pub', true, publisher);
   const payload = Buffer.alloc(4096, 7);
-  router.publish(pubSession, router.intern('fan/out'), 1, false, payload, null, 42, publisher);
+  router.publish(pubSession, router.intern('fan/out'), 1, false, payload, null, -1, 42, publisher);
   await until(() => subscribers.every((s) => s.sent.length === 1) && publisher.acks.length === 1);
 
   t.deepEqual(publisher.acks, [42]);
@@ -83,7 +84,7 @@ test('QoS 1 subscribers get distinct packet ids and the window bounds what is in
   const pub = fakeOutlet();
   const { session: p } = router.attach('p', true, pub);
   const id = router.intern('w');
-  for (let i = 0; i < 10; i++) router.publish(p, id, 1, false, Buffer.from(`m${i}`), null, i + 1, pub);
+  for (let i = 0; i < 10; i++) router.publish(p, id, 1, false, Buffer.from(`m${i}`), null, -1, i + 1, pub);
   await until(() => pub.acks.length === 10 && sub.sent.length === 4);
   await new Promise((r) => setTimeout(r, 50));
   t.is(sub.sent.length, 4, 'window of 4 holds the rest back');
