@@ -6,12 +6,14 @@
 import { addCounts, type DeliveryCounts, zeroCounts } from './accounting.js';
 import type { FdLimitReport } from './fd-limit.js';
 import type { ResolvedLoadOptions } from './options.js';
-import type { ProcSample } from './proc.js';
+import { clockTicksPerSecond, type ProcSample } from './proc.js';
 import type { ClientRecord, Fault, ShardResult } from './shard.js';
 import { summarize, type Summary } from './stats.js';
 
 /** Share of the usable cores above which the client itself is called saturated. */
 const CLIENT_SATURATED_SHARE = 0.85;
+/** Below this many clock ticks of broker CPU, the per-message figure is called coarse (±1 tick = ±5%). */
+const BROKER_CPU_MIN_TICKS = 20;
 /** Faults listed one by one in the figures; the rest are only counted. */
 const FAULT_SAMPLE_MAX = 20;
 
@@ -65,6 +67,8 @@ export interface LoadFigures {
     pid: number;
     cpuUs: number;
     cpuUsPerDelivered: number | null;
+    /** Resolution of cpuUs: one clock tick of /proc/PID/stat. */
+    cpuResolutionUs: number;
     rssBytesBefore: number;
     rssBytesAfter: number;
   };
@@ -137,6 +141,7 @@ export function buildFigures(i: FigureInputs): LoadFigures {
       pid: opts.brokerPid,
       cpuUs: round(used, 0),
       cpuUsPerDelivered: counts.unique > 0 ? round(used / counts.unique) : null,
+      cpuResolutionUs: 1e6 / clockTicksPerSecond(),
       rssBytesBefore: i.brokerBefore.rssBytes,
       rssBytesAfter: i.brokerAfter.rssBytes,
     };
@@ -160,6 +165,12 @@ export function buildFigures(i: FigureInputs): LoadFigures {
   if (counts.duplicates > 0) notes.push(`${counts.duplicates} duplicate deliveries`);
   if (counts.reordered > 0) notes.push(`${counts.reordered} deliveries arrived out of order`);
   if (timedOut) notes.push(`the run hit its time limit of ${opts.timeLimitMs} ms`);
+  if (broker !== null && broker.cpuUs < BROKER_CPU_MIN_TICKS * broker.cpuResolutionUs) {
+    notes.push(
+      `broker CPU was measured over ${Math.round(broker.cpuUs / broker.cpuResolutionUs)} clock ticks of ${broker.cpuResolutionUs / 1000} ms: ` +
+        'µs per message is coarse; send more messages for a precise figure',
+    );
+  }
   if (broker === null && opts.brokerPid !== null) notes.push(`could not read /proc/${opts.brokerPid}: broker CPU and RSS not reported`);
   const pings = results.reduce((n, r) => n + r.pings, 0);
   const pongs = results.reduce((n, r) => n + r.pongs, 0);

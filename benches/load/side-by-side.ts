@@ -2,7 +2,8 @@
  * The side-by-side driver behind `npm run bench:compare` and `npm run bench:broker`: for each
  * round, each scenario, each broker (order rotated every time, so no broker always runs first
  * or last), it starts a fresh broker pinned to one core, runs `mqlog bench --json` pinned to
- * the other, and stops the broker. Then it takes medians over the rounds, prints one table of
+ * the other (after a short discarded warm-up run, so V8-compiled brokers are measured warm),
+ * and stops the broker. Then it takes medians over the rounds, prints one table of
  * figures and ratios, and writes the JSON to benches/results/<name>.json.
  *
  * Load traffic only goes to 127.0.0.1, every run has a time limit, and brokers are always
@@ -24,6 +25,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
 /** Hard stop for one load run, ms (the load client's own limit; the driver kills it 15 s later). */
 const RUN_TIME_LIMIT_MS = 90_000;
+/** The warm-up run sends this fraction of a full run's messages. */
+const WARMUP_DIVISOR = 10;
 
 /** The figures kept per run (a subset of LoadFigures, flat for medians and tables). */
 export interface RunFigures {
@@ -53,6 +56,8 @@ export interface SuiteOptions {
   /** Cores for the broker and the load (taskset -c), or null not to pin. */
   brokerCpu: number | null;
   loadCpu: number | null;
+  /** Run a short discarded load after each broker start, so JIT-compiled brokers are measured warm. */
+  warmup: boolean;
   resultsDir: string;
   command: string;
   log: (line: string) => void;
@@ -78,18 +83,29 @@ export function runFigures(f: LoadFigures): RunFigures {
   };
 }
 
-/** Median of each numeric field over rounds (null when any round had null); booleans: any/all. */
-export function medianFigures(rounds: readonly RunFigures[]): RunFigures | null {
+/** Medians over the rounds, plus how many rounds there were and how many were complete. */
+export type MedianFigures = RunFigures & { rounds: number; completeRounds: number };
+
+/**
+ * Median of each numeric field over the rounds that have it (a round that delivered nothing
+ * has no µs/msg); null when no round has it. `complete` is true only when every round was;
+ * `clientSaturated` when any was.
+ */
+export function medianFigures(rounds: readonly RunFigures[]): MedianFigures | null {
   const first = rounds[0];
   if (first === undefined) return null;
   const out: Record<string, number | boolean | null> = {};
   for (const key of Object.keys(first) as (keyof RunFigures)[]) {
     const vals = rounds.map((r) => r[key]);
     if (typeof vals[0] === 'boolean') out[key] = key === 'complete' ? vals.every(Boolean) : vals.some(Boolean);
-    else if (vals.some((v) => v === null)) out[key] = null;
-    else out[key] = Number(median(vals as number[]).toFixed(3));
+    else {
+      const nums = vals.filter((v): v is number => typeof v === 'number');
+      out[key] = nums.length === 0 ? null : Number(median(nums).toFixed(3));
+    }
   }
-  return out as unknown as RunFigures;
+  out.rounds = rounds.length;
+  out.completeRounds = rounds.filter((r) => r.complete).length;
+  return out as unknown as MedianFigures;
 }
 
 /** Runs `mqlog bench --json` in a child process, pinned when asked. */
@@ -133,9 +149,9 @@ const fmt = (v: number | null, digits = 1): string => (v === null ? '-' : Math.a
 const ratio = (a: number | null | undefined, b: number | null | undefined): string => (a === null || a === undefined || b === null || b === undefined || b === 0 ? '-' : `${(a / b).toFixed(2)}×`);
 
 /** One table: a row per scenario and broker, ratios against mosquitto (or the first broker). */
-export function formatSuiteTable(scenarios: readonly SuiteScenario[], brokers: readonly BrokerName[], medians: Map<string, Map<BrokerName, RunFigures | null>>, skipped: Map<BrokerName, string>): string {
+export function formatSuiteTable(scenarios: readonly SuiteScenario[], brokers: readonly BrokerName[], medians: Map<string, Map<BrokerName, MedianFigures | null>>, skipped: Map<BrokerName, string>): string {
   const ref: BrokerName | undefined = brokers.includes('mosquitto') ? 'mosquitto' : brokers[0];
-  const header = ['scenario', 'broker', 'msg/s', 'broker µs/msg', 'p50 µs', 'p99 µs', 'lost', 'setup p50 ms', 'RSS MiB', 'client CPU %', `msg/s vs ${ref ?? '-'}`, `µs/msg vs ${ref ?? '-'}`];
+  const header = ['scenario', 'broker', 'complete', 'msg/s', 'broker µs/msg', 'p50 µs', 'p99 µs', 'lost', 'setup p50 ms', 'RSS MiB', 'client CPU %', `msg/s vs ${ref ?? '-'}`, `µs/msg vs ${ref ?? '-'}`];
   const rows: string[][] = [header];
   for (const s of scenarios) {
     const m = medians.get(s.id);
@@ -143,17 +159,18 @@ export function formatSuiteTable(scenarios: readonly SuiteScenario[], brokers: r
     for (const b of BROKER_NAMES) {
       if (!brokers.includes(b) && !skipped.has(b)) continue;
       if (skipped.has(b)) {
-        rows.push([s.title, b, skipped.get(b) ?? 'skipped', '', '', '', '', '', '', '', '', '']);
+        rows.push([s.title, b, skipped.get(b) ?? 'skipped', '', '', '', '', '', '', '', '', '', '']);
         continue;
       }
       const f = m?.get(b);
       if (f === null || f === undefined) {
-        rows.push([s.title, b, 'failed', '', '', '', '', '', '', '', '', '']);
+        rows.push([s.title, b, 'no run', '', '', '', '', '', '', '', '', '', '']);
         continue;
       }
       rows.push([
         s.title,
         b,
+        `${f.completeRounds}/${f.rounds}`,
         fmt(f.deliveredPerSec, 0),
         fmt(f.brokerUsPerMsg, 2),
         fmt(f.latencyP50Us, 0),
@@ -201,11 +218,14 @@ export async function runSuite(o: SuiteOptions): Promise<{ jsonPath: string; tab
           o.log(`round ${r + 1} ${s.id} ${b}: ${broker.message}`);
           continue;
         }
+        const common = ['--port', String(broker.port), '--broker-pid', String(broker.pid), '--json', '--time-limit-ms', String(RUN_TIME_LIMIT_MS)];
         try {
-          const f = await runLoadChild(
-            [...s.args, '--messages', String(messages), '--port', String(broker.port), '--broker-pid', String(broker.pid), '--json', '--time-limit-ms', String(RUN_TIME_LIMIT_MS), '--client-prefix', `cmp-${b}`],
-            o.loadCpu,
-          );
+          if (o.warmup && s.messages > 1) {
+            // Discarded: lets V8 compile aedes' and mqlog's hot paths before the measured run.
+            const warm = Math.max(100, Math.floor(s.messages / WARMUP_DIVISOR));
+            await runLoadChild([...s.args, '--messages', String(warm), ...common, '--client-prefix', `warm-${b}`], o.loadCpu);
+          }
+          const f = await runLoadChild([...s.args, '--messages', String(messages), ...common, '--client-prefix', `cmp-${b}`], o.loadCpu);
           const fig = runFigures(f);
           const perBroker = rounds.get(s.id) ?? new Map<BrokerName, RunFigures[]>();
           rounds.set(s.id, perBroker);
@@ -222,9 +242,9 @@ export async function runSuite(o: SuiteOptions): Promise<{ jsonPath: string; tab
       }
     }
   }
-  const medians = new Map<string, Map<BrokerName, RunFigures | null>>();
+  const medians = new Map<string, Map<BrokerName, MedianFigures | null>>();
   for (const s of o.scenarios) {
-    const m = new Map<BrokerName, RunFigures | null>();
+    const m = new Map<BrokerName, MedianFigures | null>();
     for (const b of live) m.set(b, medianFigures(rounds.get(s.id)?.get(b) ?? []));
     medians.set(s.id, m);
   }
@@ -243,6 +263,7 @@ export async function runSuite(o: SuiteOptions): Promise<{ jsonPath: string; tab
       loadCpu: o.loadCpu,
       rounds: o.rounds,
       quick: o.quick,
+      warmup: o.warmup,
       loadavgBefore: loadBefore,
       loadavgAfter: loadavg(),
       note: 'shared 2-core machine; other engineers run tests and benchmarks at the same time',
@@ -274,13 +295,14 @@ export async function suiteMain(name: string, scenarios: readonly SuiteScenario[
       brokers: { type: 'string' },
       only: { type: 'string' },
       'no-pin': { type: 'boolean' },
+      'no-warmup': { type: 'boolean' },
       'results-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help === true) {
     process.stdout.write(
-      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto] [--only id,...] [--no-pin] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
+      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto] [--only id,...] [--no-pin] [--no-warmup] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
     );
     return 0;
   }
@@ -310,6 +332,7 @@ export async function suiteMain(name: string, scenarios: readonly SuiteScenario[
     quick: values.quick === true,
     brokerCpu: pin ? 0 : null,
     loadCpu: pin ? 1 : null,
+    warmup: values['no-warmup'] !== true,
     resultsDir: values['results-dir'] ?? join(ROOT, 'benches/results'),
     command: `npm run bench:${name} --${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`,
     log: (line) => process.stderr.write(`${line}\n`),

@@ -28,21 +28,26 @@ test('takes the median of every figure over the rounds', (t) => {
   t.is(m?.deliveredPerSec, 200);
   t.is(m?.brokerUsPerMsg, 3);
   t.false(m?.complete);
-  t.is(medianFigures([fig(1, null), fig(2, 4)])?.brokerUsPerMsg, null);
+  t.is(m?.rounds, 3);
+  t.is(m?.completeRounds, 2);
+  // A round that delivered nothing has no µs/msg: the median is over the rounds that have one.
+  t.is(medianFigures([fig(0, null), fig(2, 4), fig(3, 6)])?.brokerUsPerMsg, 5);
+  t.is(medianFigures([fig(0, null)])?.brokerUsPerMsg, null);
   t.is(medianFigures([]), null);
 });
 
 test('prints ratios against mosquitto and says when mqlog was skipped', (t) => {
   const s = BROKER_SCENARIOS[1];
   if (s === undefined) return t.fail();
-  const medians = new Map([[s.id, new Map([['aedes', fig(10_000, 24)], ['mosquitto', fig(20_000, 20)]] as const)]]);
+  const withRounds = (f: RunFigures) => ({ ...f, rounds: 3, completeRounds: 3 });
+  const medians = new Map([[s.id, new Map([['aedes', withRounds(fig(10_000, 24))], ['mosquitto', withRounds(fig(20_000, 20))]] as const)]]);
   const table = formatSuiteTable([s], ['aedes', 'mosquitto'], medians, new Map([['mqlog', 'mqlog broker not built yet, skipped']]));
   const lines = table.split('\n');
   t.is(lines.length, 5);
   t.regex(lines[0] ?? '', /msg\/s vs mosquitto/);
   t.regex(table, /mqlog\s+\| mqlog broker not built yet, skipped/);
-  t.regex(table, /\| aedes\s+\| 10000\s+\| 24\.00 .*\| 0\.50×\s+\| 1\.20×/);
-  t.regex(table, /\| mosquitto\s+\| 20000 .*\| 1\.00×\s+\| 1\.00×/);
+  t.regex(table, /\| aedes\s+\| 3\/3\s+\| 10000\s+\| 24\.00 .*\| 0\.50×\s+\| 1\.20×/);
+  t.regex(table, /\| mosquitto\s+\| 3\/3\s+\| 20000 .*\| 1\.00×\s+\| 1\.00×/);
 });
 
 test('the scenario lists name issue 4\'s scenarios, and compare adds the idle hold', (t) => {
@@ -67,7 +72,7 @@ test('runs a short round against aedes as a child process and writes the JSON re
   const log: string[] = [];
   const scenario = { id: 'tiny', title: 'tiny pairs', args: ['--scenario', 'pairs', '--clients', '2', '--qos', '1'], messages: 200 };
   const { jsonPath, table } = await runSuite({
-    name: 'suite-test', scenarios: [scenario], brokers: ['aedes'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null,
+    name: 'suite-test', scenarios: [scenario], brokers: ['aedes'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmup: true,
     resultsDir: dir, command: 'test', log: (l) => log.push(l),
   });
   t.regex(table, /tiny pairs \| aedes/);
