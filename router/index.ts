@@ -1,7 +1,7 @@
 /**
  * The router's public surface: what src/ may import. Everything else in router/ is private.
  */
-export { Router, type RouterOptions, type RouterLogger, type RouterStats } from './router.js';
+export { parseShared, Router, type RouterOptions, type RouterLogger, type RouterStats } from './router.js';
 export { Session, type Outlet, type SubscriptionOptions } from './session.js';
 export { RouterError, type RouterErrorCode } from './errors.js';
 export type { TopicId, ConnectionId, QoS } from './ids.js';

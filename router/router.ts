@@ -28,7 +28,7 @@ import { AckQueue, type Completion } from './acks.js';
 import { RouterError } from './errors.js';
 import type { QoS, TopicId } from './ids.js';
 import { encodeRecord, isRecord, recordExpiry, recordOrigin, recordPayload, recordProperties, recordQos, recordRetain } from './record.js';
-import { type Cursor, type Inflight, type Outlet, Session, type SubscriptionOptions, type TopicState } from './session.js';
+import { type Cursor, type Inflight, type Outlet, Session, type SharedGroup, type SubscriptionOptions, type TopicState } from './session.js';
 import { SubscriptionTrie } from './subscriptions.js';
 import { topicMatches } from './topic-filter.js';
 import { TopicTable } from './topics.js';
@@ -132,6 +132,9 @@ export class Router {
   readonly #table = new TopicTable();
   readonly #states: Array<TopicState | undefined> = [];
   readonly #subs = new SubscriptionTrie<Session>();
+  /** Shared subscriptions: groups by key, and their filters for matching new topics. */
+  readonly #groups = new Map<string, SharedGroup>();
+  readonly #sharedSubs = new SubscriptionTrie<SharedGroup>();
   readonly #sessions = new Map<string, Session>();
   #sessionNumbers = 0;
 
@@ -244,6 +247,7 @@ export class Router {
     this.#watchOpening(state);
     // sessions whose filters match the new topic start reading it from its first record
     this.#subs.match(name, (session) => this.#ensureCursor(session, state, 0));
+    this.#sharedSubs.match(name, (group) => this.#ensureGroupCursor(group, state, 0));
   }
 
   /** Opens a known topic's log if it is not open yet. */
@@ -264,7 +268,7 @@ export class Router {
         for (const c of state.cursors) {
           if (c.next < 0) {
             c.next = log.end;
-            if (c.session.persistent) this.#markDirty(c.session, state);
+            if (c.session !== null && c.session.persistent) this.#markDirty(c.session, state);
           }
           this.#enqueue(c);
         }
@@ -489,6 +493,7 @@ export class Router {
     if (session.outlet !== outlet) return; // taken over already
     session.outlet = null;
     session.blocked.clear();
+    this.#returnGroupMessages(session, null);
     if (!session.persistent) {
       this.#discard(session);
       return;
@@ -524,6 +529,7 @@ export class Router {
     if (session.expiryTimer !== null) clearTimeout(session.expiryTimer);
     session.expiryTimer = null;
     for (const filter of session.subscriptions.keys()) this.#subs.remove(filter, session);
+    for (const g of [...session.groups]) this.#leaveGroup(session, g);
     for (const c of session.cursors.values()) c.topic.cursors.delete(c);
     session.cursors.clear();
     session.inflight.clear();
@@ -595,6 +601,13 @@ export class Router {
   subscribe(session: Session, filter: string, options: SubscriptionOptions | QoS): boolean {
     const opts: SubscriptionOptions = typeof options === 'number' ? { qos: options, noLocal: false, retainAsPublished: false, retainHandling: 0, id: 0 } : options;
     const existed = session.subscriptions.has(filter);
+    const shared = parseShared(filter);
+    if (shared !== null) {
+      session.subscriptions.set(filter, opts);
+      if (session.persistent) this.#appendSession(subscriptionRecord(session.clientId, filter, opts));
+      this.#joinGroup(session, shared.key, shared.filter, opts);
+      return existed; // no retained messages for shared subscriptions [MQTT-4.8.2-?]
+    }
     session.subscriptions.set(filter, opts);
     this.#subs.add(filter, session, opts.qos);
     this.stats.subscriptions = this.#subs.size;
@@ -611,6 +624,13 @@ export class Router {
   /** Removes a subscription. Returns false if the session had no such filter. */
   unsubscribe(session: Session, filter: string): boolean {
     if (!session.subscriptions.delete(filter)) return false;
+    const shared = parseShared(filter);
+    if (shared !== null) {
+      const g = this.#groups.get(shared.key);
+      if (g !== undefined) this.#leaveGroup(session, g);
+      if (session.persistent) this.#appendSession({ o: 'unsub', c: session.clientId, f: filter });
+      return true;
+    }
     this.#subs.remove(filter, session);
     this.stats.subscriptions = this.#subs.size;
     if (session.persistent) this.#appendSession({ o: 'unsub', c: session.clientId, f: filter });
@@ -661,6 +681,7 @@ export class Router {
     }
     const cursor: Cursor = {
       session,
+      group: null,
       topic: state,
       qos: 0,
       noLocal: false,
@@ -713,6 +734,220 @@ export class Router {
     }
   }
 
+  // ── shared subscriptions ─────────────────────────────────────────────────────────────────
+
+  #joinGroup(session: Session, key: string, filter: string, opts: SubscriptionOptions): void {
+    let g = this.#groups.get(key);
+    const created = g === undefined;
+    if (g === undefined) {
+      g = { key, filter, members: new Map(), order: [], next: 0, cursors: new Map(), blocked: new Set(), redeliver: [], redelivering: false };
+      this.#groups.set(key, g);
+      this.#sharedSubs.add(filter, g, 0);
+    }
+    g.members.set(session, opts);
+    g.order = [...g.members.keys()];
+    session.groups.add(g);
+    this.stats.subscriptions = this.#subs.size + this.#groups.size;
+    const group = g;
+    if (created) this.#table.forEachMatch(filter, (id) => this.#ensureGroupCursor(group, this.#state(id), -1));
+    this.#wakeGroup(g);
+  }
+
+  #leaveGroup(session: Session, g: SharedGroup): void {
+    if (!g.members.delete(session)) return;
+    session.groups.delete(g);
+    g.order = [...g.members.keys()];
+    this.#returnGroupMessages(session, g);
+    if (g.members.size === 0) {
+      // the last member left: the group and its position go away
+      for (const c of g.cursors.values()) c.topic.cursors.delete(c);
+      g.cursors.clear();
+      g.blocked.clear();
+      g.redeliver.length = 0;
+      this.#groups.delete(g.key);
+      this.#sharedSubs.remove(g.filter, g);
+    } else {
+      this.#wakeGroup(g);
+    }
+    this.stats.subscriptions = this.#subs.size + this.#groups.size;
+  }
+
+  /**
+   * A member went away (`only` null: every group it is in): its unacknowledged group messages go
+   * back to their groups, to be sent to another member first.
+   */
+  #returnGroupMessages(session: Session, only: SharedGroup | null): void {
+    if (session.groups.size === 0 && only === null) return;
+    for (const [pid, f] of session.inflight) {
+      const g = f.group;
+      if (g === undefined || (only !== null && g !== only) || f.topic === null || f.state === 'pubrel') continue;
+      session.inflight.delete(pid);
+      g.redeliver.push({ topic: f.topic, offset: f.offset, storedAt: f.storedAt });
+    }
+    if (only !== null) this.#wakeGroup(only);
+    else for (const g of session.groups) this.#wakeGroup(g);
+  }
+
+  #ensureGroupCursor(g: SharedGroup, state: TopicState, start: Offset): void {
+    if (g.cursors.has(state.id)) return;
+    const cursor: Cursor = {
+      session: null,
+      group: g,
+      topic: state,
+      qos: 2,
+      noLocal: false,
+      retainAsPublished: false,
+      subscriptionIds: null,
+      next: start === -1 ? (state.log === null ? -1 : state.log.end) : start,
+      dupBelow: 0,
+      queued: false,
+      reading: false,
+      waiting: false,
+    };
+    g.cursors.set(state.id, cursor);
+    state.cursors.add(cursor);
+    this.#ensureLog(state);
+    this.#enqueue(cursor);
+  }
+
+  #wakeGroup(g: SharedGroup): void {
+    if (g.redeliver.length > 0 && !g.redelivering) void this.#redeliver(g);
+    if (g.blocked.size === 0) return;
+    for (const c of g.blocked) this.#enqueue(c);
+    g.blocked.clear();
+  }
+
+  /** The next member that can take a message now, round-robin; null if none can. */
+  #pickMember(g: SharedGroup): Session | null {
+    const n = g.order.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (g.next + i) % n;
+      const s = g.order[idx] as Session;
+      if (s.outlet !== null && s.outlet.writable && !s.resending && s.window > 0) {
+        g.next = idx + 1;
+        return s;
+      }
+    }
+    return null;
+  }
+
+  /** Sends one record to one member of a group. */
+  #deliverToMember(g: SharedGroup, member: Session, topic: TopicState, offset: Offset, rec: Buffer, storedAt: number, expiry: number): void {
+    const opts = g.members.get(member) as SubscriptionOptions;
+    const pubQos = recordQos(rec);
+    const qos = (pubQos < opts.qos ? pubQos : opts.qos) as QoS;
+    const ids = opts.id > 0 ? [opts.id] : null;
+    const retain = opts.retainAsPublished && recordRetain(rec);
+    let pid = 0;
+    if (qos > 0) {
+      pid = member.allocatePacketId();
+      member.inflight.set(pid, { topic, offset, qos: qos as 1 | 2, state: 'publish', record: null, retain, storedAt, subscriptionIds: ids, group: g });
+    }
+    const payload = recordPayload(rec);
+    this.stats.messagesOut++;
+    this.stats.bytesOut += payload.length;
+    const outlet = member.outlet as Outlet;
+    if (!outlet.publish(topic.nameBytes, topic.id, qos, retain, false, pid, payload, recordProperties(rec), expiry, ids) && pid > 0) {
+      member.inflight.delete(pid);
+    }
+  }
+
+  #serveGroup(c: Cursor): void {
+    const g = c.group as SharedGroup;
+    const log = c.topic.log;
+    if (log === null || c.reading || g.cursors.get(c.topic.id) !== c) return;
+    if (c.next < 0) c.next = log.end;
+    if (c.next >= log.committed) {
+      c.waiting = true;
+      return;
+    }
+    if (this.#pickMemberPeek(g) === null) {
+      g.blocked.add(c);
+      return;
+    }
+    const batch = log.readTail(c.next, this.#opts.batchRecords, this.#opts.batchBytes);
+    if (batch !== null) {
+      this.#deliverGroup(c, g, batch);
+      return;
+    }
+    c.reading = true;
+    log.read(c.next, this.#opts.batchRecords, this.#opts.batchBytes).then(
+      (b) => {
+        c.reading = false;
+        this.#deliverGroup(c, g, b);
+      },
+      (err: unknown) => {
+        c.reading = false;
+        this.#log.error({ err, topic: c.topic.name, group: g.key }, 'read failed; group cursor retries on next commit');
+        c.waiting = true;
+      },
+    );
+  }
+
+  #pickMemberPeek(g: SharedGroup): Session | null {
+    const next = g.next;
+    const s = this.#pickMember(g);
+    g.next = next;
+    return s;
+  }
+
+  #deliverGroup(c: Cursor, g: SharedGroup, batch: ReadBatch): void {
+    if (batch.status !== 'records') {
+      if (batch.status === 'caughtUp') {
+        c.waiting = true;
+        return;
+      }
+      c.next = batch.next;
+      this.#enqueue(c);
+      return;
+    }
+    const now = Date.now();
+    let offset = batch.next - batch.records.length;
+    for (let i = 0; i < batch.records.length; i++, offset++) {
+      const rec = batch.records[i] as Buffer;
+      if (!isRecord(rec)) continue;
+      const storedAt = batch.timestamps[i] as number;
+      const expiry = remainingExpiry(rec, storedAt, now);
+      if (expiry === 0) continue;
+      const member = this.#pickMember(g);
+      if (member === null) {
+        c.next = offset; // the rest waits for a member with room
+        g.blocked.add(c);
+        return;
+      }
+      this.#deliverToMember(g, member, c.topic, offset, rec, storedAt, expiry);
+    }
+    c.next = batch.next;
+    const log = c.topic.log;
+    if (log !== null && c.next < log.committed) this.#enqueue(c);
+    else c.waiting = true;
+  }
+
+  /** Sends a departed member's messages to the others, oldest first. */
+  async #redeliver(g: SharedGroup): Promise<void> {
+    g.redelivering = true;
+    try {
+      while (g.redeliver.length > 0 && this.#groups.get(g.key) === g) {
+        const member = this.#pickMember(g);
+        if (member === null) return; // resumed by the next ack or drain
+        const e = g.redeliver.shift() as { topic: TopicState; offset: Offset; storedAt: number };
+        const rec = await this.#readOne(e.topic, e.offset);
+        if (rec === null || !isRecord(rec)) continue;
+        const expiry = remainingExpiry(rec, e.storedAt, Date.now());
+        if (expiry === 0) continue;
+        if (member.outlet === null || !g.members.has(member)) {
+          g.redeliver.unshift(e);
+          continue;
+        }
+        this.#deliverToMember(g, member, e.topic, e.offset, rec, e.storedAt, expiry);
+      }
+    } catch (err) {
+      this.#log.error({ err, group: g.key }, 'redelivery to a shared group failed');
+    } finally {
+      g.redelivering = false;
+    }
+  }
+
   // ── outbound acknowledgements ────────────────────────────────────────────────────────────
 
   /** PUBACK from the client. Returns false for an unknown packet id. */
@@ -760,6 +995,7 @@ export class Router {
 
   /** The client's socket drained or its window opened: serve its blocked cursors again. */
   resume(session: Session): void {
+    for (const g of session.groups) this.#wakeGroup(g);
     if (session.blocked.size === 0) return;
     for (const c of session.blocked) this.#enqueue(c);
     session.blocked.clear();
@@ -824,6 +1060,10 @@ export class Router {
 
   #serve(c: Cursor): void {
     const session = c.session;
+    if (session === null) {
+      this.#serveGroup(c);
+      return;
+    }
     const outlet = session.outlet;
     const log = c.topic.log;
     if (outlet === null || session.resending || log === null || c.reading) return;
@@ -867,7 +1107,7 @@ export class Router {
   }
 
   #deliver(c: Cursor, outlet: Outlet, batch: ReadBatch): void {
-    const session = c.session;
+    const session = c.session as Session;
     switch (batch.status) {
       case 'caughtUp':
         c.waiting = true;
@@ -1071,13 +1311,16 @@ export class Router {
       this.#sessions.set(clientId, session);
       for (const [filter, opts] of s.subs) {
         session.subscriptions.set(filter, opts);
-        this.#subs.add(filter, session, opts.qos);
+        const shared = parseShared(filter);
+        if (shared !== null) this.#joinGroup(session, shared.key, shared.filter, opts);
+        else this.#subs.add(filter, session, opts.qos);
       }
       for (const [t, [low, next]] of s.cur) {
         if (t >= this.#table.size) continue;
         const state = this.#state(t as TopicId);
         const cursor: Cursor = {
           session,
+          group: null,
           topic: state,
           qos: 0,
           noLocal: false,
@@ -1095,6 +1338,7 @@ export class Router {
       }
       // topics that match a filter but got no cursor record yet were created after the subscription
       for (const filter of s.subs.keys()) {
+        if (parseShared(filter) !== null) continue;
         this.#table.forEachMatch(filter, (id) => {
           if (!session.cursors.has(id)) this.#ensureCursor(session, this.#state(id), 0);
         });
@@ -1165,4 +1409,18 @@ function remainingExpiry(record: Buffer, storedAt: number, now: number): number 
 
 function subscriptionRecord(clientId: string, filter: string, o: SubscriptionOptions): SessionRecord {
   return { o: 'sub', c: clientId, f: filter, q: o.qos, so: [o.noLocal ? 1 : 0, o.retainAsPublished ? 1 : 0, o.retainHandling, o.id] };
+}
+
+/**
+ * Splits `$share/{name}/{filter}` into its group key and filter; null when `filter` is not a
+ * shared subscription. The name is non-empty and has no wildcards or '/' [MQTT-4.8.2-1] [MQTT-4.8.2-2].
+ */
+export function parseShared(filter: string): { key: string; filter: string } | null {
+  if (!filter.startsWith('$share/')) return null;
+  const rest = filter.slice(7);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return null;
+  const name = rest.slice(0, slash);
+  if (name.includes('+') || name.includes('#')) return null;
+  return { key: rest, filter: rest.slice(slash + 1) };
 }

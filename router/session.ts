@@ -82,9 +82,33 @@ export interface TopicState {
   readonly acks: AckQueue;
 }
 
-/** A session's read position in one topic's log. */
+/**
+ * A shared subscription `$share/{name}/{filter}` (MQTT 5 §4.8.2): one cursor per matching topic
+ * for the whole group; each record goes to one member, round-robin among those that can take it.
+ */
+export interface SharedGroup {
+  /** `{name}/{filter}`, unique per group. */
+  readonly key: string;
+  readonly filter: string;
+  /** Members and their subscription options; `order` is the round-robin sequence. */
+  readonly members: Map<Session, SubscriptionOptions>;
+  order: Session[];
+  next: number;
+  /** The group's read positions, one per matching topic. */
+  readonly cursors: Map<TopicId, Cursor>;
+  /** Group cursors waiting for a member with room. */
+  readonly blocked: Set<Cursor>;
+  /** Messages a departed member left unacknowledged, to go to another member first. */
+  readonly redeliver: Array<{ topic: TopicState; offset: Offset; storedAt: number }>;
+  redelivering: boolean;
+}
+
+/** A session's (or a shared group's) read position in one topic's log. */
 export interface Cursor {
-  readonly session: Session;
+  /** The subscriber; null for a shared group's cursor. */
+  readonly session: Session | null;
+  /** The shared group this cursor reads for, or null. */
+  readonly group: SharedGroup | null;
   readonly topic: TopicState;
   /** Highest granted QoS among the session's filters that match the topic. */
   qos: QoS;
@@ -119,6 +143,8 @@ export interface Inflight {
   /** When the record was stored, ms since the epoch (Message Expiry on resend). */
   readonly storedAt: number;
   readonly subscriptionIds: readonly number[] | null;
+  /** The shared group the message was delivered for: it goes back there if the member leaves. */
+  readonly group?: SharedGroup;
 }
 
 export class Session {
@@ -141,6 +167,8 @@ export class Session {
   readonly inboundQos2 = new Map<number, 'storing' | 'stored'>();
   /** Cursors that stopped because the socket was full or the inflight window was. */
   readonly blocked = new Set<Cursor>();
+  /** Shared groups this session is a member of. */
+  readonly groups = new Set<SharedGroup>();
   inflightMax: number;
   /** Topics whose cursor position changed since it was last persisted (persistent sessions). */
   readonly dirtyTopics = new Set<TopicState>();
@@ -192,7 +220,7 @@ export class Session {
     const low = new Map<TopicId, Offset>();
     for (const [id, c] of this.cursors) if (c.next >= 0) low.set(id, c.next);
     for (const f of this.inflight.values()) {
-      if (f.record !== null || f.topic === null || f.state === 'pubrel') continue;
+      if (f.record !== null || f.topic === null || f.state === 'pubrel' || f.group !== undefined) continue;
       const cur = low.get(f.topic.id);
       if (cur === undefined || f.offset < cur) low.set(f.topic.id, f.offset);
     }

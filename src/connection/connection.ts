@@ -22,6 +22,7 @@ import type { IConnectPacket, IDisconnectPacket, ISubscribePacket, IUnsubscribeP
 import {
   isValidTopicFilter,
   isValidTopicName,
+  parseShared,
   type Outlet,
   type QoS,
   type Router,
@@ -451,7 +452,7 @@ export class Connection implements Outlet {
           retainAvailable: true,
           wildcardSubscriptionAvailable: true,
           subscriptionIdentifiersAvailable: true,
-          sharedSubscriptionAvailable: false,
+          sharedSubscriptionAvailable: true,
           ...(limits.maxQos < 2 ? { maximumQoS: limits.maxQos } : {}),
           ...(assigned ? { assignedClientIdentifier: clientId } : {}),
           ...(serverKeepAlive ? { serverKeepAlive: keepalive } : {}),
@@ -487,15 +488,13 @@ export class Connection implements Outlet {
     const accepted: Array<[string, SubscriptionOptions]> = [];
     for (const sub of packet.subscriptions) {
       const filter = sub.topic;
-      if (filter.startsWith('$share/')) {
-        if (v5 && sub.nl === true) {
-          this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'No Local on a shared subscription [MQTT-3.8.3-4]'));
-          return;
-        }
-        granted.push(v5 ? REASON.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED : 0x80);
-        continue;
+      const shared = filter.startsWith('$share/') ? parseShared(filter) : undefined;
+      if (shared !== undefined && v5 && sub.nl === true) {
+        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'No Local on a shared subscription [MQTT-3.8.3-4]'));
+        return;
       }
-      if (!isValidTopicFilter(filter) || filter.includes('\uFFFD')) {
+      const valid = shared === undefined ? isValidTopicFilter(filter) : shared !== null && isValidTopicFilter(shared.filter);
+      if (!valid || filter.includes('\uFFFD')) {
         granted.push(v5 ? REASON.TOPIC_FILTER_INVALID : 0x80); // failure for this filter [MQTT-3.9.3]
         this.#host.logger.info({ clientId: this.#clientId, filter }, 'invalid topic filter refused');
         continue;

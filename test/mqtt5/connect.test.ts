@@ -30,6 +30,7 @@ test('advertises its limits and capabilities in CONNACK', async (t) => {
   t.is(p.retainAvailable, true);
   t.is(p.wildcardSubscriptionAvailable, true);
   t.is(p.subscriptionIdentifiersAvailable, true);
+  t.is(p.sharedSubscriptionAvailable, true);
   t.is(p.maximumQoS, undefined, 'QoS 2 is supported, so Maximum QoS is absent');
   t.is(p.assignedClientIdentifier, undefined);
 });

@@ -211,14 +211,24 @@ test('Retain Handling 1 sends retained messages only for a new subscription, 2 n
   t.is(inNever.messages.length, 0);
 });
 
-test('UNSUBACK says which filters had no subscription (0x11); SUBACK refuses invalid and shared filters', async (t) => {
+test('UNSUBACK says which filters had no subscription (0x11); SUBACK refuses invalid filters (0x8F)', async (t) => {
   const broker = await startBroker(t);
   const raw = await RawClient.open(broker.port, 5);
   t.teardown(() => raw.destroy());
   await raw.handshake('codes', { protocolVersion: 5 });
-  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ok', qos: 2 }, { topic: 'bad/#/x', qos: 0 }, { topic: '$share/g/t', qos: 1 }] });
+  raw.send({
+    cmd: 'subscribe',
+    messageId: 1,
+    subscriptions: [
+      { topic: 'ok', qos: 2 },
+      { topic: 'bad/#/x', qos: 0 },
+      { topic: '$share/g/t', qos: 1 },
+      { topic: '$share//t', qos: 1 },
+      { topic: '$share/g+/t', qos: 1 },
+    ],
+  });
   const suback = await raw.nextPacket('suback');
-  t.deepEqual(suback.granted, [2, 0x8f, 0x9e]);
+  t.deepEqual(suback.granted, [2, 0x8f, 1, 0x8f, 0x8f]);
   raw.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['ok', 'never'] });
   const unsuback = await raw.nextPacket('unsuback');
   t.deepEqual(unsuback.granted, [0x00, 0x11]);
