@@ -210,10 +210,14 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * Appends `record` and returns its offset. Synchronous, no copy: the caller must not mutate
    * the buffer afterwards. The record goes out with everything else appended this tick; it is
    * readable once `committed` passes it ('commit' event).
-   * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_RECORD_TOO_LARGE
+   * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_RECORD_TOO_LARGE, ERR_COMMITLOG_INVALID_ARGUMENT
+   *   (timestampMs not an integer ≥ 0)
    */
   append(record: Buffer, timestampMs: number = Date.now()): Offset {
     if (this.#closing !== null) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
+    if (!(timestampMs >= 0 && timestampMs <= Number.MAX_SAFE_INTEGER && Number.isInteger(timestampMs))) {
+      throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `timestampMs must be an integer in 0 .. 2^53-1, got ${String(timestampMs)}`);
+    }
     if (record.length > this.#opts.maxRecordBytes) {
       throw new CommitLogError(
         'ERR_COMMITLOG_RECORD_TOO_LARGE',
@@ -233,15 +237,18 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /**
    * Reads committed records from memory only: no syscall, no flush. Returns null when `from` is
    * committed but no longer in memory (use read()).
-   * @throws ERR_COMMITLOG_CLOSED
+   * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_INVALID_ARGUMENT (from not an integer)
    */
   readTail(from: Offset, maxRecords: number, maxBytes: number): ReadBatch | null {
     if (this.#closed) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
+    if (!Number.isSafeInteger(from)) {
+      throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `from must be an integer offset, got ${String(from)}`);
+    }
     if (from < this.#start) return empty('belowStart', this.#start);
     if (from >= this.#committed) return from <= this.#end ? empty('caughtUp', from) : empty('beyondEnd', this.#committed);
     if (from < this.#memStart) return null;
     const i0 = this.#head + (from - this.#memStart);
-    const limit = Math.min(this.#committed - from, maxRecords);
+    const limit = Math.min(this.#committed - from, maxRecords >= 1 ? maxRecords : 1);
     let n = 0;
     let bytes = 0;
     const mem = this.#mem;

@@ -199,6 +199,20 @@ test('a zero-length record read alone from disk passes its checksum', async (t) 
   t.deepEqual((await log.read(1, 1, 1)).records, [Buffer.alloc(49, 1)]);
 });
 
+test('bad arguments are ERR_COMMITLOG_INVALID_ARGUMENT and a maxRecords below 1 still reads one record', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('args');
+  for (const ts of [-1, 1.5, Number.NaN, 2 ** 60]) {
+    t.is(t.throws<CommitLogError>(() => log.append(Buffer.from('x'), ts))?.code, 'ERR_COMMITLOG_INVALID_ARGUMENT', String(ts));
+  }
+  t.is(log.end, 0);
+  await appendRange(log, 0, 3);
+  t.is(t.throws<CommitLogError>(() => log.readTail(0.5, 1, 1))?.code, 'ERR_COMMITLOG_INVALID_ARGUMENT');
+  t.is(log.readTail(0, 0, 100)?.records.length, 1);
+  t.is((await log.read(0, 0, 100)).records.length, 1);
+});
+
 test('append refuses a record over maxRecordBytes with ERR_COMMITLOG_RECORD_TOO_LARGE', async (t) => {
   const dir = await tempDir(t);
   const store = await openStore(t, dir);

@@ -7,14 +7,14 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { LogStore } from '../../commitlog/index.js';
-import { readAll, recordFor, tempDir } from './helpers.js';
+import { bigRecordFor, readAll, recordFor, tempDir } from './helpers.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
 
 /** Runs the writer until it has reported a commit, waits `killAfterMs` more, SIGKILLs it. */
-function runAndKill(dir: string, mode: string, killAfterMs: number): Promise<number> {
+function runAndKill(dir: string, mode: string, size: 'small' | 'big', killAfterMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', WRITER, dir, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import=tsx', WRITER, dir, mode, size], { stdio: ['ignore', 'pipe', 'pipe'] });
     let reported = -1;
     let pending = '';
     let armed = false;
@@ -39,17 +39,20 @@ function runAndKill(dir: string, mode: string, killAfterMs: number): Promise<num
   });
 }
 
-for (const [mode, rounds] of [
-  ['batch', 4],
-  ['never', 2],
-  ['interval', 2],
+for (const [mode, size, rounds] of [
+  ['batch', 'small', 4],
+  ['never', 'small', 2],
+  ['interval', 'small', 2],
+  ['batch', 'big', 2],
+  ['never', 'big', 2],
 ] as const) {
-  test(`after SIGKILL at random moments (${mode}), every reported commit survives intact`, async (t) => {
+  const make = size === 'big' ? bigRecordFor : recordFor;
+  test(`after SIGKILL at random moments (${mode}, ${size} records), every reported commit survives intact`, async (t) => {
     const dir = await tempDir(t);
     let seed = mode.length * 7919;
     for (let round = 0; round < rounds; round++) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      const reported = await runAndKill(dir, mode, 5 + (seed % 200));
+      const reported = await runAndKill(dir, mode, size, 5 + (seed % 200));
       const store = await LogStore.open(dir, { retentionCheckMs: 0 });
       const log = await store.open('crash');
       t.false(log.recovery.clean);
@@ -57,7 +60,7 @@ for (const [mode, rounds] of [
       const records = await readAll(log, 0, 5000, 8 << 20);
       t.is(records.length, log.end);
       let bad = -1;
-      for (let i = 0; i < records.length && bad < 0; i++) if (!(records[i] as Buffer).equals(recordFor(i))) bad = i;
+      for (let i = 0; i < records.length && bad < 0; i++) if (!(records[i] as Buffer).equals(make(i))) bad = i;
       t.is(bad, -1, `round ${round}: record ${bad} differs from what was written`);
       t.log(`round ${round}: reported ${reported}, recovered ${log.end}, truncated ${log.recovery.truncatedRecords}`);
       await store.close();

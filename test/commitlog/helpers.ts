@@ -26,6 +26,13 @@ export function recordFor(i: number, salt = 0): Buffer {
   return buf;
 }
 
+/** A large deterministic record for offset `i` (32–40 KiB), so a kill often lands mid-write. */
+export function bigRecordFor(i: number): Buffer {
+  const head = recordFor(i);
+  const body = Buffer.alloc(32 * 1024 + ((i * 977) % 8192), i & 0xff);
+  return Buffer.concat([head, body]);
+}
+
 /** Opens a store at `dir` and closes it at teardown. */
 export async function openStore(t: ExecutionContext, dir: string, opts: StoreOptions = {}): Promise<LogStore> {
   const store = await LogStore.open(dir, { retentionCheckMs: 0, ...opts });
