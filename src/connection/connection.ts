@@ -18,7 +18,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import mqtt from 'mqtt-packet';
-import type { IConnectPacket, IDisconnectPacket, ISubscribePacket, IUnsubscribePacket, Packet, Parser } from 'mqtt-packet';
+import type { IAuthPacket, IConnectPacket, IDisconnectPacket, ISubscribePacket, IUnsubscribePacket, Packet, Parser } from 'mqtt-packet';
 import {
   isValidTopicFilter,
   isValidTopicName,
@@ -30,6 +30,7 @@ import {
   type SubscriptionOptions,
   type TopicId,
 } from '../../router/index.js';
+import type { AuthContext, AuthMethod, AuthStep } from '../auth/auth-method.js';
 import { encodeAck, encodePublishHeader, PINGRESP } from '../protocol/encode.js';
 import { MqttProtocolError, type MqttProtocolErrorCode } from '../protocol/errors.js';
 import { PacketFramer } from '../protocol/framer.js';
@@ -51,6 +52,29 @@ export interface ConnectionHost {
   resumed(clientId: string): void;
   /** Counters shared by every connection (for $SYS). */
   readonly counters: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number };
+  /** MQTT 5 enhanced authentication methods, by name. */
+  readonly authMethods: ReadonlyMap<string, AuthMethod>;
+}
+
+/** Everything CONNECT decided, held while an enhanced authentication exchange runs. */
+interface ConnectPlan {
+  clientId: string;
+  assigned: boolean;
+  clean: boolean;
+  sessionExpiry: number;
+  receiveMaximum: number;
+  keepalive: number;
+  serverKeepAlive: boolean;
+  responseInformation: boolean;
+}
+
+/** An authentication exchange in progress. */
+interface AuthExchange {
+  method: AuthMethod;
+  ctx: AuthContext;
+  state: unknown;
+  /** Before CONNACK: the CONNECT being completed; null for a re-authentication. */
+  plan: ConnectPlan | null;
 }
 
 /** A Will Message ready for the router. */
@@ -86,7 +110,7 @@ export interface ConnectionLimits {
   maxKeepaliveSec: number;
 }
 
-type Phase = 'awaiting-connect' | 'connected' | 'closed';
+type Phase = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
 
 let nextConnectionNumber = 0;
 
@@ -121,6 +145,10 @@ export class Connection implements Outlet {
   /** Inbound QoS 1/2 PUBLISHes not yet answered with PUBACK/PUBCOMP (Receive Maximum). */
   #inboundPending = 0;
   readonly #props = newPublishProperties();
+  #auth: AuthExchange | null = null;
+  /** The method this connection authenticated with (re-authentication must use the same). */
+  #authMethod: AuthMethod | null = null;
+  #authCtx: AuthContext | null = null;
 
   constructor(stream: Duplex, host: ConnectionHost, remote: string) {
     this.#stream = stream;
@@ -175,7 +203,7 @@ export class Connection implements Outlet {
    */
   readonly #onFrame = (packet: Buffer, at: number): void => {
     if (this.#phase !== 'connected') {
-      if (this.#phase === 'awaiting-connect') this.#parser.parse(packet);
+      if (this.#phase !== 'closed') this.#parser.parse(packet);
       return;
     }
     const first = packet[0] as number;
@@ -328,6 +356,11 @@ export class Connection implements Outlet {
       this.#onConnect(packet);
       return;
     }
+    if (this.#phase === 'authenticating') {
+      if (packet.cmd === 'auth') this.#onAuth(packet);
+      else this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', `${packet.cmd} during authentication [MQTT-4.12.0-4]`));
+      return;
+    }
     const session = this.#session as Session;
     switch (packet.cmd) {
       case 'puback':
@@ -355,7 +388,7 @@ export class Connection implements Outlet {
         this.#fail(new MqttProtocolError('ERR_MQTT_SECOND_CONNECT', 'second CONNECT on one connection [MQTT-3.1.0-2]'));
         return;
       case 'auth':
-        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]'));
+        this.#onAuth(packet);
         return;
       case 'publish':
       case 'pingreq':
@@ -372,9 +405,13 @@ export class Connection implements Outlet {
     this.#version = version === 5 ? 5 : version === 3 ? 3 : 4;
     const props = packet.properties ?? {};
     const clean = packet.clean !== false;
+    let method: AuthMethod | undefined;
     if (version === 5 && props.authenticationMethod !== undefined) {
-      this.#refuseConnect(REASON.BAD_AUTHENTICATION_METHOD, CONNACK_311.NOT_AUTHORIZED, `authentication method '${props.authenticationMethod}' is not supported`);
-      return;
+      method = this.#host.authMethods.get(props.authenticationMethod);
+      if (method === undefined) {
+        this.#refuseConnect(REASON.BAD_AUTHENTICATION_METHOD, CONNACK_311.NOT_AUTHORIZED, `authentication method '${props.authenticationMethod}' is not supported`);
+        return;
+      }
     }
     let clientId = packet.clientId;
     let assigned = false;
@@ -430,11 +467,84 @@ export class Connection implements Outlet {
     const maxKeepalive = this.#host.limits.maxKeepaliveSec;
     const serverKeepAlive = version === 5 && maxKeepalive > 0 && (keepalive === 0 || keepalive > maxKeepalive);
     if (serverKeepAlive) keepalive = maxKeepalive;
+    const plan: ConnectPlan = {
+      clientId,
+      assigned,
+      clean,
+      sessionExpiry,
+      receiveMaximum,
+      keepalive,
+      serverKeepAlive,
+      responseInformation: props.requestResponseInformation === true,
+    };
+    if (method === undefined) {
+      this.#completeConnect(plan, null);
+      return;
+    }
+    const ctx: AuthContext = { clientId, username: packet.username };
+    this.#auth = { method, ctx, state: undefined, plan };
+    this.#phase = 'authenticating';
+    this.#authStep(method.start(ctx, props.authenticationData));
+  }
+
+  /** Takes the next step of an authentication exchange (at CONNECT or re-authentication). */
+  #authStep(step: AuthStep): void {
+    const auth = this.#auth as AuthExchange;
+    const method = auth.method.name;
+    if (step.kind === 'continue') {
+      auth.state = step.state;
+      this.#write(mqtt.generate({ cmd: 'auth', reasonCode: REASON.CONTINUE_AUTHENTICATION, properties: { authenticationMethod: method, authenticationData: step.data } }, { protocolVersion: 5 }));
+      return;
+    }
+    this.#auth = null;
+    if (step.kind === 'failure') {
+      this.#host.logger.info({ clientId: auth.ctx.clientId, method, reason: step.reason }, 'authentication failed');
+      if (auth.plan !== null) this.#refuseConnect(REASON.NOT_AUTHORIZED, CONNACK_311.NOT_AUTHORIZED, `authentication failed: ${step.reason}`);
+      else this.#fail(new MqttProtocolError('ERR_MQTT_NOT_AUTHORIZED', `re-authentication failed: ${step.reason}`));
+      return;
+    }
+    this.#authMethod = auth.method;
+    this.#authCtx = auth.ctx;
+    const data = step.data === undefined ? {} : { authenticationData: step.data };
+    if (auth.plan !== null) {
+      this.#completeConnect(auth.plan, { authenticationMethod: method, ...data });
+    } else {
+      this.#write(mqtt.generate({ cmd: 'auth', reasonCode: REASON.SUCCESS, properties: { authenticationMethod: method, ...data } }, { protocolVersion: 5 }));
+    }
+  }
+
+  /** AUTH from the client: the next answer of an exchange, or 0x19 to re-authenticate [MQTT-4.12.1]. */
+  #onAuth(packet: IAuthPacket): void {
+    const method = packet.properties?.authenticationMethod;
+    const data = packet.properties?.authenticationData;
+    if (this.#auth !== null) {
+      if (packet.reasonCode !== REASON.CONTINUE_AUTHENTICATION || method !== this.#auth.method.name) {
+        this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'AUTH does not continue the exchange in progress [MQTT-4.12.0-5]'));
+        return;
+      }
+      this.#authStep(this.#auth.method.continue(this.#auth.ctx, this.#auth.state, data));
+      return;
+    }
+    if (this.#authMethod === null || this.#authCtx === null) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]'));
+      return;
+    }
+    if (packet.reasonCode !== REASON.RE_AUTHENTICATE || method !== this.#authMethod.name) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'AUTH must re-authenticate with the CONNECT method [MQTT-4.12.1-1]'));
+      return;
+    }
+    this.#auth = { method: this.#authMethod, ctx: this.#authCtx, state: undefined, plan: null };
+    this.#authStep(this.#authMethod.start(this.#authCtx, data));
+  }
+
+  #completeConnect(plan: ConnectPlan, authProps: { authenticationMethod: string; authenticationData?: Buffer } | null): void {
+    const { clientId, clean } = plan;
+    const version = this.#version;
     this.#clientId = clientId;
-    this.#keepaliveMs = keepalive * 1000;
+    this.#keepaliveMs = plan.keepalive * 1000;
     const previous = this.#host.claim(clientId, this);
     if (previous !== undefined) previous.takenOver();
-    const { session, present } = this.#host.router.attach(clientId, clean, this, sessionExpiry, receiveMaximum);
+    const { session, present } = this.#host.router.attach(clientId, clean, this, plan.sessionExpiry, plan.receiveMaximum);
     if (present) this.#host.resumed(clientId);
     this.#session = session;
     this.#phase = 'connected';
@@ -454,9 +564,10 @@ export class Connection implements Outlet {
           subscriptionIdentifiersAvailable: true,
           sharedSubscriptionAvailable: true,
           ...(limits.maxQos < 2 ? { maximumQoS: limits.maxQos } : {}),
-          ...(assigned ? { assignedClientIdentifier: clientId } : {}),
-          ...(serverKeepAlive ? { serverKeepAlive: keepalive } : {}),
-          ...(props.requestResponseInformation === true ? { responseInformation: `mqlog/response/${clientId}` } : {}),
+          ...(plan.assigned ? { assignedClientIdentifier: clientId } : {}),
+          ...(plan.serverKeepAlive ? { serverKeepAlive: plan.keepalive } : {}),
+          ...(plan.responseInformation ? { responseInformation: `mqlog/response/${clientId}` } : {}),
+          ...(authProps ?? {}),
         },
       };
       this.#write(mqtt.generate(connack, { protocolVersion: 5 }));
@@ -641,8 +752,8 @@ export class Connection implements Outlet {
 
   /** Called by the server's keepalive/connect-timeout sweep. */
   expire(now: number): boolean {
-    if (this.#phase === 'awaiting-connect' && now - this.openedAt > this.#host.limits.connectTimeoutMs) {
-      this.#fail(new MqttProtocolError('ERR_MQTT_CONNECT_TIMEOUT', `no CONNECT within ${this.#host.limits.connectTimeoutMs} ms`));
+    if ((this.#phase === 'awaiting-connect' || this.#phase === 'authenticating') && now - this.openedAt > this.#host.limits.connectTimeoutMs) {
+      this.#fail(new MqttProtocolError('ERR_MQTT_CONNECT_TIMEOUT', `not connected within ${this.#host.limits.connectTimeoutMs} ms`));
       return true;
     }
     // [MQTT-3.1.2-24] one and a half times the keepalive without a packet

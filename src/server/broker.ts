@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { LogStore, type LogOptions } from '../../commitlog/index.js';
 import { Router, type QoS } from '../../router/index.js';
+import type { AuthMethod } from '../auth/auth-method.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from '../config.js';
 import { Connection, type ConnectionHost, type ConnectionLogger, type PendingWill } from '../connection/connection.js';
 import { BrokerError } from '../errors.js';
@@ -22,6 +23,12 @@ const SWEEP_INTERVAL_MS = 250;
 const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
 const SILENT: BrokerLogger = { debug() {}, info() {}, warn() {}, error() {} };
 const VERSION = '0.1.0';
+
+/** What cannot come from a config file: code the embedding program plugs in. */
+export interface BrokerPlugins {
+  /** MQTT 5 enhanced authentication methods clients may name in CONNECT. */
+  authMethods?: readonly AuthMethod[];
+}
 
 export class Broker {
   readonly options: ResolvedOptions;
@@ -41,7 +48,7 @@ export class Broker {
   /** Connections ever accepted. */
   totalConnections = 0;
 
-  private constructor(options: ResolvedOptions, store: LogStore, router: Router, logger: BrokerLogger) {
+  private constructor(options: ResolvedOptions, store: LogStore, router: Router, logger: BrokerLogger, plugins: BrokerPlugins) {
     this.options = options;
     this.#store = store;
     this.router = router;
@@ -63,6 +70,7 @@ export class Broker {
       will: (clientId, will, delaySec, sessionExpirySec) => this.#scheduleWill(clientId, will, delaySec, sessionExpirySec),
       resumed: (clientId) => this.#cancelWill(clientId),
       counters: { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0 },
+      authMethods: new Map((plugins.authMethods ?? []).map((m) => [m.name, m])),
       claim(clientId, conn) {
         const previous = clients.get(clientId);
         clients.set(clientId, conn);
@@ -118,7 +126,7 @@ export class Broker {
   }
 
   /** Validates options, opens the data directory and starts listening. */
-  static async start(input: BrokerOptions = {}, logger: BrokerLogger = SILENT): Promise<Broker> {
+  static async start(input: BrokerOptions = {}, logger: BrokerLogger = SILENT, plugins: BrokerPlugins = {}): Promise<Broker> {
     const options = resolveOptions(input);
     const dataDir = resolve(options.dataDir);
     try {
@@ -135,7 +143,7 @@ export class Broker {
       await store.close();
       throw err;
     }
-    const broker = new Broker(options, store, router, logger);
+    const broker = new Broker(options, store, router, logger, plugins);
     try {
       await broker.#listen();
     } catch (err) {
