@@ -206,6 +206,49 @@ async function appendBenches(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- where an append's time goes
+/**
+ * 1 KiB x 256 appends ('never') interleaved with raw pwritevs of the same buffers: medians of the
+ * whole append+flush, of the segment pwritev inside it (timed through the FileOps seam), of the
+ * index pwrite, and of the raw pwritev.
+ */
+async function appendLatencySplit(): Promise<void> {
+  const seg: number[] = [];
+  const idx: number[] = [];
+  const ops: FileOps = {
+    ...nodeFileOps,
+    writev: async (fd, bufs, pos) => {
+      const t0 = performance.now();
+      await nodeFileOps.writev(fd, bufs, pos);
+      (bufs.length > 1 ? seg : idx).push(performance.now() - t0);
+    },
+  };
+  const { store, log } = await openLog({ durability: { mode: 'never' }, segmentBytes: APPEND_SEGMENT_BYTES, retentionBytes: RETENTION_BYTES }, ops);
+  const recs = makeRecords(256, 1024);
+  const raw = new RawWriter(join(root, `raw-${logSeq++}`), APPEND_SEGMENT_BYTES);
+  const total: number[] = [];
+  const rawT: number[] = [];
+  const rounds = QUICK ? 500 : 3000;
+  for (let i = 0; i < rounds; i++) {
+    let t0 = performance.now();
+    for (const r of recs) log.append(r);
+    await log.flush();
+    total.push(performance.now() - t0);
+    t0 = performance.now();
+    await raw.batch(recs, 256 * 1024, false);
+    rawT.push(performance.now() - t0);
+  }
+  raw.close();
+  await store.close();
+  notes.appendLatencySplit1KiBx256 = {
+    rounds,
+    appendFlushMedianMs: medianOf(total),
+    segmentPwritevMedianMs: medianOf(seg),
+    indexPwriteMedianMs: medianOf(idx),
+    rawPwritevMedianMs: medianOf(rawT),
+  };
+}
+
 // ---------------------------------------------------------------- syscalls per batch
 async function syscallCount(): Promise<void> {
   for (const mode of ['batch', 'never'] as const) {
@@ -312,7 +355,10 @@ async function layoutExperiment(): Promise<void> {
     [1024, 256],
   ] as const) {
     const recs = makeRecords(batch, size);
-    const framed = new FramedWriter(join(root, `framed-${logSeq++}`), APPEND_SEGMENT_BYTES);
+    const framedDir = join(root, `framed-${logSeq++}`);
+    const framed = new FramedWriter(framedDir, APPEND_SEGMENT_BYTES);
+    await framed.batch(recs, false);
+    check(scanFramed(join(framedDir, 'raw-0')) === batch, 'framed batch scans back');
     const bench = new Bench({ time: TASK_TIME_MS, warmupTime: 200 });
     bench.add(`framed append ${size} B x${batch} (never)`, async () => {
       await framed.batch(recs, false);
@@ -444,6 +490,7 @@ async function manyLogs(): Promise<void> {
 try {
   const t0 = performance.now();
   await appendBenches();
+  await appendLatencySplit();
   await syscallCount();
   await readBenches();
   await layoutExperiment();
