@@ -273,6 +273,11 @@ export class Router {
           this.#enqueue(c);
         }
         const queued = state.queued.splice(0);
+        if (this.#closed) {
+          // the broker shut down while the log was opening: these were never acknowledged
+          if (queued.length > 0) this.#log.warn({ topic: state.name, dropped: queued.length }, 'publishes dropped at shutdown before their log opened');
+          return;
+        }
         for (const run of queued) run();
       },
       (err: unknown) => {

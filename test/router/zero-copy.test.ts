@@ -96,3 +96,20 @@ test('QoS 1 subscribers get distinct packet ids and the window bounds what is in
     Array.from({ length: 8 }, (_, i) => `m${i}`),
   );
 });
+
+test('closing while a new topic log is still opening drops its queued publishes without throwing', async (t) => {
+  const store = await LogStore.open(await tempDir(t));
+  const router = await Router.open(store);
+  const failures: unknown[] = [];
+  const onRejection = (err: unknown) => failures.push(err);
+  process.on('unhandledRejection', onRejection);
+  t.teardown(() => process.off('unhandledRejection', onRejection));
+  const outlet = fakeOutlet();
+  const { session } = router.attach('late', true, outlet);
+  router.publish(session, router.intern('brand/new/topic'), 1, false, Buffer.from('x'), null, -1, 1, outlet);
+  await router.close(); // before the topic's log has opened
+  await new Promise((r) => setTimeout(r, 100));
+  await store.close();
+  t.deepEqual(failures, []);
+  t.deepEqual(outlet.acks, [], 'nothing was acknowledged');
+});
