@@ -67,7 +67,9 @@ export interface LoadFigures {
     pid: number;
     cpuUs: number;
     cpuUsPerDelivered: number | null;
-    /** Resolution of cpuUs: one clock tick of /proc/PID/stat. */
+    /** Where cpuUs came from: per-thread schedstat (ns) or stat (clock ticks). */
+    cpuSource: 'schedstat' | 'stat';
+    /** Resolution of cpuUs: 1 µs (schedstat) or one clock tick (stat). */
     cpuResolutionUs: number;
     rssBytesBefore: number;
     rssBytesAfter: number;
@@ -141,7 +143,8 @@ export function buildFigures(i: FigureInputs): LoadFigures {
       pid: opts.brokerPid,
       cpuUs: round(used, 0),
       cpuUsPerDelivered: counts.unique > 0 ? round(used / counts.unique) : null,
-      cpuResolutionUs: 1e6 / clockTicksPerSecond(),
+      cpuSource: i.brokerAfter.cpuSource,
+      cpuResolutionUs: i.brokerAfter.cpuSource === 'schedstat' ? 1 : 1e6 / clockTicksPerSecond(),
       rssBytesBefore: i.brokerBefore.rssBytes,
       rssBytesAfter: i.brokerAfter.rssBytes,
     };
@@ -165,7 +168,7 @@ export function buildFigures(i: FigureInputs): LoadFigures {
   if (counts.duplicates > 0) notes.push(`${counts.duplicates} duplicate deliveries`);
   if (counts.reordered > 0) notes.push(`${counts.reordered} deliveries arrived out of order`);
   if (timedOut) notes.push(`the run hit its time limit of ${opts.timeLimitMs} ms`);
-  if (broker !== null && broker.cpuUs < BROKER_CPU_MIN_TICKS * broker.cpuResolutionUs) {
+  if (broker !== null && broker.cpuSource === 'stat' && broker.cpuUs < BROKER_CPU_MIN_TICKS * broker.cpuResolutionUs) {
     notes.push(
       `broker CPU was measured over ${Math.round(broker.cpuUs / broker.cpuResolutionUs)} clock ticks of ${broker.cpuResolutionUs / 1000} ms: ` +
         'µs per message is coarse; send more messages for a precise figure',

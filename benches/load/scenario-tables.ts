@@ -28,7 +28,7 @@ export const BROKER_SCENARIOS: readonly SuiteScenario[] = [
   { id: 'qos0-fanout-1to50', title: 'QoS0 fanout 1→50, 64 B', args: ['--scenario', 'fanout', '--clients', '50', '--qos', '0', '--payload', '64'], messages: 2_000 },
   { id: 'qos0-fanin-50to1', title: 'QoS0 fanin 50→1, 64 B', args: ['--scenario', 'fanin', '--clients', '50', '--qos', '0', '--payload', '64'], messages: 1_000 },
   { id: 'qos1-fanin-50to1', title: 'QoS1 fanin 50→1, 64 B', args: ['--scenario', 'fanin', '--clients', '50', '--qos', '1', '--payload', '64'], messages: 1_000 },
-  { id: 'qos1-pingpong', title: 'QoS1 ping-pong, 64 B', args: ['--scenario', 'latency', '--clients', '1', '--qos', '1', '--payload', '64'], messages: 3_000 },
+  { id: 'qos1-pingpong', title: 'QoS1 ping-pong, 64 B', args: ['--scenario', 'latency', '--clients', '1', '--qos', '1', '--payload', '64'], messages: 10_000 },
 ];
 
 /** Issue 3's comparison: the same list plus a connection hold (setup time and memory per connection). */
