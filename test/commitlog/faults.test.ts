@@ -121,3 +121,24 @@ test('a log keeps serving reads while its appends fail', async (t) => {
     t.deepEqual(log.readTail(0, 100, 1 << 20)?.records, good);
   }
 });
+
+test("each durability policy issues the fdatasyncs it promises: 'batch' two per batch, 'interval' on its timer, 'never' none", async (t) => {
+  const dir = await tempDir(t);
+  const counts: Record<string, number> = {};
+  for (const durability of [{ mode: 'batch' }, { mode: 'interval', intervalMs: 20 }, { mode: 'never' }] as const) {
+    const ops = faultyOps();
+    const store = await LogStore.open(`${dir}/${durability.mode}`, { retentionCheckMs: 0, fileOps: ops });
+    const log = await store.open('d', { durability });
+    await appendRange(log, 0, 5); // first batch creates the segment
+    ops.calls.fdatasync = 0;
+    for (let b = 0; b < 3; b++) await appendRange(log, 5 + b, 6 + b);
+    const afterBatches = ops.calls.fdatasync ?? 0;
+    await new Promise((r) => setTimeout(r, 120));
+    counts[durability.mode] = ops.calls.fdatasync ?? 0;
+    t.is(afterBatches, durability.mode === 'batch' ? 6 : 0, durability.mode);
+    await store.close();
+    if (durability.mode === 'never') t.is(ops.calls.fdatasync ?? 0, 0, 'never syncs, not even on close');
+  }
+  t.is(counts.batch, 6);
+  t.true((counts.interval ?? 0) >= 2, `interval synced ${counts.interval} times`);
+});
