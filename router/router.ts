@@ -58,6 +58,12 @@ export interface RouterOptions {
    * @default 262144
    */
   batchBytes?: number;
+  /**
+   * Segment size of the meta logs (`sessions`, `retained`, `topics`); compaction frees whole
+   * segments, so smaller segments free space sooner.
+   * @default 4194304 (4 MiB)
+   */
+  metaSegmentBytes?: number;
   logger?: RouterLogger;
 }
 
@@ -68,6 +74,11 @@ const DEFAULTS = Object.freeze({
 });
 
 const TOPICS_LOG = 'topics';
+/** Meta logs roll small segments so compaction can delete superseded history in pieces. */
+const META_SEGMENT_BYTES = 4 * 1024 * 1024;
+/** A meta log is compacted once it holds this many records beyond a multiple of its live state. */
+const COMPACT_MIN_RECORDS = 20_000;
+const COMPACT_FACTOR = 4;
 const RETAINED_LOG = 'retained';
 const SESSIONS_LOG = 'sessions';
 /** Cursors served per scheduler pass before yielding to I/O. */
@@ -179,7 +190,7 @@ export class Router {
         throw new RouterError('ERR_ROUTER_INVALID_OPTION', `${key} must be an integer in 1..${key === 'maxInflight' ? 65535 : 'any'}, got ${v}`);
       }
     }
-    const meta: LogOptions = { durability: { mode: 'batch' } };
+    const meta: LogOptions = { durability: { mode: 'batch' }, segmentBytes: opts.metaSegmentBytes ?? META_SEGMENT_BYTES };
     const [topics, retained, sessions] = await Promise.all([
       store.open(TOPICS_LOG, meta),
       store.open(RETAINED_LOG, meta),
@@ -386,12 +397,11 @@ export class Router {
     if (had && record === null) this.stats.retained--;
     else if (!had && record !== null) this.stats.retained++;
     if (!had && record === null) return; // nothing to clear, nothing to store [MQTT-3.3.1-10]
-    const entry = Buffer.allocUnsafe(4 + (record === null ? 0 : record.length));
-    entry.writeUInt32BE(state.id, 0);
-    if (record !== null) record.copy(entry, 4);
+    const entry = retainedEntry(state.id, record);
     let offset: Offset;
     try {
       offset = this.#retainedLog.append(entry);
+      if (++this.#retainedSinceSnapshot > COMPACT_MIN_RECORDS + COMPACT_FACTOR * this.stats.retained) this.#compactSoon();
     } catch (err) {
       this.#log.error({ err, topic: state.name }, 'retained message not stored');
       if (waiter !== null) {
@@ -467,6 +477,7 @@ export class Router {
     }
     session.inflightMax = Math.min(this.#opts.maxInflight, receiveMaximum);
     session.outlet = outlet;
+    session.goneAt = 0;
     // after the caller's CONNACK: resending starts once the current call stack is done
     if (present) queueMicrotask(() => void this.#resume(session, outlet));
     return { session, present };
@@ -483,7 +494,7 @@ export class Router {
     const wasPersistent = session.persistent;
     session.expirySec = expirySec;
     if (session.persistent) {
-      if (!wasPersistent) this.#persistWhole(session);
+      if (!wasPersistent) this.#appendWhole(session);
       else this.#appendSession({ o: 'exp', c: session.clientId, e: expirySec });
     } else if (wasPersistent) {
       this.#appendSession({ o: 'end', c: session.clientId });
@@ -504,7 +515,8 @@ export class Router {
       return;
     }
     if (session.expirySec > 0) {
-      this.#appendSession({ o: 'gone', c: session.clientId, at: Date.now() });
+      session.goneAt = Date.now();
+      this.#appendSession({ o: 'gone', c: session.clientId, at: session.goneAt });
       this.#scheduleExpiry(session, session.expirySec * 1000);
     }
   }
@@ -1232,7 +1244,68 @@ export class Router {
       this.#sessionsLog.append(Buffer.from(JSON.stringify(rec), 'utf8'));
     } catch (err) {
       this.#log.error({ err, clientId: rec.c }, 'session state not persisted');
+      return;
     }
+    if (++this.#sessionsSinceSnapshot > COMPACT_MIN_RECORDS + COMPACT_FACTOR * this.#sessions.size) this.#compactSoon();
+  }
+
+  // ── compaction of the meta logs ──────────────────────────────────────────────────────────
+
+  /** Records appended to `sessions` / `retained` since their last snapshot (or since startup). */
+  #sessionsSinceSnapshot = 0;
+  #retainedSinceSnapshot = 0;
+  #compacting: Promise<void> | null = null;
+
+  #compactSoon(): void {
+    if (this.#compacting !== null || this.#closed) return;
+    this.#compacting = this.compact()
+      .then(() => undefined)
+      .catch((err: unknown) => this.#log.error({ err }, 'meta log compaction failed; retried later'))
+      .finally(() => {
+        this.#compacting = null;
+      });
+  }
+
+  /**
+   * Rewrites the live state of the `sessions` and `retained` logs as a snapshot at their end,
+   * waits for it to commit, then deletes the segments wholly before it. Replay reads the
+   * snapshot like any other records: a session's 'open' resets it, a retained entry replaces
+   * the topic's, so older history below the snapshot is redundant.
+   */
+  async compact(): Promise<{ sessions: number; retained: number }> {
+    this.#persistDirty();
+    const sessionsFrom = this.#sessionsLog.end;
+    let sessions = 0;
+    for (const session of this.#sessions.values()) {
+      if (!session.persistent) continue;
+      sessions++;
+      this.#appendWhole(session);
+    }
+    const retainedFrom = this.#retainedLog.end;
+    let retained = 0;
+    for (const state of this.#states) {
+      if (state === undefined || state.retained === null) continue;
+      retained++;
+      this.#retainedLog.append(retainedEntry(state.id, state.retained), state.retainedAt);
+    }
+    this.#sessionsSinceSnapshot = 0;
+    this.#retainedSinceSnapshot = 0;
+    await Promise.all([this.#sessionsLog.flush(), this.#retainedLog.flush()]);
+    await Promise.all([this.#sessionsLog.trimBefore(sessionsFrom), this.#retainedLog.trimBefore(retainedFrom)]);
+    this.#log.info({ sessions, retained }, 'meta logs compacted');
+    return { sessions, retained };
+  }
+
+  /** A session's whole state as records that, replayed in order, rebuild it. */
+  #appendWhole(session: Session): void {
+    const c = session.clientId;
+    this.#sessionsLog.append(Buffer.from(JSON.stringify({ o: 'open', c, n: session.number, e: session.expirySec } satisfies SessionRecord)));
+    for (const [filter, opts] of session.subscriptions) this.#sessionsLog.append(Buffer.from(JSON.stringify(subscriptionRecord(c, filter, opts))));
+    const low = session.ackedUpTo();
+    const rec: SessionRecord = { o: 'cur', c, t: [], r: [...session.inboundQos2].filter(([, st]) => st === 'stored').map(([pid]) => pid), p: session.pubrelIds() };
+    for (const [id, cursor] of session.cursors) if (cursor.next >= 0) rec.t?.push([id, low.get(id) ?? cursor.next, cursor.next]);
+    this.#sessionsLog.append(Buffer.from(JSON.stringify(rec)));
+    if (session.outlet === null && session.goneAt > 0) this.#sessionsLog.append(Buffer.from(JSON.stringify({ o: 'gone', c, at: session.goneAt } satisfies SessionRecord)));
   }
 
   // ── startup ──────────────────────────────────────────────────────────────────────────────
@@ -1244,6 +1317,7 @@ export class Router {
     });
     this.stats.topics = this.#table.size;
     await readAll(this.#retainedLog, (rec, _offset, storedAt) => {
+      this.#retainedSinceSnapshot++;
       if (rec.length < 4) return;
       const id = rec.readUInt32BE(0);
       if (id >= this.#table.size) return;
@@ -1264,6 +1338,7 @@ export class Router {
     }
     const saved = new Map<string, Saved>();
     await readAll(this.#sessionsLog, (buf) => {
+      this.#sessionsSinceSnapshot++;
       let rec: SessionRecord;
       try {
         rec = JSON.parse(buf.toString('utf8')) as SessionRecord;
@@ -1313,6 +1388,7 @@ export class Router {
         continue;
       }
       const session = new Session(clientId, s.n, s.e, this.#opts.maxInflight);
+      session.goneAt = s.goneAt > 0 ? s.goneAt : now;
       this.#sessions.set(clientId, session);
       for (const [filter, opts] of s.subs) {
         session.subscriptions.set(filter, opts);
@@ -1362,13 +1438,6 @@ export class Router {
     if (saved.size > 0) this.#log.info({ sessions: this.#sessions.size, expired, topics: this.#table.size }, 'persistent sessions restored');
   }
 
-  /** Writes a session's whole state, for a session that has just become persistent. */
-  #persistWhole(session: Session): void {
-    this.#appendSession({ o: 'open', c: session.clientId, n: session.number, e: session.expirySec });
-    for (const [filter, opts] of session.subscriptions) this.#appendSession(subscriptionRecord(session.clientId, filter, opts));
-    for (const c of session.cursors.values()) this.#markDirty(session, c.topic);
-  }
-
   /** Number of known sessions (connected or not). */
   get sessionCount(): number {
     return this.#sessions.size;
@@ -1377,6 +1446,7 @@ export class Router {
   /** Writes pending session state and waits for every meta log to commit. Topic logs belong to the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#compacting !== null) await this.#compacting;
     this.#persistDirty();
     this.#closed = true;
     await Promise.all([this.#topicsLog.flush(), this.#retainedLog.flush(), this.#sessionsLog.flush()]);
@@ -1428,4 +1498,12 @@ export function parseShared(filter: string): { key: string; filter: string } | n
   const name = rest.slice(0, slash);
   if (name.includes('+') || name.includes('#')) return null;
   return { key: rest, filter: rest.slice(slash + 1) };
+}
+
+/** A `retained` log entry: the topic id, then the stored record (none = cleared). */
+function retainedEntry(id: TopicId, record: Buffer | null): Buffer {
+  const entry = Buffer.allocUnsafe(4 + (record === null ? 0 : record.length));
+  entry.writeUInt32BE(id, 0);
+  if (record !== null) record.copy(entry, 4);
+  return entry;
 }

@@ -159,6 +159,8 @@ export class Session {
   outlet: Outlet | null = null;
   /** Pending end of a disconnected session with a finite expiry. */
   expiryTimer: NodeJS.Timeout | null = null;
+  /** When the last connection closed, ms since the epoch (0 while connected). */
+  goneAt = 0;
   /** filter → options */
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   readonly cursors = new Map<TopicId, Cursor>();
