@@ -37,6 +37,7 @@ export class FileCache {
   readonly #opening = new Map<string, Promise<Entry>>();
   /** fds open or being opened (slots taken). */
   #used = 0;
+  /** Acquires waiting for a slot, first come first served. */
   #waiters: (() => void)[] = [];
   readonly #closing = new Set<Promise<void>>();
 
@@ -55,12 +56,17 @@ export class FileCache {
    * if needed. Release each returned ref with release().
    */
   async acquire(paths: readonly string[], create: boolean): Promise<FileRef[]> {
+    let woken = false;
     for (;;) {
       const missing = paths.filter((p) => !this.#entries.has(p) && !this.#opening.has(p));
       if (missing.length > 0 && !this.#reserve(missing.length)) {
-        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+        // Woken once per freed slot (never all at once: 3,000 concurrent opens made that
+        // quadratic); one that still cannot go waits at the front again.
+        await new Promise<void>((resolve) => (woken ? this.#waiters.unshift(resolve) : this.#waiters.push(resolve)));
+        woken = true;
         continue;
       }
+      if (woken && this.#waiters.length > 0 && this.#used < this.#maxOpen) this.#wake();
       for (const p of missing) this.#opening.set(p, this.#openEntry(p, create));
       // Pin what is open now, synchronously, so no eviction can take it in between.
       const refs: (FileRef | null)[] = paths.map((p) => {
@@ -177,10 +183,8 @@ export class FileCache {
     this.#wake();
   }
 
+  /** Lets the longest-waiting acquire try again. */
   #wake(): void {
-    const waiters = this.#waiters;
-    if (waiters.length === 0) return;
-    this.#waiters = [];
-    for (const w of waiters) w();
+    this.#waiters.shift()?.();
   }
 }

@@ -94,19 +94,25 @@ interface SegmentCheck {
 /** Validates (and truncates) one segment + index pair; count 0 means it holds nothing valid. */
 async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState, trustClean: boolean): Promise<SegmentCheck> {
   const none: SegmentCheck = { count: 0, bytes: 0, lastTimestampMs: -1, truncatedRecords: 0, truncatedBytes: 0 };
-  const segSize = await ops.stat(seg.segPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.segPath, e)));
-  const idxSize = await ops.stat(seg.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.idxPath, e)));
+  // Independent calls go out together: opening 10k logs is bound by these round trips.
+  const [segSize, idxSize] = await Promise.all([
+    ops.stat(seg.segPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.segPath, e))),
+    ops.stat(seg.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.idxPath, e))),
+  ]);
   if (segSize === null || idxSize === null || segSize < HEADER_BYTES || idxSize < HEADER_BYTES) return none;
   const [segRef, idxRef] = (await cache.acquire([seg.segPath, seg.idxPath], false)) as [FileRef, FileRef];
   try {
-    const segHeader = await readExact(ops, segRef, seg.segPath, HEADER_BYTES, 0);
-    const idxHeader = await readExact(ops, idxRef, seg.idxPath, HEADER_BYTES, 0);
+    const n = Math.floor((idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES);
+    const fast = trustClean && n > 0 && idxSize === indexBytes(n);
+    const [segHeader, idxHeader, last] = await Promise.all([
+      readExact(ops, segRef, seg.segPath, HEADER_BYTES, 0),
+      readExact(ops, idxRef, seg.idxPath, HEADER_BYTES, 0),
+      fast ? readExact(ops, idxRef, seg.idxPath, INDEX_ENTRY_BYTES, indexBytes(n - 1)) : Promise.resolve(null),
+    ]);
     if (checkHeader(segHeader, SEGMENT_MAGIC, seg.base, seg.segPath) === 'blank') return none;
     if (checkHeader(idxHeader, INDEX_MAGIC, seg.base, seg.idxPath) === 'blank') return none;
-    const n = Math.floor((idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES);
 
-    if (trustClean && n > 0 && idxSize === indexBytes(n)) {
-      const last = await readExact(ops, idxRef, seg.idxPath, INDEX_ENTRY_BYTES, indexBytes(n - 1));
+    if (last !== null && last.length === INDEX_ENTRY_BYTES) {
       const e = readEntry(last, 0);
       if (e.pos + e.len === segSize && e.pos >= HEADER_BYTES) {
         const rec = await readExact(ops, segRef, seg.segPath, e.len, e.pos);
@@ -284,8 +290,10 @@ export async function loadSegments(
     const s = segments[i] as SegmentState;
     const next = segments[i + 1] as SegmentState;
     if (s.count > 0) continue; // validated in full above
-    const segSize = await ops.stat(s.segPath).catch((e: unknown) => Promise.reject(ioError('stat', s.segPath, e)));
-    const idxSize = await ops.stat(s.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', s.idxPath, e)));
+    const [segSize, idxSize] = await Promise.all([
+      ops.stat(s.segPath).catch((e: unknown) => Promise.reject(ioError('stat', s.segPath, e))),
+      ops.stat(s.idxPath).catch((e: unknown) => Promise.reject(ioError('stat', s.idxPath, e))),
+    ]);
     const count = idxSize === null ? -1 : (idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES;
     if (segSize === null || !Number.isInteger(count) || count !== next.base - s.base) {
       if (lenient) {
