@@ -92,6 +92,32 @@ export function rowFromTask(task: Task, perOp: { bytes?: number; records?: numbe
   return row;
 }
 
+/** The q-quantile (0..1) of samples (nearest rank); NaN when there are none. */
+export function quantile(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+/**
+ * A row from hand-timed operations (a load run, say): `latenciesMs` has one entry per
+ * operation, `elapsedMs` is the wall time of the whole run.
+ */
+export function rowFromSamples(
+  name: string,
+  latenciesMs: readonly number[],
+  elapsedMs: number,
+  perOp: { bytes?: number; records?: number } = {},
+  extra?: BenchRow['extra'],
+): BenchRow {
+  const ops = latenciesMs.length / (elapsedMs / 1000);
+  const row: BenchRow = { name, opsPerSec: ops, p50Ms: quantile(latenciesMs, 0.5), p99Ms: quantile(latenciesMs, 0.99), samples: latenciesMs.length };
+  if (perOp.bytes !== undefined) row.mbPerSec = (ops * perOp.bytes) / 1e6;
+  if (perOp.records !== undefined) row.recordsPerSec = ops * perOp.records;
+  if (extra !== undefined) row.extra = extra;
+  return row;
+}
+
 function fmt(x: number | undefined, digits = 0): string {
   if (x === undefined) return '';
   if (Math.abs(x) >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
