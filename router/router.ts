@@ -696,20 +696,7 @@ export class Router {
       this.#applyOptions(existing, session, state.name);
       return;
     }
-    const cursor: Cursor = {
-      session,
-      group: null,
-      topic: state,
-      qos: 0,
-      noLocal: false,
-      retainAsPublished: false,
-      subscriptionIds: null,
-      next: start === -1 ? (state.log === null ? -1 : state.log.end) : start,
-      dupBelow: 0,
-      queued: false,
-      reading: false,
-      waiting: false,
-    };
+    const cursor = newCursor(session, null, state, start === -1 ? (state.log === null ? -1 : state.log.end) : start, 0);
     if (!this.#applyOptions(cursor, session, state.name)) return;
     session.cursors.set(state.id, cursor);
     state.cursors.add(cursor);
@@ -807,20 +794,8 @@ export class Router {
 
   #ensureGroupCursor(g: SharedGroup, state: TopicState, start: Offset): void {
     if (g.cursors.has(state.id)) return;
-    const cursor: Cursor = {
-      session: null,
-      group: g,
-      topic: state,
-      qos: 2,
-      noLocal: false,
-      retainAsPublished: false,
-      subscriptionIds: null,
-      next: start === -1 ? (state.log === null ? -1 : state.log.end) : start,
-      dupBelow: 0,
-      queued: false,
-      reading: false,
-      waiting: false,
-    };
+    const cursor = newCursor(null, g, state, start === -1 ? (state.log === null ? -1 : state.log.end) : start, 0);
+    cursor.qos = 2; // members' own QoS applies per delivery
     g.cursors.set(state.id, cursor);
     state.cursors.add(cursor);
     this.#ensureLog(state);
@@ -1399,20 +1374,7 @@ export class Router {
       for (const [t, [low, next]] of s.cur) {
         if (t >= this.#table.size) continue;
         const state = this.#state(t as TopicId);
-        const cursor: Cursor = {
-          session,
-          group: null,
-          topic: state,
-          qos: 0,
-          noLocal: false,
-          retainAsPublished: false,
-          subscriptionIds: null,
-          next: low,
-          dupBelow: next,
-          queued: false,
-          reading: false,
-          waiting: false,
-        };
+        const cursor = newCursor(session, null, state, low, next);
         if (!this.#applyOptions(cursor, session, state.name)) continue;
         session.cursors.set(state.id, cursor);
         state.cursors.add(cursor);
@@ -1506,4 +1468,22 @@ function retainedEntry(id: TopicId, record: Buffer | null): Buffer {
   entry.writeUInt32BE(id, 0);
   if (record !== null) record.copy(entry, 4);
   return entry;
+}
+
+/** A cursor at `next` (-1: the log's end once open); options are filled in by the caller. */
+function newCursor(session: Session | null, group: SharedGroup | null, topic: TopicState, next: Offset, dupBelow: Offset): Cursor {
+  return {
+    session,
+    group,
+    topic,
+    qos: 0,
+    noLocal: false,
+    retainAsPublished: false,
+    subscriptionIds: null,
+    next,
+    dupBelow,
+    queued: false,
+    reading: false,
+    waiting: false,
+  };
 }

@@ -4,37 +4,9 @@
  */
 import test from 'ava';
 import { LogStore } from '../../commitlog/index.js';
-import { Router, type Outlet } from '../../router/index.js';
+import { Router } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
-
-function recorder(writable = true): Outlet & { topics: string[]; setWritable(v: boolean): void } {
-  const topics: string[] = [];
-  let w = writable;
-  return {
-    topics,
-    get writable() {
-      return w;
-    },
-    setWritable(v: boolean) {
-      w = v;
-    },
-    publish(topic) {
-      topics.push(topic.toString());
-      return true;
-    },
-    pubrel() {},
-    stored() {},
-    storeFailed() {},
-  };
-}
-
-async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { fakeOutlet, until } from '../helpers/fake-outlet.js';
 
 test('a backlog of thousands on one topic does not hold back a message on another', async (t) => {
   const store = await LogStore.open(await tempDir(t));
@@ -43,23 +15,22 @@ test('a backlog of thousands on one topic does not hold back a message on anothe
     await router.close();
     await store.close();
   });
-  const outlet = recorder(false); // not writable while the backlog builds
+  const outlet = fakeOutlet(false); // not writable while the backlog builds
   const { session } = router.attach('s', true, outlet);
   router.subscribe(session, 'big', 0);
   router.subscribe(session, 'small', 0);
   const big = router.intern('big');
   const small = router.intern('small');
   // QoS 1 publishes, so their acknowledgements tell when every record has committed
-  let stored = 0;
-  const publisher: Outlet = { writable: true, publish: () => true, pubrel() {}, storeFailed() {}, stored: () => void stored++ };
+  const publisher = fakeOutlet();
   const { session: p } = router.attach('p', true, publisher);
   for (let i = 0; i < 5000; i++) router.publish(p, big, 1, false, Buffer.from('b'), null, -1, 1 + (i % 65535), publisher);
   router.publish(p, small, 1, false, Buffer.from('s'), null, -1, 1, publisher);
-  await until(() => stored === 5001); // both topics committed; their cursors are parked as blocked
+  await until(() => publisher.acks.length === 5001); // both topics committed; their cursors are parked as blocked
   outlet.setWritable(true);
   router.resume(session);
-  await until(() => outlet.topics.length === 5001);
-  const position = outlet.topics.indexOf('small');
+  await until(() => outlet.sent.length === 5001);
+  const position = outlet.sent.map((m) => m.topic).indexOf('small');
   t.true(position >= 0 && position <= 128, `the small topic's message came at position ${position}`);
 });
 
@@ -70,14 +41,14 @@ test('a subscriber whose socket stays full does not stall delivery to others', a
     await router.close();
     await store.close();
   });
-  const stuck = recorder(false);
-  const healthy = recorder(true);
+  const stuck = fakeOutlet(false);
+  const healthy = fakeOutlet(true);
   const a = router.attach('stuck', true, stuck).session;
   const b = router.attach('healthy', true, healthy).session;
   router.subscribe(a, 'x', 1);
   router.subscribe(b, 'x', 1);
   const x = router.intern('x');
   for (let i = 0; i < 300; i++) router.publish(null, x, 1, false, Buffer.from(String(i)), null, -1, 0, null);
-  await until(() => healthy.topics.length === 256); // the inflight window (256) bounds QoS 1
-  t.is(stuck.topics.length, 0);
+  await until(() => healthy.sent.length === 256); // the inflight window (256) bounds QoS 1
+  t.is(stuck.sent.length, 0);
 });

@@ -4,41 +4,9 @@
  */
 import test from 'ava';
 import { LogStore } from '../../commitlog/index.js';
-import { Router, type Outlet, type QoS } from '../../router/index.js';
+import { Router } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
-
-interface Sent {
-  payload: Buffer;
-  qos: QoS;
-  packetId: number;
-}
-
-function fakeOutlet(): Outlet & { sent: Sent[]; acks: number[] } {
-  const sent: Sent[] = [];
-  const acks: number[] = [];
-  return {
-    sent,
-    acks,
-    writable: true,
-    publish(_topic, _topicId, qos, _retain, _dup, packetId, payload) {
-      sent.push({ payload, qos, packetId });
-      return true;
-    },
-    pubrel() {},
-    stored(packetId) {
-      acks.push(packetId);
-    },
-    storeFailed() {},
-  };
-}
-
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { fakeOutlet, type Sent, until } from '../helpers/fake-outlet.js';
 
 test('every subscriber gets a view of the same stored payload bytes, and the publisher is acked after commit', async (t) => {
   const store = await LogStore.open(await tempDir(t));

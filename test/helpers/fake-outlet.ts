@@ -1,0 +1,53 @@
+/**
+ * An in-memory Outlet for router-level tests: records what the router delivers and acknowledges,
+ * and can pretend its socket is full.
+ */
+import type { Outlet, QoS } from '../../router/index.js';
+
+export interface Sent {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  packetId: number;
+}
+
+export interface FakeOutlet extends Outlet {
+  readonly sent: Sent[];
+  /** Packet ids the router acknowledged to this publisher (PUBACK/PUBREC). */
+  readonly acks: number[];
+  setWritable(writable: boolean): void;
+}
+
+export function fakeOutlet(writable = true): FakeOutlet {
+  const sent: Sent[] = [];
+  const acks: number[] = [];
+  let open = writable;
+  return {
+    sent,
+    acks,
+    get writable() {
+      return open;
+    },
+    setWritable(v: boolean) {
+      open = v;
+    },
+    publish(topic, _topicId, qos, _retain, _dup, packetId, payload) {
+      sent.push({ topic: topic.toString(), payload, qos, packetId });
+      return true;
+    },
+    pubrel() {},
+    stored(packetId) {
+      acks.push(packetId);
+    },
+    storeFailed() {},
+  };
+}
+
+/** Polls `cond` until it holds, failing after `timeoutMs`. */
+export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
