@@ -65,6 +65,11 @@ export class LoadConnection {
   #keepaliveTimer: NodeJS.Timeout | null = null;
   bytesIn = 0;
   bytesOut = 0;
+  /**
+   * QoS 1/2 publishes the broker accepts unacknowledged: CONNACK's Receive Maximum (MQTT 5),
+   * 65535 when it sent none or under 3.1.1 (which has no way to say it).
+   */
+  receiveMaximum = 65_535;
   /** PINGREQ sent / PINGRESP received. */
   pings = 0;
   pongs = 0;
@@ -154,6 +159,7 @@ export class LoadConnection {
         this.#expect('connack').then((p) => {
           const ack = p as mqtt.IConnackPacket;
           const code = ack.reasonCode ?? ack.returnCode ?? 0;
+          if (ack.properties?.receiveMaximum !== undefined) this.receiveMaximum = ack.properties.receiveMaximum;
           if (code !== 0) fail(new LoadClientError('ERR_LOAD_CONNACK_REFUSED', `CONNACK refused with code ${code}`));
           else if (!settled) {
             settled = true;

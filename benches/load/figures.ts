@@ -164,6 +164,15 @@ export function buildFigures(i: FigureInputs): LoadFigures {
     notes.push(i.fd.advice ?? `ran out of file descriptors at a soft limit of ${i.fd.soft} (hard ${i.fd.hard})`);
   }
   if (i.fd.raisedFrom !== null) notes.push(`raised the soft fd limit from ${i.fd.raisedFrom} to ${i.fd.soft} for ${i.fd.needed} descriptors`);
+  const dropped = faults.filter((f) => f.phase === 'run');
+  if (dropped.length > 0) {
+    notes.push(
+      `${dropped.length} connection(s) ended during the run (${Object.entries(countBy(dropped, (f) => f.code)).map(([c, n]) => `${c} ×${n}`).join(', ')})` +
+        (opts.qos > 0 && opts.protocolVersion === 4
+          ? `; some brokers drop 3.1.1 clients that exceed their inflight limit (mosquitto: max_inflight_messages, default 20) — try --inflight 20 or --mqtt 5, whose Receive Maximum the client honours`
+          : ''),
+    );
+  }
   if (counts.lost > 0) notes.push(`${counts.lost} of ${counts.expected} expected deliveries never arrived`);
   if (counts.duplicates > 0) notes.push(`${counts.duplicates} duplicate deliveries`);
   if (counts.reordered > 0) notes.push(`${counts.reordered} deliveries arrived out of order`);

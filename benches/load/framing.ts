@@ -9,14 +9,12 @@
  * (7 bits per byte, low group first, high bit = more).
  */
 
+import { LoadClientError } from './errors.js';
+
 /** Largest remaining length MQTT can encode (4 varint bytes). */
 export const MAX_REMAINING_LENGTH = 268_435_455;
 export const PACKET_TYPE_PUBLISH = 3;
 
-/** Thrown for bytes that cannot be MQTT framing. */
-export class FramingError extends Error {
-  readonly code = 'ERR_LOAD_PROTOCOL';
-}
 
 /** Cuts a byte stream into whole MQTT packets; calls `onPacket(buf, start, end)` for each. */
 export class FrameReader {
@@ -49,7 +47,7 @@ export class FrameReader {
         }
       }
       if (!done) {
-        if (i - pos - 1 >= 4) throw new FramingError('remaining length longer than 4 bytes');
+        if (i - pos - 1 >= 4) throw new LoadClientError('ERR_LOAD_PROTOCOL', 'remaining length longer than 4 bytes');
         break;
       }
       const end = i + len;

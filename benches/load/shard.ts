@@ -281,7 +281,7 @@ export class Shard {
     const qos = o.qos;
     let batch = 0;
     while (c.sent < c.target) {
-      if (qos > 0 && conn.inflight >= o.inflight) return;
+      if (qos > 0 && conn.inflight >= Math.min(o.inflight, conn.receiveMaximum)) return;
       if (conn.blocked) return;
       if (c.spec.role === 'ping' && c.awaitingEcho) return;
       if (o.ratePerClient > 0) {

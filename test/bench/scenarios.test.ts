@@ -135,6 +135,14 @@ test('speaks MQTT 5.0 with persistent sessions through the whole QoS 2 flow', as
   t.true(f.complete);
 });
 
+test('honours the broker\'s MQTT 5 Receive Maximum over its own inflight window', async (t) => {
+  const b = await startRelay(t, { receiveMaximum: 10 });
+  const f = await runLoad({ ...QUICK, port: b.port, scenario: 'pairs', clients: 2, messages: 200, qos: 1, inflight: 64, protocolVersion: 5 });
+  t.is(b.stats.violations, 0);
+  t.is(f.messages.unique, 400);
+  t.true(f.complete);
+});
+
 test('a publish rate limit spreads the messages over the expected time', async (t) => {
   const b = await startRelay(t);
   const f = await runLoad({ ...QUICK, port: b.port, scenario: 'pairs', clients: 1, messages: 50, ratePerClient: 100 });

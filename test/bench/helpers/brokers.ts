@@ -50,6 +50,11 @@ export interface RelayFaults {
   duplicateEvery?: number;
   /** Hold every n-th delivery back and send it after the next one to the same subscriber. */
   swapEvery?: number;
+  /**
+   * MQTT 5 Receive Maximum to announce in CONNACK. The relay then acknowledges inbound QoS 1
+   * publishes only once that many are outstanding, and drops a client that sends more.
+   */
+  receiveMaximum?: number;
 }
 
 /** MQTT topic filter match with `+` and `#`. */
@@ -66,6 +71,7 @@ export function topicMatches(filter: string, topic: string): boolean {
 
 interface Conn {
   socket: net.Socket;
+  unacked: number[];
   version: 4 | 5;
   subs: { filter: string; qos: number }[];
   nextId: number;
@@ -73,9 +79,9 @@ interface Conn {
 }
 
 /** Starts the fault-injecting relay. `stats.delivered` counts deliveries actually written. */
-export async function startRelay(t: ExecutionContext, faults: RelayFaults = {}): Promise<TestBroker & { stats: { delivered: number; dropped: number } }> {
+export async function startRelay(t: ExecutionContext, faults: RelayFaults = {}): Promise<TestBroker & { stats: { delivered: number; dropped: number; violations: number } }> {
   const conns = new Set<Conn>();
-  const stats = { delivered: 0, dropped: 0 };
+  const stats = { delivered: 0, dropped: 0, violations: 0 };
   let n = 0;
   const deliver = (to: Conn, topic: string, payload: Buffer, qos: number): void => {
     n++;
@@ -107,7 +113,7 @@ export async function startRelay(t: ExecutionContext, faults: RelayFaults = {}):
   const server = net.createServer((socket) => {
     socket.setNoDelay(true);
     const parser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: { protocolVersion: number } };
-    const conn: Conn = { socket, version: 4, subs: [], nextId: 1, held: null };
+    const conn: Conn = { socket, unacked: [], version: 4, subs: [], nextId: 1, held: null };
     const send = (p: mqtt.Packet): void => {
       socket.write(mqtt.generate(p, { protocolVersion: conn.version }));
     };
@@ -117,7 +123,11 @@ export async function startRelay(t: ExecutionContext, faults: RelayFaults = {}):
           conn.version = p.protocolVersion === 5 ? 5 : 4;
           parser.settings.protocolVersion = conn.version;
           conns.add(conn);
-          send(conn.version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: 0 } : { cmd: 'connack', sessionPresent: false, returnCode: 0 });
+          if (conn.version === 5) {
+            const ack: mqtt.IConnackPacket = { cmd: 'connack', sessionPresent: false, reasonCode: 0 };
+            if (faults.receiveMaximum !== undefined) ack.properties = { receiveMaximum: faults.receiveMaximum };
+            send(ack);
+          } else send({ cmd: 'connack', sessionPresent: false, returnCode: 0 });
           break;
         case 'subscribe':
           for (const s of p.subscriptions) conn.subs.push({ filter: s.topic, qos: s.qos });
@@ -125,7 +135,20 @@ export async function startRelay(t: ExecutionContext, faults: RelayFaults = {}):
           break;
         case 'publish': {
           const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
-          if (p.qos === 1) send({ cmd: 'puback', messageId: p.messageId ?? 0 });
+          const max = faults.receiveMaximum;
+          if (p.qos === 1 && max !== undefined) {
+            if (conn.unacked.length >= max) {
+              stats.violations++;
+              socket.destroy();
+              return;
+            }
+            conn.unacked.push(p.messageId ?? 0);
+            // Acknowledge after the rest of this read was parsed: a client that ignores the
+            // limit has sent more by then.
+            if (conn.unacked.length === max) setImmediate(() => {
+              for (const id of conn.unacked.splice(0)) send({ cmd: 'puback', messageId: id });
+            });
+          } else if (p.qos === 1) send({ cmd: 'puback', messageId: p.messageId ?? 0 });
           if (p.qos === 2) send({ cmd: 'pubrec', messageId: p.messageId ?? 0 });
           for (const c of conns) {
             const sub = c.subs.find((s) => topicMatches(s.filter, p.topic));
