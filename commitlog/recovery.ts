@@ -284,8 +284,10 @@ export async function loadSegments(
       s.lastTimestampMs = check.lastTimestampMs;
     }
   };
-  const lenient = lazySeal && !clean;
-  if (lenient && segments.length >= 2) await tornAt(segments.length - 2);
+  // The size check stays lenient even after a clean close: the marker's removal before the
+  // first write is not fsynced, so a power loss can bring back a stale marker.
+  const lenient = lazySeal;
+  if (lenient && !clean && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;
     const next = segments[i + 1] as SegmentState;
