@@ -146,7 +146,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #needsRepair = false;
   /** New segments a failed batch created on disk; repair deletes them. */
   #orphans: SegmentState[] = [];
-  /** Segments written but not yet fdatasynced (interval / never). */
+  /** Segments written but not yet fdatasynced (durability 'interval' only). */
   readonly #dirty = new Set<SegmentState>();
   #syncing: Promise<void> | null = null;
   #retaining: Promise<number> | null = null;
@@ -525,7 +525,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     return idxBuf;
   }
 
-  /** fdatasyncs every segment written since its last sync (interval timer, roll, close). */
+  /** fdatasyncs every segment written since its last sync ('interval': timer and close). */
   async #syncDirty(): Promise<void> {
     while (this.#syncing !== null) await this.#syncing;
     if (this.#dirty.size === 0) return;

@@ -13,9 +13,9 @@ import type { FileOps } from './file-ops.js';
 export type Durability =
   /** fdatasync the segment and index before the batch commits. Survives power loss. */
   | { mode: 'batch' }
-  /** Commit once written to the OS; fdatasync every `intervalMs`. Survives kill -9. */
+  /** Commit once written to the OS; fdatasync every `intervalMs` and on close. Survives kill -9. */
   | { mode: 'interval'; intervalMs: number }
-  /** Commit once written to the OS; sync only when rolling past a segment. Survives kill -9. */
+  /** Commit once written to the OS; never fsync (not even on close). Survives kill -9 only. */
   | { mode: 'never' };
 
 /** Options of one log. All optional. */
