@@ -279,7 +279,8 @@ export async function runSuite(o: SuiteOptions): Promise<{ jsonPath: string; tab
     table,
   };
   await mkdir(o.resultsDir, { recursive: true });
-  const jsonPath = join(o.resultsDir, `${o.name}.json`);
+  // Quick runs are kept apart from full ones: their figures are not comparable.
+  const jsonPath = join(o.resultsDir, `${o.name}${o.quick ? '-quick' : ''}.json`);
   await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
   return { jsonPath, table };
 }
