@@ -45,6 +45,8 @@ export interface RunFigures {
   clientSaturated: boolean;
   complete: boolean;
   durationMs: number;
+  /** The machine's 1-minute load average when the run started (2 cores: above 2 means queueing). */
+  loadAvg1m: number;
 }
 
 export interface SuiteOptions {
@@ -80,6 +82,7 @@ export function runFigures(f: LoadFigures): RunFigures {
     clientSaturated: f.clientCpu.saturated,
     complete: f.complete,
     durationMs: f.throughput.durationMs,
+    loadAvg1m: loadavg()[0] ?? 0,
   };
 }
 
@@ -225,13 +228,14 @@ export async function runSuite(o: SuiteOptions): Promise<{ jsonPath: string; tab
             const warm = Math.max(100, Math.floor(s.messages / WARMUP_DIVISOR));
             await runLoadChild([...s.args, '--messages', String(warm), ...common, '--client-prefix', `warm-${b}`], o.loadCpu);
           }
+          const load1m = loadavg()[0] ?? 0;
           const f = await runLoadChild([...s.args, '--messages', String(messages), ...common, '--client-prefix', `cmp-${b}`], o.loadCpu);
-          const fig = runFigures(f);
+          const fig = { ...runFigures(f), loadAvg1m: load1m };
           const perBroker = rounds.get(s.id) ?? new Map<BrokerName, RunFigures[]>();
           rounds.set(s.id, perBroker);
           perBroker.set(b, [...(perBroker.get(b) ?? []), fig]);
           o.log(
-            `round ${r + 1}/${o.rounds} ${s.id.padEnd(20)} ${b.padEnd(9)} ${fmt(fig.deliveredPerSec, 0).padStart(8)} msg/s  ${fmt(fig.brokerUsPerMsg, 2).padStart(6)} µs/msg  p99 ${fmt(fig.latencyP99Us, 0)} µs  lost ${fig.lost}${fig.clientSaturated ? '  (client saturated)' : ''}`,
+            `round ${r + 1}/${o.rounds} ${s.id.padEnd(20)} ${b.padEnd(9)} ${fmt(fig.deliveredPerSec, 0).padStart(8)} msg/s  ${fmt(fig.brokerUsPerMsg, 2).padStart(6)} µs/msg  p99 ${fmt(fig.latencyP99Us, 0)} µs  lost ${fig.lost}  load ${fig.loadAvg1m.toFixed(1)}${fig.clientSaturated ? '  (client saturated)' : ''}`,
           );
         } catch (err) {
           errors.push({ round: r + 1, scenario: s.id, broker: b, error: (err as Error).message });

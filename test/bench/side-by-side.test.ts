@@ -13,7 +13,7 @@ import { formatSuiteTable, medianFigures, rotate, type RunFigures, runSuite } fr
 
 const fig = (deliveredPerSec: number, brokerUsPerMsg: number | null, complete = true): RunFigures => ({
   deliveredPerSec, brokerUsPerMsg, latencyP50Us: 100, latencyP99Us: 900, latencyMaxUs: 1000, lost: 0, duplicates: 0, setupP50Ms: 1,
-  setupP99Ms: 2, connected: 2, brokerRssMiB: 10, clientCpuPercent: 50, clientSaturated: false, complete, durationMs: 1000,
+  setupP99Ms: 2, connected: 2, brokerRssMiB: 10, clientCpuPercent: 50, clientSaturated: false, complete, durationMs: 1000, loadAvg1m: 1,
 });
 
 test('rotates the broker order so no broker always runs first', (t) => {
@@ -90,5 +90,6 @@ test('runs a short round against aedes as a child process and writes the JSON re
   t.is(r?.median.lost, 0);
   t.true((r?.median.deliveredPerSec ?? 0) > 0);
   t.true((r?.median.brokerUsPerMsg ?? 0) > 0, 'broker CPU read from /proc of the aedes child');
+  t.is(typeof r?.rounds[0]?.loadAvg1m, 'number');
   t.true(log.some((l) => l.startsWith('aedes 1.')));
 });
