@@ -20,6 +20,8 @@ import { summarize, type Summary } from './stats.js';
 
 /** Messages a publisher queues before yielding to I/O. */
 const PUBLISH_BATCH_MESSAGES = 128;
+/** Spreads rate-limited publishers' phases evenly whatever their count (index × φ mod 1). */
+const GOLDEN_RATIO_FRACTION = 0.618_033_988_75;
 /** How often the drain and deadline conditions are checked, in ms. */
 const CHECK_INTERVAL_MS = 50;
 
@@ -285,7 +287,10 @@ export class Shard {
       if (conn.blocked) return;
       if (c.spec.role === 'ping' && c.awaitingEcho) return;
       if (o.ratePerClient > 0) {
-        const dueMs = this.#startMs + (c.sent * 1000) / o.ratePerClient;
+        // Each publisher's schedule is offset by a different fraction of one interval, so N
+        // rate-limited publishers do not all fire at the same instant (bursts of N).
+        const phase = (c.spec.index * GOLDEN_RATIO_FRACTION) % 1;
+        const dueMs = this.#startMs + ((c.sent + phase) * 1000) / o.ratePerClient;
         const wait = dueMs - performance.now();
         if (wait > 0) {
           if (c.timer === null) {
