@@ -31,6 +31,7 @@ scenario
   --rate N                messages/s per publisher, 0 = unlimited             (default 0)
   --inflight N            unacknowledged QoS 1/2 messages per publisher       (default 64)
   --persistent            clean=false sessions (5.0: session expiry 3600 s)   (default clean)
+  --properties            5.0: each PUBLISH carries content type, message expiry and a user property
   --mqtt 3.1.1|5          protocol version                                    (default 3.1.1)
 broker
   --host H                loopback address only                               (default 127.0.0.1)
@@ -86,6 +87,7 @@ export function parseBenchArgs(args: string[]): { load: LoadOptions; scale: Omit
       inflight: { type: 'string' },
       persistent: { type: 'boolean' },
       mqtt: { type: 'string' },
+      properties: { type: 'boolean' },
       workers: { type: 'string' },
       parser: { type: 'string' },
       'connect-timeout-ms': { type: 'string' },
@@ -125,6 +127,7 @@ export function parseBenchArgs(args: string[]): { load: LoadOptions; scale: Omit
     if (v === undefined) throw new LoadClientError('ERR_LOAD_INVALID_OPTION', `flag --mqtt must be 3.1.1 or 5, got '${values.mqtt}'`);
     load.protocolVersion = v;
   }
+  if (values.properties === true) load.properties = true;
   setIf(load, 'workers', num('workers', values.workers));
   setIf(load, 'parser', values.parser as ParserKind | undefined);
   setIf(load, 'connectTimeoutMs', num('connect-timeout-ms', values['connect-timeout-ms']));

@@ -13,6 +13,20 @@ import { LoadClientError } from './errors.js';
 import { buildAck, buildPublish, decodePublish, DISCONNECT, FrameReader, PACKET_TYPE_PUBLISH, PINGREQ } from './framing.js';
 import type { ParserKind, ProtocolLevel, QoS } from './options.js';
 
+/**
+ * Typical 5.0 PUBLISH properties, encoded once: Content Type 'application/json', Message
+ * Expiry Interval 3600 s, User Property ('trace', 'abc123'). Brokers must store and forward them.
+ */
+const PUBLISH_PROPERTIES = Buffer.concat([
+  Buffer.from([0x03, 0, 16]),
+  Buffer.from('application/json'),
+  Buffer.from([0x02, 0, 0, 0x0e, 0x10]),
+  Buffer.from([0x26, 0, 5]),
+  Buffer.from('trace'),
+  Buffer.from([0, 6]),
+  Buffer.from('abc123'),
+]);
+
 /** Session expiry asked for by a persistent MQTT 5 session, in seconds. */
 const PERSISTENT_SESSION_EXPIRY_S = 3600;
 
@@ -22,6 +36,8 @@ export interface ConnectionConfig {
   port: number;
   clientId: string;
   protocolVersion: ProtocolLevel;
+  /** 5.0: send PUBLISH_PROPERTIES on every PUBLISH. */
+  properties?: boolean;
   clean: boolean;
   keepaliveS: number;
   connectTimeoutMs: number;
@@ -196,7 +212,7 @@ export class LoadConnection {
    */
   publish(topic: Buffer, payload: Buffer, qos: QoS, stamp: (packet: Buffer, payloadAt: number) => void): void {
     const id = qos > 0 ? this.#allocId() : 0;
-    const { packet, payloadAt } = buildPublish(topic, payload, qos, id, this.#v5);
+    const { packet, payloadAt } = buildPublish(topic, payload, qos, id, this.#v5, this.config.properties === true ? PUBLISH_PROPERTIES : null);
     stamp(packet, payloadAt);
     if (qos > 0) this.#inflight++;
     this.#write(packet);

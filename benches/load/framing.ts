@@ -143,8 +143,11 @@ export function buildPublish(
   qos: 0 | 1 | 2,
   messageId: number,
   v5: boolean,
+  properties: Buffer | null = null,
 ): { packet: Buffer; payloadAt: number } {
-  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
+  const props = v5 && properties !== null ? properties : null;
+  const propsLen = props === null ? 0 : props.length;
+  const remaining = 2 + topic.length + (qos > 0 ? 2 : 0) + (v5 ? varintBytes(propsLen) + propsLen : 0) + payload.length;
   const packet = Buffer.allocUnsafe(1 + varintBytes(remaining) + remaining);
   packet[0] = 0x30 | (qos << 1);
   let at = writeVarint(packet, 1, remaining);
@@ -156,7 +159,10 @@ export function buildPublish(
     packet.writeUInt16BE(messageId, at);
     at += 2;
   }
-  if (v5) packet[at++] = 0;
+  if (v5) {
+    at = writeVarint(packet, at, propsLen);
+    if (props !== null) at += props.copy(packet, at);
+  }
   payload.copy(packet, at);
   return { packet, payloadAt: at };
 }

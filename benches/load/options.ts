@@ -48,6 +48,11 @@ export interface LoadOptions {
   clean?: boolean;
   /** 4 = MQTT 3.1.1, 5 = MQTT 5.0. @default 4 */
   protocolVersion?: ProtocolLevel;
+  /**
+   * 5.0 only: every PUBLISH carries typical properties (content type, message expiry, one user
+   * property), to measure what properties cost the broker. @default false
+   */
+  properties?: boolean;
   /** Worker threads the clients are spread over; 1 runs them on the main thread. @default 1 */
   workers?: number;
   /** Receive-path framing: mqtt-packet's parser, or the PUBLISH framing scanner. @default 'scan' */
@@ -90,6 +95,7 @@ export const LOAD_DEFAULTS = Object.freeze({
   inflight: 64, // enough to keep a loopback pipe full without flooding the broker's queues
   clean: true,
   protocolVersion: 4 as ProtocolLevel,
+  properties: false, // bare 5.0 PUBLISHes unless asked
   workers: 1,
   parser: 'scan' as ParserKind, // measured faster than mqtt-packet's parser (notes/load-client.md)
   connectTimeoutMs: 10_000, // above Linux's 1 s and 3 s SYN retry steps
@@ -145,6 +151,8 @@ export function resolveLoadOptions(opts: LoadOptions = {}): ResolvedLoadOptions 
   int('inflight', o.inflight, 1, 65_535);
   if (typeof o.clean !== 'boolean') throw invalid('clean', 'must be a boolean');
   oneOf<number>('protocolVersion', o.protocolVersion, [4, 5]);
+  if (typeof o.properties !== 'boolean') throw invalid('properties', 'must be a boolean');
+  if (o.properties && o.protocolVersion !== 5) throw invalid('properties', 'needs MQTT 5 (--mqtt 5)');
   int('workers', o.workers, 1, MAX_WORKERS);
   oneOf('parser', o.parser, PARSERS);
   int('connectTimeoutMs', o.connectTimeoutMs, 1, MAX_TIME_LIMIT_MS);

@@ -154,6 +154,7 @@ export class Shard {
       port: o.port,
       clientId: c.spec.clientId,
       protocolVersion: o.protocolVersion,
+      properties: o.properties,
       clean: o.clean,
       keepaliveS: o.keepaliveS,
       connectTimeoutMs: o.connectTimeoutMs,

@@ -83,7 +83,9 @@ export function scanPublishProperties(buf: Buffer, pos: number, out: PublishProp
   out.end = end;
   if (end > buf.length) return fail(out, REASON.MALFORMED_PACKET, 'properties run past the packet');
   if (start === end) return out;
-  let seen = 0; // bit per property id (all < 0x30)
+  // one bit per property id seen (ids are below 0x30): two 32-bit masks, no allocation
+  let seenLo = 0;
+  let seenHi = 0;
   let cutStart = -1; // the two properties the broker consumes are cut out of `forward`
   let cut2Start = -1;
   let cutEnd = -1;
@@ -93,9 +95,11 @@ export function scanPublishProperties(buf: Buffer, pos: number, out: PublishProp
     const idStart = p;
     const id = buf[p++] as number;
     if (id !== PROP.USER_PROPERTY) {
-      const bit = 2 ** id;
-      if (Math.floor(seen / bit) % 2 === 1) return fail(out, REASON.PROTOCOL_ERROR, `property 0x${id.toString(16)} appears twice`);
-      seen += bit;
+      const bit = 1 << (id & 31);
+      const dup = id < 32 ? (seenLo & bit) !== 0 : (seenHi & bit) !== 0;
+      if (dup) return fail(out, REASON.PROTOCOL_ERROR, `property 0x${id.toString(16)} appears twice`);
+      if (id < 32) seenLo |= bit;
+      else seenHi |= bit;
     }
     switch (id) {
       case PROP.PAYLOAD_FORMAT_INDICATOR: {
@@ -147,15 +151,22 @@ export function scanPublishProperties(buf: Buffer, pos: number, out: PublishProp
   if (cutStart === -1) {
     out.forward = buf.subarray(start, end);
   } else {
-    // at most two cuts; the kept pieces are small, so they are copied into one buffer
-    const pieces: Buffer[] = [];
-    let from = start;
-    for (const [a, b] of cut2Start === -1 ? [[cutStart, cutEnd]] : [[cutStart, cutEnd], [cut2Start, cut2End]]) {
-      if ((a as number) > from) pieces.push(buf.subarray(from, a));
-      from = b as number;
+    // at most two cuts (in block order); what is kept is small and copied into one buffer
+    const cut = cutEnd - cutStart + (cut2Start === -1 ? 0 : cut2End - cut2Start);
+    const kept = end - start - cut;
+    if (kept === 0) {
+      out.forward = null;
+    } else {
+      const fwd = Buffer.allocUnsafe(kept);
+      let at = buf.copy(fwd, 0, start, cutStart);
+      if (cut2Start === -1) {
+        buf.copy(fwd, at, cutEnd, end);
+      } else {
+        at += buf.copy(fwd, at, cutEnd, cut2Start);
+        buf.copy(fwd, at, cut2End, end);
+      }
+      out.forward = fwd;
     }
-    if (from < end) pieces.push(buf.subarray(from, end));
-    out.forward = pieces.length === 0 ? null : Buffer.concat(pieces);
   }
   if (out.forward !== null && out.forward.length === 0) out.forward = null;
   return out;

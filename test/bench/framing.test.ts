@@ -68,3 +68,19 @@ test('builds PUBLISH and acks that mqtt-packet parses back', (t) => {
     t.deepEqual(got.slice(1).map((p) => [p.cmd, p.messageId]), [['puback', 513], ['pubrel', 7]]);
   }
 });
+
+test('a 5.0 PUBLISH built with properties parses back with them, and the receiver still finds its payload', async (t) => {
+  const props = Buffer.concat([Buffer.from([0x03, 0, 3]), Buffer.from('a/b'), Buffer.from([0x26, 0, 1, 0x6b, 0, 1, 0x76])]);
+  const payload = Buffer.from('0123456789abcdefghijklmnopq');
+  const { packet, payloadAt } = buildPublish(Buffer.from('t/p'), payload, 1, 9, true, props);
+  t.deepEqual(packet.subarray(payloadAt), payload);
+  const parser = mqtt.parser({ protocolVersion: 5 });
+  const parsed = await new Promise<mqtt.IPublishPacket>((resolve) => {
+    parser.on('packet', (p) => resolve(p as mqtt.IPublishPacket));
+    parser.parse(packet);
+  });
+  t.is(parsed.properties?.contentType, 'a/b');
+  t.deepEqual(parsed.properties?.userProperties, { k: 'v' });
+  const view = decodePublish(packet, 0, packet.length, true);
+  t.deepEqual(view?.payload, payload);
+});
