@@ -244,3 +244,19 @@ test('answers a PUBLISH whose payload is not the UTF-8 it declares with PUBACK 0
   t.is(ack.reasonCode, 0x99);
   t.false(raw.isClosed);
 });
+
+test('Request Problem Information 0 leaves reason strings out of acks; 1 keeps them [MQTT-3.1.2-29]', async (t) => {
+  const broker = await startBroker(t);
+  const reasons: Array<string | undefined> = [];
+  for (const requestProblemInformation of [false, true]) {
+    const raw = await RawClient.open(broker.port, 5);
+    t.teardown(() => raw.destroy());
+    await raw.handshake(`rpi-${requestProblemInformation}`, { protocolVersion: 5, properties: { requestProblemInformation } });
+    raw.send({ cmd: 'publish', topic: 'rpi', payload: Buffer.from([0xff]), qos: 1, messageId: 1, retain: false, dup: false, properties: { payloadFormatIndicator: true } });
+    const ack = await raw.nextPacket('puback');
+    t.is(ack.reasonCode, 0x99);
+    reasons.push(ack.properties?.reasonString);
+  }
+  t.is(reasons[0], undefined);
+  t.regex(reasons[1] ?? '', /UTF-8/);
+});
