@@ -79,6 +79,9 @@ const META_SEGMENT_BYTES = 4 * 1024 * 1024;
 /** A meta log is compacted once it holds this many records beyond a multiple of its live state. */
 const COMPACT_MIN_RECORDS = 20_000;
 const COMPACT_FACTOR = 4;
+/** Retry delays for topic registrations after the `topics` log failed (disk full, I/O error). */
+const REGISTRATION_RETRY_MIN_MS = 200;
+const REGISTRATION_RETRY_MAX_MS = 5000;
 const RETAINED_LOG = 'retained';
 const SESSIONS_LOG = 'sessions';
 /** Cursors served per scheduler pass before yielding to I/O. */
@@ -87,6 +90,13 @@ const SCHEDULER_SLICE = 512;
 const REPLAY_BATCH = 4096;
 
 const SILENT: RouterLogger = { info() {}, warn() {}, error() {} };
+
+/** Someone waiting for a TopicId's name to commit in the `topics` log. */
+interface RegistrationWaiter {
+  id: TopicId;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
 
 /** Counters for $SYS and benchmarks. Plain numbers, bumped on the hot path. */
 export interface RouterStats {
@@ -150,7 +160,14 @@ export class Router {
   #sessionNumbers = 0;
 
   readonly #topicsLog: CommitLog;
-  readonly #topicsAcks = new AckQueue();
+  /**
+   * Topic registration: names interned but not yet appended to `topics`, in id order (ids are
+   * offsets, so they must be appended exactly in order), and who waits for an id to commit.
+   */
+  #regQueue: TopicId[] = [];
+  #regWaiters: RegistrationWaiter[] = [];
+  #regRetry: NodeJS.Timeout | null = null;
+  #regBackoffMs = REGISTRATION_RETRY_MIN_MS;
   readonly #retainedLog: CommitLog;
   readonly #retainedAcks = new AckQueue();
   readonly #sessionsLog: CommitLog;
@@ -161,7 +178,8 @@ export class Router {
   readonly #dirtySessions = new Set<Session>();
   #persistScheduled = false;
   #closed = false;
-  #metaFailed: Error | null = null;
+  /** Set when `topics` no longer gives dense ids: new topics are refused until a restart. */
+  #metaCorrupt: Error | null = null;
 
   private constructor(store: LogStore, opts: RouterOptions, topics: CommitLog, retained: CommitLog, sessions: CommitLog) {
     this.#store = store;
@@ -175,8 +193,8 @@ export class Router {
     this.#topicsLog = topics;
     this.#retainedLog = retained;
     this.#sessionsLog = sessions;
-    topics.on('commit', (c: Offset) => this.#topicsAcks.commit(c));
-    topics.on('failed', (err: Error, from: Offset, to: Offset) => this.#onMetaFailed('topics', err, from, to, this.#topicsAcks));
+    topics.on('commit', (c: Offset) => this.#onTopicsCommit(c));
+    topics.on('failed', (err: Error, from: Offset, to: Offset) => this.#onTopicsFailed(err, from, to));
     retained.on('commit', (c: Offset) => this.#retainedAcks.commit(c));
     retained.on('failed', (err: Error, from: Offset, to: Offset) => this.#onMetaFailed('retained', err, from, to, this.#retainedAcks));
     sessions.on('failed', (err: Error) => this.#log.error({ err }, 'session state could not be persisted'));
@@ -240,32 +258,91 @@ export class Router {
     const state = this.#state(id);
     // The name must be durable before the topic's log holds data, or a crash could leave a log
     // whose id a different name would later reuse.
-    let registered: Promise<void>;
-    if (this.#metaFailed !== null) {
-      registered = Promise.reject(this.#metaFailed);
-    } else {
-      const offset = this.#topicsLog.append(Buffer.from(name, 'utf8'));
-      if (offset !== id) {
-        this.#metaFailed = new RouterError('ERR_ROUTER_META_CORRUPT', `topics log offset ${offset} does not match TopicId ${id}`);
-        registered = Promise.reject(this.#metaFailed);
-      } else {
-        registered = new Promise<void>((resolve, reject) => {
-          this.#topicsAcks.push(offset, { remaining: 1, failed: false, done: (err) => (err === null ? resolve() : reject(err)) });
-        });
-      }
-    }
-    state.opening = registered.then(() => this.#store.open(`t-${id}`, this.#opts.topicLog));
+    this.#regQueue.push(id);
+    this.#drainRegistrations();
+    state.opening = this.#whenRegistered(id).then(() => this.#store.open(`t-${id}`, this.#opts.topicLog));
     this.#watchOpening(state);
     // sessions whose filters match the new topic start reading it from its first record
     this.#subs.match(name, (session) => this.#ensureCursor(session, state, 0));
     this.#sharedSubs.match(name, (group) => this.#ensureGroupCursor(group, state, 0));
   }
 
-  /** Opens a known topic's log if it is not open yet. */
+  /** Opens a known topic's log if it is not open yet (after its name is registered). */
   #ensureLog(state: TopicState): void {
     if (state.log !== null || state.opening !== null) return;
-    state.opening = this.#store.open(`t-${state.id}`, this.#opts.topicLog);
+    state.opening = this.#whenRegistered(state.id).then(() => this.#store.open(`t-${state.id}`, this.#opts.topicLog));
     this.#watchOpening(state);
+  }
+
+  /** Resolves once TopicId `id`'s name has committed; rejects if its append fails (it is retried). */
+  #whenRegistered(id: TopicId): Promise<void> {
+    if (id < this.#topicsLog.committed) return Promise.resolve();
+    if (this.#metaCorrupt !== null) return Promise.reject(this.#metaCorrupt);
+    return new Promise((resolve, reject) => this.#regWaiters.push({ id, resolve, reject }));
+  }
+
+  /** Appends queued names in id order; stops while a retry is pending. */
+  #drainRegistrations(): void {
+    if (this.#regRetry !== null || this.#metaCorrupt !== null) return;
+    while (this.#regQueue.length > 0) {
+      const id = this.#regQueue[0] as TopicId;
+      if (this.#topicsLog.end !== id) {
+        this.#metaCorrupt = new RouterError('ERR_ROUTER_META_CORRUPT', `topics log end ${this.#topicsLog.end} does not match the next TopicId ${id}`);
+        this.#log.error({ err: this.#metaCorrupt }, 'topic registry out of step; new topics refused until restart');
+        for (const w of this.#regWaiters.splice(0)) w.reject(this.#metaCorrupt);
+        return;
+      }
+      try {
+        this.#topicsLog.append(Buffer.from(this.#table.nameOf(id), 'utf8'));
+      } catch (err) {
+        this.#retryRegistrations(err as Error);
+        return;
+      }
+      this.#regQueue.shift();
+    }
+  }
+
+  #onTopicsCommit(committed: Offset): void {
+    this.#regBackoffMs = REGISTRATION_RETRY_MIN_MS;
+    if (this.#regWaiters.length === 0) return;
+    const still: RegistrationWaiter[] = [];
+    for (const w of this.#regWaiters) {
+      if (w.id < committed) w.resolve();
+      else still.push(w);
+    }
+    this.#regWaiters = still;
+  }
+
+  /**
+   * The names [from, to) were not stored (the log is back at `from`). They go back to the front
+   * of the queue and are appended again after a delay; whoever waits on them fails now, so a
+   * publisher hears about it instead of waiting out a full disk.
+   */
+  #onTopicsFailed(err: Error, from: Offset, to: Offset): void {
+    this.#log.error({ err, from, to }, 'topic registration failed; retrying');
+    const ids: TopicId[] = [];
+    for (let id = from; id < to; id++) ids.push(id as TopicId);
+    this.#regQueue = [...ids, ...this.#regQueue.filter((id) => id >= to)];
+    const error = new RouterError('ERR_ROUTER_APPEND_FAILED', 'the topic registry could not be written', { cause: err });
+    const still: RegistrationWaiter[] = [];
+    for (const w of this.#regWaiters) {
+      if (w.id >= from) w.reject(error);
+      else still.push(w);
+    }
+    this.#regWaiters = still;
+    this.#retryRegistrations(err);
+  }
+
+  #retryRegistrations(err: Error): void {
+    if (this.#regRetry !== null || this.#closed) return;
+    const delay = this.#regBackoffMs;
+    this.#regBackoffMs = Math.min(delay * 2, REGISTRATION_RETRY_MAX_MS);
+    this.#log.warn({ err, delayMs: delay, pending: this.#regQueue.length }, 'topic registrations retried later');
+    this.#regRetry = setTimeout(() => {
+      this.#regRetry = null;
+      this.#drainRegistrations();
+    }, delay);
+    this.#regRetry.unref();
   }
 
   #watchOpening(state: TopicState): void {
@@ -437,7 +514,6 @@ export class Router {
 
   #onMetaFailed(which: string, err: Error, from: Offset, to: Offset, acks: AckQueue): void {
     this.#log.error({ err, log: which, from, to }, 'metadata append failed');
-    if (which === 'topics') this.#metaFailed = new RouterError('ERR_ROUTER_APPEND_FAILED', 'the topics log cannot be written', { cause: err });
     acks.fail(from, to, err);
   }
 
@@ -1408,6 +1484,8 @@ export class Router {
   /** Writes pending session state and waits for every meta log to commit. Topic logs belong to the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#regRetry !== null) clearTimeout(this.#regRetry);
+    this.#regRetry = null;
     if (this.#compacting !== null) await this.#compacting;
     this.#persistDirty();
     this.#closed = true;

@@ -710,7 +710,9 @@ export class Connection implements Outlet {
       // 5.0 can say so per message; the client decides whether to retry
       if (this.#inboundPending > 0) this.#inboundPending--;
       this.#host.logger.warn({ clientId: this.#clientId, packetId, err: error }, 'PUBLISH not stored');
-      this.#write(this.#ackV5(qos === 1 ? 0x40 : 0x50, packetId, REASON.IMPLEMENTATION_SPECIFIC_ERROR, `not stored: ${error.message}`));
+      // a full disk is a quota the client can understand; anything else is the broker's problem
+      const reason = (error as { code?: string }).code === 'ERR_COMMITLOG_NO_SPACE' ? REASON.QUOTA_EXCEEDED : REASON.IMPLEMENTATION_SPECIFIC_ERROR;
+      this.#write(this.#ackV5(qos === 1 ? 0x40 : 0x50, packetId, reason, `not stored: ${error.message}`));
       return;
     }
     // 3.1.1 has no negative PUBACK: close, so the client resends on its next connection

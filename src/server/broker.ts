@@ -6,7 +6,7 @@
 import { access, constants as fsConstants, mkdir } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { LogStore, type LogOptions } from '../../commitlog/index.js';
+import { LogStore, type FileOps, type LogOptions } from '../../commitlog/index.js';
 import { Router, type QoS } from '../../router/index.js';
 import type { AuthMethod } from '../auth/auth-method.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from '../config.js';
@@ -28,6 +28,8 @@ const VERSION = '0.1.0';
 export interface BrokerPlugins {
   /** MQTT 5 enhanced authentication methods clients may name in CONNECT. */
   authMethods?: readonly AuthMethod[];
+  /** The file operations the commit logs use (fault injection in tests, other storage). */
+  fileOps?: FileOps;
 }
 
 export class Broker {
@@ -135,7 +137,7 @@ export class Broker {
     } catch (err) {
       throw new BrokerError('ERR_DATA_DIR_UNWRITABLE', `data directory ${dataDir} cannot be created or written: ${(err as Error).message}`, { cause: err });
     }
-    const store = await LogStore.open(dataDir);
+    const store = await LogStore.open(dataDir, plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps });
     let router: Router;
     try {
       router = await Router.open(store, { maxInflight: options.maxInflight, topicLog: topicLogOptions(options), logger });
