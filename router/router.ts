@@ -114,7 +114,8 @@ export interface RouterStats {
 }
 
 interface SessionRecord {
-  o: 'open' | 'sub' | 'unsub' | 'cur' | 'end' | 'gone' | 'exp';
+  o: 'open' | 'sub' | 'unsub' | 'cur' | 'end' | 'gone' | 'exp' | 'grp';
+  /** client id; for 'grp', the shared group's key */
   c: string;
   n?: number;
   /** Session Expiry Interval (seconds, -1 = never) */
@@ -125,7 +126,7 @@ interface SessionRecord {
   q?: QoS;
   /** subscription options: [noLocal, retainAsPublished, retainHandling, id] */
   so?: [number, number, number, number];
-  /** [topicId, lowest unacknowledged offset, next offset] */
+  /** [topicId, lowest unacknowledged offset, next offset] ('grp': next = lowest unacknowledged) */
   t?: Array<[number, number, number]>;
   /** inbound QoS 2 packet ids stored and awaiting PUBREL */
   r?: number[];
@@ -176,6 +177,8 @@ export class Router {
   #readyHead = 0;
   #scheduled = false;
   readonly #dirtySessions = new Set<Session>();
+  /** Shared groups whose positions moved since they were last persisted. */
+  readonly #dirtyGroups = new Set<SharedGroup>();
   #persistScheduled = false;
   #closed = false;
   /** Set when `topics` no longer gives dense ids: new topics are refused until a restart. */
@@ -980,12 +983,14 @@ export class Router {
       const member = this.#pickMember(g);
       if (member === null) {
         c.next = offset; // the rest waits for a member with room
+        this.#markGroupDirty(g);
         g.blocked.add(c);
         return;
       }
       this.#deliverToMember(g, member, c.topic, offset, rec, storedAt, expiry);
     }
     c.next = batch.next;
+    this.#markGroupDirty(g);
     const log = c.topic.log;
     if (log !== null && c.next < log.committed) this.#enqueue(c);
     else c.waiting = true;
@@ -1053,6 +1058,7 @@ export class Router {
 
   #settle(session: Session, packetId: number, f: Inflight): void {
     session.inflight.delete(packetId);
+    if (f.group !== undefined) this.#markGroupDirty(f.group);
     if (session.persistent) {
       if (f.state === 'pubrel') session.dirtyPubrel = true;
       if (f.topic !== null && f.record === null) this.#markDirty(session, f.topic);
@@ -1256,9 +1262,41 @@ export class Router {
 
   #schedulePersist(session: Session): void {
     this.#dirtySessions.add(session);
+    this.#schedulePersistTick();
+  }
+
+  #schedulePersistTick(): void {
     if (this.#persistScheduled) return;
     this.#persistScheduled = true;
     setImmediate(() => this.#persistDirty());
+  }
+
+  /** A group's positions are persisted when any member's session is. */
+  #markGroupDirty(g: SharedGroup): void {
+    for (const member of g.members.keys()) {
+      if (member.persistent) {
+        this.#dirtyGroups.add(g);
+        this.#schedulePersistTick();
+        return;
+      }
+    }
+  }
+
+  /**
+   * A group's record: per topic, the lowest offset not yet acknowledged by the member it went to
+   * (a restart resends from there; QoS 1 may repeat, nothing is skipped).
+   */
+  #groupRecord(g: SharedGroup): SessionRecord {
+    const low = new Map<number, number>();
+    for (const [id, c] of g.cursors) if (c.next >= 0) low.set(id, c.next);
+    for (const member of g.members.keys()) {
+      for (const f of member.inflight.values()) {
+        if (f.group !== g || f.topic === null) continue;
+        const cur = low.get(f.topic.id);
+        if (cur === undefined || f.offset < cur) low.set(f.topic.id, f.offset);
+      }
+    }
+    return { o: 'grp', c: g.key, t: [...low].map(([id, offset]) => [id, offset, offset]) };
   }
 
   /** Writes one record per changed session: its moved cursors and inbound QoS 2 ids. */
@@ -1288,6 +1326,8 @@ export class Router {
       this.#appendSession(rec);
     }
     this.#dirtySessions.clear();
+    for (const g of this.#dirtyGroups) if (this.#groups.get(g.key) === g) this.#appendSession(this.#groupRecord(g));
+    this.#dirtyGroups.clear();
   }
 
   #appendSession(rec: SessionRecord): void {
@@ -1331,6 +1371,9 @@ export class Router {
       if (!session.persistent) continue;
       sessions++;
       this.#appendWhole(session);
+    }
+    for (const g of this.#groups.values()) {
+      if ([...g.members.keys()].some((m) => m.persistent)) this.#sessionsLog.append(Buffer.from(JSON.stringify(this.#groupRecord(g))));
     }
     const retainedFrom = this.#retainedLog.end;
     let retained = 0;
@@ -1388,12 +1431,17 @@ export class Router {
       pubrel: number[];
     }
     const saved = new Map<string, Saved>();
+    const groupPositions = new Map<string, Array<[number, number, number]>>();
     await readAll(this.#sessionsLog, (buf) => {
       this.#sessionsSinceSnapshot++;
       let rec: SessionRecord;
       try {
         rec = JSON.parse(buf.toString('utf8')) as SessionRecord;
       } catch {
+        return;
+      }
+      if (rec.o === 'grp') {
+        groupPositions.set(rec.c, rec.t ?? []);
         return;
       }
       if (rec.o === 'open') {
@@ -1470,6 +1518,17 @@ export class Router {
       // the expiry clock restarts from the disconnect (or, if the broker died with the session
       // connected, from now)
       if (s.e > 0) this.#scheduleExpiry(session, s.goneAt > 0 ? s.goneAt + s.e * 1000 - now : s.e * 1000);
+    }
+    // shared groups exist again (their persistent members rejoined): put them where they were
+    for (const [key, positions] of groupPositions) {
+      const g = this.#groups.get(key);
+      if (g === undefined) continue;
+      for (const [id, low] of positions) {
+        if (id >= this.#table.size) continue;
+        const c = g.cursors.get(id as TopicId);
+        if (c !== undefined) c.next = low;
+        else this.#ensureGroupCursor(g, this.#state(id as TopicId), low);
+      }
     }
     this.stats.sessions = this.#sessions.size;
     this.stats.subscriptions = this.#subs.size;

@@ -4,7 +4,8 @@
  * with unacknowledged messages has them redelivered to another member.
  */
 import test from 'ava';
-import { collect, connect, connect5, sleep, startBroker } from '../helpers/broker.js';
+import { Broker } from '../../src/server/broker.js';
+import { collect, connect, connect5, sleep, startBroker, tempDir } from '../helpers/broker.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 test('each message goes to exactly one member, spread over the members', async (t) => {
@@ -92,4 +93,29 @@ test('No Local on a shared subscription is a protocol error [MQTT-3.8.3-4]', asy
   raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/x', qos: 1, nl: true }] });
   const d = await raw.nextPacket('disconnect');
   t.is(d.reasonCode, 0x82);
+});
+
+test('a shared group resumes where it stopped after a restart, unacknowledged messages included', async (t) => {
+  const dataDir = await tempDir(t);
+  const start = () => Broker.start({ host: '127.0.0.1', port: 0, dataDir, sysIntervalSec: 0 });
+  let broker = await start();
+  // a persistent member that receives but never acknowledges
+  const member = await RawClient.open(broker.port, 5);
+  await member.handshake('grp-member', { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+  member.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/keep/jobs', qos: 1 }] });
+  await member.nextPacket('suback');
+  const pub = await connect5(t, broker.port);
+  await pub.publishAsync('jobs', 'unacked', { qos: 1 });
+  await member.nextPacket('publish');
+  member.destroy();
+  await pub.publishAsync('jobs', 'while-offline', { qos: 1 });
+  await pub.endAsync();
+  await sleep(50);
+  await broker.close();
+
+  broker = await start();
+  t.teardown(() => broker.close());
+  const back = await connect5(t, broker.port, { clientId: 'grp-member', clean: false, properties: { sessionExpiryInterval: 300 } });
+  const got = await collect(back).waitFor(2, 5000);
+  t.deepEqual(got.map((m) => m.payload).sort(), ['unacked', 'while-offline']);
 });
