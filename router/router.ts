@@ -79,6 +79,9 @@ const META_SEGMENT_BYTES = 4 * 1024 * 1024;
 /** A meta log is compacted once it holds this many records beyond a multiple of its live state. */
 const COMPACT_MIN_RECORDS = 20_000;
 const COMPACT_FACTOR = 4;
+/** `$SYS` topic logs: small segments, and at most this much history each. */
+const SYS_SEGMENT_BYTES = 64 * 1024;
+const SYS_RETENTION_BYTES = 256 * 1024;
 /** Retry delays for topic registrations after the `topics` log failed (disk full, I/O error). */
 const REGISTRATION_RETRY_MIN_MS = 200;
 const REGISTRATION_RETRY_MAX_MS = 5000;
@@ -263,7 +266,7 @@ export class Router {
     // whose id a different name would later reuse.
     this.#regQueue.push(id);
     this.#drainRegistrations();
-    state.opening = this.#whenRegistered(id).then(() => this.#store.open(`t-${id}`, this.#opts.topicLog));
+    state.opening = this.#whenRegistered(id).then(() => this.#store.open(`t-${id}`, this.#logOptionsFor(name)));
     this.#watchOpening(state);
     // sessions whose filters match the new topic start reading it from its first record
     this.#subs.match(name, (session) => this.#ensureCursor(session, state, 0));
@@ -273,8 +276,19 @@ export class Router {
   /** Opens a known topic's log if it is not open yet (after its name is registered). */
   #ensureLog(state: TopicState): void {
     if (state.log !== null || state.opening !== null) return;
-    state.opening = this.#whenRegistered(state.id).then(() => this.#store.open(`t-${state.id}`, this.#opts.topicLog));
+    state.opening = this.#whenRegistered(state.id).then(() => this.#store.open(`t-${state.id}`, this.#logOptionsFor(state.name)));
     this.#watchOpening(state);
+  }
+
+  /**
+   * Log options for a topic. `$SYS/...` topics carry the broker's own statistics, whose history
+   * nobody replays: their logs keep only the last segments (the retained value lives in the
+   * `retained` log anyway), so they cannot fill the disk over months of uptime.
+   */
+  #logOptionsFor(name: string): LogOptions {
+    if (!name.startsWith('$SYS/')) return this.#opts.topicLog;
+    const retentionBytes = Math.min(this.#opts.topicLog.retentionBytes ?? SYS_RETENTION_BYTES, SYS_RETENTION_BYTES);
+    return { ...this.#opts.topicLog, segmentBytes: SYS_SEGMENT_BYTES, retentionBytes };
   }
 
   /** Resolves once TopicId `id`'s name has committed; rejects if its append fails (it is retried). */
