@@ -374,6 +374,7 @@ export class Router {
           if (c.next < 0) {
             c.next = log.end;
             if (c.session !== null && c.session.persistent) this.#markDirty(c.session, state);
+            if (c.group !== null) this.#markGroupDirty(c.group);
           }
           this.#enqueue(c);
         }
@@ -434,7 +435,7 @@ export class Router {
     this.stats.bytesIn += payload.length;
     this.stats.bytesCopiedIn += payload.length;
     let waiter: Completion | null = null;
-    if (packetId > 0 && outlet !== null && origin !== null) waiter = this.#completion(origin, outlet, packetId, qos as 1 | 2);
+    if (packetId > 0 && outlet !== null && origin !== null) waiter = this.#completion(origin, packetId, qos as 1 | 2);
     let offset: Offset;
     try {
       offset = log.append(record);
@@ -447,21 +448,27 @@ export class Router {
     if (retain) this.#setRetained(state, payload.length === 0 ? null : record, waiter);
   }
 
-  #completion(session: Session, outlet: Outlet, packetId: number, qos: 1 | 2): Completion {
+  #completion(session: Session, packetId: number, qos: 1 | 2): Completion {
     return {
       remaining: 1,
       failed: false,
       done: (err) => {
         if (err !== null) {
           if (qos === 2) session.inboundQos2.delete(packetId);
-          if (session.outlet === outlet) outlet.storeFailed(packetId, qos, err);
+          const current = session.outlet;
+          if (current !== null) current.storeFailed(packetId, qos, err);
           return;
         }
         if (qos === 2) {
+          // released meanwhile (a PUBREL before PUBREC): the exchange is over, keep no state
+          if (session.inboundQos2.get(packetId) !== 'storing') return;
           session.inboundQos2.set(packetId, 'stored');
           if (session.persistent) this.#markQos2Dirty(session);
         }
-        if (session.outlet === outlet) outlet.stored(packetId, qos);
+        // the acknowledgement goes to whichever connection the session has now: a client that
+        // reconnected and resent the PUBLISH is waiting for it there
+        const current = session.outlet;
+        if (current !== null) current.stored(packetId, qos);
       },
     };
   }
@@ -475,6 +482,11 @@ export class Router {
     if (state !== undefined) return state;
     session.inboundQos2.set(packetId, 'storing');
     return 'new';
+  }
+
+  /** Inbound QoS 2 state of a packet id, without taking it. */
+  qos2State(session: Session, packetId: number): 'new' | 'storing' | 'stored' {
+    return session.inboundQos2.get(packetId) ?? 'new';
   }
 
   /** PUBREL from the client: forget the packet id. Returns false if it was unknown. */
@@ -655,6 +667,7 @@ export class Router {
   /** After a reconnect: resend unacknowledged messages in their original order, then go on. */
   async #resume(session: Session, outlet: Outlet): Promise<void> {
     session.resending = true;
+    session.resendingFor = outlet;
     try {
       for (const [pid, f] of [...session.inflight]) {
         if (session.outlet !== outlet) return;
@@ -681,13 +694,19 @@ export class Router {
     } catch (err) {
       this.#log.warn({ err, clientId: session.clientId }, 'resend after reconnect failed');
     } finally {
-      session.resending = false;
+      // a takeover may have started a newer resend meanwhile: only the owner ends it
+      if (session.resendingFor === outlet) {
+        session.resending = false;
+        session.resendingFor = null;
+      }
     }
     if (session.outlet !== outlet) return;
     for (const c of session.cursors.values()) {
       this.#ensureLog(c.topic);
       this.#enqueue(c);
     }
+    // shared groups parked while no member could take a message get this member back
+    this.resume(session);
   }
 
   async #readOne(state: TopicState, offset: Offset): Promise<Buffer | null> {
@@ -844,6 +863,7 @@ export class Router {
     g.members.set(session, opts);
     g.order = [...g.members.keys()];
     session.groups.add(g);
+    if (session.persistent) this.#markGroupDirty(g);
     this.stats.subscriptions = this.#subs.size + this.#groups.size;
     const group = g;
     if (created) this.#table.forEachMatch(filter, (id) => this.#ensureGroupCursor(group, this.#state(id), -1));
@@ -891,6 +911,7 @@ export class Router {
     cursor.qos = 2; // members' own QoS applies per delivery
     g.cursors.set(state.id, cursor);
     state.cursors.add(cursor);
+    if (cursor.next >= 0) this.#markGroupDirty(g);
     this.#ensureLog(state);
     this.#enqueue(cursor);
   }
@@ -1157,6 +1178,12 @@ export class Router {
     if (outlet === null || session.resending || log === null || c.reading) return;
     if (session.cursors.get(c.topic.id) !== c) return; // unsubscribed meanwhile
     if (c.next < 0) c.next = log.end;
+    if (c.next > log.end) {
+      // the log lost its unsynced tail in a crash (fsync never/interval) while the session
+      // record survived: resume at the end, or new records would be skipped
+      this.#log.warn({ clientId: session.clientId, topic: c.topic.name, cursor: c.next, end: log.end }, 'cursor beyond the log end after a crash; resuming at the end');
+      c.next = log.end;
+    }
     if (c.next >= log.committed) {
       c.waiting = true;
       return;

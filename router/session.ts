@@ -180,6 +180,8 @@ export class Session {
   dirtyPubrel = false;
   /** A resend of inflight messages after reconnect is in progress; cursors wait for it. */
   resending = false;
+  /** The connection a resend in progress is for. */
+  resendingFor: Outlet | null = null;
   #nextPid = 1;
 
   constructor(clientId: string, number: number, expirySec: number, inflightMax: number) {

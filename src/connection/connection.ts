@@ -293,16 +293,18 @@ export class Connection implements Outlet {
       return;
     }
     if (qos === 2) {
-      const state = router.beginQos2(session, pid);
+      const state = router.qos2State(session, pid);
       if (state === 'stored') {
         this.#write(encodeAck(0x50, pid)); // a resend: acknowledge, store nothing [MQTT-4.3.3-2]
         return;
       }
       if (state === 'storing') return; // PUBREC follows when the first copy commits
     }
+    // checked before any state is taken for the packet id, so a refusal leaves none behind
     if (this.#version === 5 && ++this.#inboundPending > this.#host.limits.receiveMaximum) {
       return this.#fail(new MqttProtocolError('ERR_MQTT_RECEIVE_MAXIMUM', `more than ${this.#host.limits.receiveMaximum} unacknowledged QoS 1/2 PUBLISHes [MQTT-3.3.4-9]`));
     }
+    if (qos === 2) router.beginQos2(session, pid);
     router.publish(session, topicId, qos, retain, payload, properties, expiry, pid, this);
   }
 
@@ -668,24 +670,25 @@ export class Connection implements Outlet {
     if (this.#version === 5) {
       let alias = 0;
       let name: Buffer | null = topic;
+      let newAlias = false;
       if (this.#clientAliasMax > 0) {
         const known = this.#outAliases.get(topicId);
         if (known !== undefined) {
           alias = known;
           name = null; // the alias stands for the topic
         } else if (this.#outAliases.size < this.#clientAliasMax) {
-          alias = this.#outAliases.size + 1;
-          this.#outAliases.set(topicId, alias);
+          alias = this.#outAliases.size + 1; // aliases are never removed, so size + 1 is free
+          newAlias = true;
         }
       }
       header = encodePublishHeaderV5(name, qos, retain, dup, packetId, payload.length, alias, expiry, subscriptionIds, properties);
       if (header.length + payload.length > this.#clientMaxPacket) {
-        // never send more than the client allows; drop rather than truncate [MQTT-3.1.2-25]
-        if (name === null) this.#outAliases.delete(topicId);
-        else if (alias > 0 && this.#outAliases.get(topicId) === alias) this.#outAliases.delete(topicId);
+        // never send more than the client allows; drop rather than truncate [MQTT-3.1.2-25].
+        // A new alias is not taken (the client never saw it); an established one stays.
         this.#host.logger.debug({ clientId: this.#clientId, bytes: header.length + payload.length }, 'message larger than the client accepts; dropped');
         return false;
       }
+      if (newAlias) this.#outAliases.set(topicId, alias);
     } else {
       header = encodePublishHeader(topic, qos, retain, dup, packetId, payload.length);
     }

@@ -68,3 +68,27 @@ test('disconnects with 0x82 on a subscription identifier of 0 [MQTT-3.8.2-1]', a
   const d = await raw.nextPacket('disconnect');
   t.true(d.reasonCode === 0x82 || d.reasonCode === 0x81, `reason 0x${d.reasonCode?.toString(16)}`);
 });
+
+test('a QoS 2 PUBLISH refused for exceeding Receive Maximum can be resent after reconnecting', async (t) => {
+  const broker = await startBroker(t, { receiveMaximum: 1 });
+  const watcher = await connect5(t, broker.port);
+  await watcher.subscribeAsync('rm2', { qos: 2 });
+  const first = await RawClient.open(broker.port, 5);
+  await first.handshake('rm2-pub', { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+  first.send({ cmd: 'publish', topic: 'rm2', payload: Buffer.from('one'), qos: 2, messageId: 1, retain: false, dup: false });
+  await first.nextPacket('pubrec');
+  first.send({ cmd: 'publish', topic: 'rm2', payload: Buffer.from('two'), qos: 2, messageId: 2, retain: false, dup: false });
+  t.is((await first.nextPacket('disconnect')).reasonCode, 0x93);
+  first.destroy();
+  const again = await RawClient.open(broker.port, 5);
+  t.teardown(() => again.destroy());
+  await again.handshake('rm2-pub', { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+  again.send({ cmd: 'pubrel', messageId: 1 });
+  await again.nextPacket('pubcomp');
+  again.send({ cmd: 'publish', topic: 'rm2', payload: Buffer.from('two'), qos: 2, messageId: 2, retain: false, dup: true });
+  t.is((await again.nextPacket('pubrec')).messageId, 2);
+  t.deepEqual(
+    (await collect(watcher).waitFor(2)).map((m) => m.payload),
+    ['one', 'two'],
+  );
+});

@@ -260,3 +260,34 @@ test('Request Problem Information 0 leaves reason strings out of acks; 1 keeps t
   t.is(reasons[0], undefined);
   t.regex(reasons[1] ?? '', /UTF-8/);
 });
+
+test('a dropped oversized message never frees or reuses a topic alias the client holds', async (t) => {
+  const broker = await startBroker(t);
+  const raw = await RawClient.open(broker.port, 5);
+  t.teardown(() => raw.destroy());
+  await raw.handshake('alias-keep', { protocolVersion: 5, properties: { topicAliasMaximum: 2, maximumPacketSize: 100 } });
+  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'al/#', qos: 0 }] });
+  await raw.nextPacket('suback');
+  const pub = await connect5(t, broker.port);
+  const aliases = new Map<number, string>();
+  const resolve = (p: { topic: string; properties?: { topicAlias?: number } }): string => {
+    const alias = p.properties?.topicAlias;
+    if (alias !== undefined && p.topic !== '') aliases.set(alias, p.topic);
+    return p.topic !== '' ? p.topic : (aliases.get(alias ?? -1) ?? '?');
+  };
+  const seen: string[] = [];
+  for (const [topic, payload] of [
+    ['al/a', 'a-1'],
+    ['al/b', 'b-1'],
+    ['al/a', 'x'.repeat(200)], // dropped: larger than the client accepts
+    ['al/c', 'c-1'],
+    ['al/b', 'b-2'],
+  ] as const) {
+    await pub.publishAsync(topic, payload, { qos: 0 });
+    if (payload.length < 100) {
+      const p = await raw.nextPacket('publish');
+      seen.push(`${resolve(p)}=${Buffer.from(p.payload as Buffer).toString()}`);
+    }
+  }
+  t.deepEqual(seen, ['al/a=a-1', 'al/b=b-1', 'al/c=c-1', 'al/b=b-2']);
+});

@@ -119,3 +119,27 @@ test('a shared group resumes where it stopped after a restart, unacknowledged me
   const got = await collect(back).waitFor(2, 5000);
   t.deepEqual(got.map((m) => m.payload).sort(), ['unacked', 'while-offline']);
 });
+
+test('a member that reconnects gets what was published while the whole group was offline (also across a restart)', async (t) => {
+  const dataDir = await tempDir(t);
+  const start = () => Broker.start({ host: '127.0.0.1', port: 0, dataDir, sysIntervalSec: 0 });
+  let broker = await start();
+  const opts = { clientId: 'lone-worker', clean: false, properties: { sessionExpiryInterval: 300 } };
+  const worker = await connect5(t, broker.port, opts);
+  await worker.subscribeAsync('$share/g/tasks/#', { qos: 1 });
+  await worker.endAsync();
+  const pub = await connect5(t, broker.port);
+  await pub.publishAsync('tasks/x', 'while-away-1', { qos: 1 });
+  // within one broker run: the group must wake up when its member returns
+  const back = await connect5(t, broker.port, opts);
+  t.is((await collect(back).waitFor(1, 3000))[0]?.payload, 'while-away-1');
+  await back.endAsync();
+  await pub.publishAsync('tasks/x', 'while-away-2', { qos: 1 });
+  await pub.endAsync();
+  await broker.close();
+  // across a restart: the group's position was persisted although no member was connected
+  broker = await start();
+  t.teardown(() => broker.close());
+  const again = await connect5(t, broker.port, opts);
+  t.is((await collect(again).waitFor(1, 3000))[0]?.payload, 'while-away-2');
+});
