@@ -129,12 +129,12 @@ interface SessionRecord {
   q?: QoS;
   /** subscription options: [noLocal, retainAsPublished, retainHandling, id] */
   so?: [number, number, number, number];
-  /** [topicId, lowest unacknowledged offset, next offset] ('grp': next = lowest unacknowledged) */
+  /** [topicId, next offset, next offset] ('grp': [topicId, lowest unacknowledged, same]) */
   t?: Array<[number, number, number]>;
   /** inbound QoS 2 packet ids stored and awaiting PUBREL */
   r?: number[];
-  /** outbound QoS 2 packet ids in the PUBREL stage */
-  p?: number[];
+  /** outbound inflight messages: [packetId, topicId, offset, qos, stage (0 publish, 1 pubrel), storedAt] */
+  i?: Array<[number, number, number, number, number, number]>;
 }
 
 export class Router {
@@ -808,7 +808,7 @@ export class Router {
       this.#applyOptions(existing, session, state.name);
       return;
     }
-    const cursor = newCursor(session, null, state, start === -1 ? (state.log === null ? -1 : state.log.end) : start, 0);
+    const cursor = newCursor(session, null, state, start === -1 ? (state.log === null ? -1 : state.log.end) : start);
     if (!this.#applyOptions(cursor, session, state.name)) return;
     session.cursors.set(state.id, cursor);
     state.cursors.add(cursor);
@@ -907,7 +907,7 @@ export class Router {
 
   #ensureGroupCursor(g: SharedGroup, state: TopicState, start: Offset): void {
     if (g.cursors.has(state.id)) return;
-    const cursor = newCursor(null, g, state, start === -1 ? (state.log === null ? -1 : state.log.end) : start, 0);
+    const cursor = newCursor(null, g, state, start === -1 ? (state.log === null ? -1 : state.log.end) : start);
     cursor.qos = 2; // members' own QoS applies per delivery
     g.cursors.set(state.id, cursor);
     state.cursors.add(cursor);
@@ -1073,9 +1073,8 @@ export class Router {
     if (f.state === 'pubrel') return true;
     f.state = 'pubrel';
     if (session.persistent) {
-      session.dirtyPubrel = true;
-      if (f.topic !== null && f.record === null) this.#markDirty(session, f.topic);
-      else this.#schedulePersist(session);
+      session.dirtyInflight = true;
+      this.#schedulePersist(session);
     }
     return true;
   }
@@ -1094,10 +1093,9 @@ export class Router {
   #settle(session: Session, packetId: number, f: Inflight): void {
     session.inflight.delete(packetId);
     if (f.group !== undefined) this.#markGroupDirty(f.group);
-    if (session.persistent) {
-      if (f.state === 'pubrel') session.dirtyPubrel = true;
-      if (f.topic !== null && f.record === null) this.#markDirty(session, f.topic);
-      else if (f.state === 'pubrel') this.#schedulePersist(session);
+    if (session.persistent && f.record === null && f.group === undefined) {
+      session.dirtyInflight = true;
+      this.#schedulePersist(session);
     }
     this.resume(session);
   }
@@ -1275,7 +1273,7 @@ export class Router {
           const payload = recordPayload(rec);
           this.stats.messagesOut++;
           this.stats.bytesOut += payload.length;
-          if (!outlet.publish(topic.nameBytes, topic.id, qos, retain, offset < c.dupBelow, pid, payload, recordProperties(rec), expiry, c.subscriptionIds) && pid > 0) {
+          if (!outlet.publish(topic.nameBytes, topic.id, qos, retain, false, pid, payload, recordProperties(rec), expiry, c.subscriptionIds) && pid > 0) {
             session.inflight.delete(pid);
           }
         }
@@ -1291,8 +1289,10 @@ export class Router {
 
   // ── persistence of sessions ──────────────────────────────────────────────────────────────
 
+  /** The session's cursor on `state` moved (and its inflight set may have grown). */
   #markDirty(session: Session, state: TopicState): void {
     session.dirtyTopics.add(state);
+    session.dirtyInflight = true;
     this.#schedulePersist(session);
   }
 
@@ -1347,12 +1347,11 @@ export class Router {
       if (!session.persistent) continue;
       const rec: SessionRecord = { o: 'cur', c: session.clientId };
       if (session.dirtyTopics.size > 0) {
-        const low = session.ackedUpTo();
         rec.t = [];
         for (const state of session.dirtyTopics) {
           const c = session.cursors.get(state.id);
           if (c === undefined || c.next < 0) continue;
-          rec.t.push([state.id, low.get(state.id) ?? c.next, c.next]);
+          rec.t.push([state.id, c.next, c.next]);
         }
         session.dirtyTopics.clear();
       }
@@ -1360,9 +1359,9 @@ export class Router {
         rec.r = [...session.inboundQos2].filter(([, s]) => s === 'stored').map(([pid]) => pid);
         session.dirtyQos2 = false;
       }
-      if (session.dirtyPubrel) {
-        rec.p = session.pubrelIds();
-        session.dirtyPubrel = false;
+      if (session.dirtyInflight) {
+        rec.i = session.inflightSnapshot();
+        session.dirtyInflight = false;
       }
       this.#appendSession(rec);
     }
@@ -1436,9 +1435,14 @@ export class Router {
     const c = session.clientId;
     this.#sessionsLog.append(Buffer.from(JSON.stringify({ o: 'open', c, n: session.number, e: session.expirySec } satisfies SessionRecord)));
     for (const [filter, opts] of session.subscriptions) this.#sessionsLog.append(Buffer.from(JSON.stringify(subscriptionRecord(c, filter, opts))));
-    const low = session.ackedUpTo();
-    const rec: SessionRecord = { o: 'cur', c, t: [], r: [...session.inboundQos2].filter(([, st]) => st === 'stored').map(([pid]) => pid), p: session.pubrelIds() };
-    for (const [id, cursor] of session.cursors) if (cursor.next >= 0) rec.t?.push([id, low.get(id) ?? cursor.next, cursor.next]);
+    const rec: SessionRecord = {
+      o: 'cur',
+      c,
+      t: [],
+      r: [...session.inboundQos2].filter(([, st]) => st === 'stored').map(([pid]) => pid),
+      i: session.inflightSnapshot(),
+    };
+    for (const [id, cursor] of session.cursors) if (cursor.next >= 0) rec.t?.push([id, cursor.next, cursor.next]);
     this.#sessionsLog.append(Buffer.from(JSON.stringify(rec)));
     if (session.outlet === null && session.goneAt > 0) this.#sessionsLog.append(Buffer.from(JSON.stringify({ o: 'gone', c, at: session.goneAt } satisfies SessionRecord)));
   }
@@ -1469,7 +1473,7 @@ export class Router {
       subs: Map<string, SubscriptionOptions>;
       cur: Map<number, [number, number]>;
       rel: number[];
-      pubrel: number[];
+      inflight: Array<[number, number, number, number, number, number]>;
     }
     const saved = new Map<string, Saved>();
     const groupPositions = new Map<string, Array<[number, number, number]>>();
@@ -1486,7 +1490,7 @@ export class Router {
         return;
       }
       if (rec.o === 'open') {
-        saved.set(rec.c, { n: rec.n ?? 0, e: rec.e ?? -1, goneAt: 0, subs: new Map(), cur: new Map(), rel: [], pubrel: [] });
+        saved.set(rec.c, { n: rec.n ?? 0, e: rec.e ?? -1, goneAt: 0, subs: new Map(), cur: new Map(), rel: [], inflight: [] });
         return;
       }
       const s = saved.get(rec.c);
@@ -1513,7 +1517,7 @@ export class Router {
         case 'cur':
           for (const [t, low, next] of rec.t ?? []) s.cur.set(t, [low, next]);
           if (rec.r !== undefined) s.rel = rec.r;
-          if (rec.p !== undefined) s.pubrel = rec.p;
+          if (rec.i !== undefined) s.inflight = rec.i;
           break;
       }
     });
@@ -1539,7 +1543,7 @@ export class Router {
       for (const [t, [low, next]] of s.cur) {
         if (t >= this.#table.size) continue;
         const state = this.#state(t as TopicId);
-        const cursor = newCursor(session, null, state, low, next);
+        const cursor = newCursor(session, null, state, next);
         if (!this.#applyOptions(cursor, session, state.name)) continue;
         session.cursors.set(state.id, cursor);
         state.cursors.add(cursor);
@@ -1552,9 +1556,21 @@ export class Router {
         });
       }
       for (const pid of s.rel) session.inboundQos2.set(pid, 'stored');
-      // owed PUBRELs are resent on reconnect; the messages themselves are not [MQTT-4.3.3]
-      for (const pid of s.pubrel) {
-        session.inflight.set(pid, { topic: null, offset: -1, qos: 2, state: 'pubrel', record: null, retain: false, storedAt: 0, subscriptionIds: null });
+      // unacknowledged messages are resent on reconnect exactly as they were: same packet ids,
+      // DUP set, PUBREL for those past PUBREC [MQTT-4.4.0-1]; nothing else is repeated
+      for (const [pid, topicId, offset, qos, stage, storedAt] of s.inflight) {
+        if (topicId >= this.#table.size) continue;
+        const state = this.#state(topicId as TopicId);
+        session.inflight.set(pid, {
+          topic: state,
+          offset,
+          qos: qos === 2 ? 2 : 1,
+          state: stage === 1 ? 'pubrel' : 'publish',
+          record: null,
+          retain: false,
+          storedAt,
+          subscriptionIds: session.cursors.get(state.id)?.subscriptionIds ?? null,
+        });
       }
       // the expiry clock restarts from the disconnect (or, if the broker died with the session
       // connected, from now)
@@ -1649,7 +1665,7 @@ function retainedEntry(id: TopicId, record: Buffer | null): Buffer {
 }
 
 /** A cursor at `next` (-1: the log's end once open); options are filled in by the caller. */
-function newCursor(session: Session | null, group: SharedGroup | null, topic: TopicState, next: Offset, dupBelow: Offset): Cursor {
+function newCursor(session: Session | null, group: SharedGroup | null, topic: TopicState, next: Offset): Cursor {
   return {
     session,
     group,
@@ -1659,7 +1675,6 @@ function newCursor(session: Session | null, group: SharedGroup | null, topic: To
     retainAsPublished: false,
     subscriptionIds: null,
     next,
-    dupBelow,
     queued: false,
     reading: false,
     waiting: false,

@@ -120,8 +120,6 @@ export interface Cursor {
   subscriptionIds: number[] | null;
   /** Next offset to deliver; -1 = "the log's end, once it is open". */
   next: Offset;
-  /** Records below this offset were sent before a broker restart: resend them with DUP. */
-  dupBelow: Offset;
   /** Queued in the scheduler's ready list. */
   queued: boolean;
   /** An async read is in flight. */
@@ -176,8 +174,8 @@ export class Session {
   readonly dirtyTopics = new Set<TopicState>();
   /** Inbound QoS 2 state changed since it was last persisted. */
   dirtyQos2 = false;
-  /** Outbound QoS 2 messages entered or left the PUBREL stage since last persisted. */
-  dirtyPubrel = false;
+  /** Outbound inflight messages changed since they were last persisted. */
+  dirtyInflight = false;
   /** A resend of inflight messages after reconnect is in progress; cursors wait for it. */
   resending = false;
   /** The connection a resend in progress is for. */
@@ -201,11 +199,19 @@ export class Session {
     return this.inflightMax - this.inflight.size;
   }
 
-  /** Packet ids of outbound QoS 2 messages whose PUBREL is owed. */
-  pubrelIds(): number[] {
-    const ids: number[] = [];
-    for (const [pid, f] of this.inflight) if (f.state === 'pubrel') ids.push(pid);
-    return ids;
+  /**
+   * The inflight messages a restart must resend exactly — with their packet ids, from the log —
+   * as [packetId, topicId, offset, qos, stage (0 publish, 1 pubrel), storedAt]. Retained
+   * deliveries (their record is not in a topic log) and shared-group deliveries (the group
+   * persists those) are not included.
+   */
+  inflightSnapshot(): Array<[number, number, number, number, number, number]> {
+    const out: Array<[number, number, number, number, number, number]> = [];
+    for (const [pid, f] of this.inflight) {
+      if (f.topic === null || f.record !== null || f.group !== undefined) continue;
+      out.push([pid, f.topic.id, f.offset, f.qos, f.state === 'pubrel' ? 1 : 0, f.storedAt]);
+    }
+    return out;
   }
 
   /** Next free packet id in 1..65535 (callers check `window` first, so one exists). */
@@ -214,20 +220,5 @@ export class Session {
     while (this.inflight.has(pid)) pid = pid === 65535 ? 1 : pid + 1;
     this.#nextPid = pid === 65535 ? 1 : pid + 1;
     return pid;
-  }
-
-  /**
-   * Lowest unacknowledged offset per topic: what a restart resumes from. A QoS 2 message in the
-   * PUBREL stage counts as delivered (the client has it; only the PUBREL is owed).
-   */
-  ackedUpTo(): Map<TopicId, Offset> {
-    const low = new Map<TopicId, Offset>();
-    for (const [id, c] of this.cursors) if (c.next >= 0) low.set(id, c.next);
-    for (const f of this.inflight.values()) {
-      if (f.record !== null || f.topic === null || f.state === 'pubrel' || f.group !== undefined) continue;
-      const cur = low.get(f.topic.id);
-      if (cur === undefined || f.offset < cur) low.set(f.topic.id, f.offset);
-    }
-    return low;
   }
 }

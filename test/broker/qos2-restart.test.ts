@@ -75,3 +75,38 @@ test('an inbound QoS 2 PUBLISH resent after a restart is not stored twice [MQTT-
     ['exactly-once'],
   );
 });
+
+test('a restart resends exactly the unacknowledged messages, with their packet ids, and nothing completed or QoS 0 [MQTT-4.4.0-1]', async (t) => {
+  const dataDir = await tempDir(t);
+  let broker = await start(dataDir);
+  const sub = await RawClient.open(broker.port);
+  await sub.handshake('exact', { clean: false });
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ex', qos: 2 }] });
+  await sub.nextPacket('suback');
+  const pub = await connect(t, broker.port);
+  for (const m of ['m0', 'm1', 'm2']) await pub.publishAsync('ex', m, { qos: 2 });
+  await pub.publishAsync('ex', 'q0', { qos: 0 });
+  const got = [];
+  for (let i = 0; i < 4; i++) got.push(await sub.nextPacket('publish'));
+  // complete m1 and m2; leave m0 unanswered
+  for (const p of got.slice(1, 3)) {
+    sub.send({ cmd: 'pubrec', messageId: p.messageId ?? 0 });
+    await sub.nextPacket('pubrel');
+    sub.send({ cmd: 'pubcomp', messageId: p.messageId ?? 0 });
+  }
+  await sleep(100);
+  sub.destroy();
+  pub.end(true);
+  await broker.close();
+
+  broker = await start(dataDir);
+  t.teardown(() => broker.close());
+  const again = await RawClient.open(broker.port);
+  t.teardown(() => again.destroy());
+  await again.handshake('exact', { clean: false });
+  const resent = await again.nextPacket('publish');
+  t.is(Buffer.from(resent.payload as Buffer).toString(), 'm0');
+  t.is(resent.messageId, got[0]?.messageId, 'the original packet id');
+  t.true(resent.dup);
+  await t.throwsAsync(again.nextPacket('publish', 500), { message: /no publish/ }, 'm1, m2 (completed) and q0 (QoS 0) are not repeated');
+});
