@@ -251,6 +251,8 @@ export class Router {
         cursors: new Set(),
         retained: null,
         retainedAt: 0,
+        retainedSeq: 0,
+        retainedApplied: 0,
         queued: [],
         acks: new AckQueue(),
       };
@@ -445,7 +447,7 @@ export class Router {
       return;
     }
     if (waiter !== null) state.acks.push(offset, waiter);
-    if (retain) this.#setRetained(state, payload.length === 0 ? null : record, waiter);
+    if (retain) this.#setRetained(state, payload.length === 0 ? null : record, offset, waiter);
   }
 
   #completion(session: Session, packetId: number, qos: 1 | 2): Completion {
@@ -496,26 +498,52 @@ export class Router {
     return known;
   }
 
-  #setRetained(state: TopicState, record: Buffer | null, waiter: Completion | null): void {
-    const had = state.retained !== null;
-    state.retained = record;
-    state.retainedAt = Date.now();
-    if (had && record === null) this.stats.retained--;
-    else if (!had && record !== null) this.stats.retained++;
-    if (!had && record === null) return; // nothing to clear, nothing to store [MQTT-3.3.1-10]
-    const entry = retainedEntry(state.id, record);
+  /**
+   * A RETAIN publish (`record` null clears). The new value becomes visible to new subscribers
+   * only once both its topic record (at `topicOffset`) and its `retained` entry have committed,
+   * like any other message [MQTT-3.3.1-5]. If either append fails, the value never shows, and
+   * the last visible value is appended again so the `retained` log cannot hold a value whose
+   * publisher was told it was not stored.
+   */
+  #setRetained(state: TopicState, record: Buffer | null, topicOffset: Offset, waiter: Completion | null): void {
+    const seq = ++state.retainedSeq;
+    const storedAt = Date.now();
     let offset: Offset;
     try {
-      offset = this.#retainedLog.append(entry);
+      offset = this.#retainedLog.append(retainedEntry(state.id, record), storedAt);
       if (++this.#retainedSinceSnapshot > COMPACT_MIN_RECORDS + COMPACT_FACTOR * this.stats.retained) this.#compactSoon();
     } catch (err) {
       this.#log.error({ err, topic: state.name }, 'retained message not stored');
-      if (waiter !== null) {
+      if (waiter !== null && !waiter.failed) {
         waiter.failed = true;
         waiter.done(err as Error);
       }
       return;
     }
+    const visible: Completion = {
+      remaining: 2,
+      failed: false,
+      done: (err) => {
+        if (err !== null) {
+          this.#log.warn({ err, topic: state.name }, 'retained message not applied; the previous value stays');
+          try {
+            this.#retainedLog.append(retainedEntry(state.id, state.retained), state.retainedAt);
+          } catch {
+            // the retained log is failing too; replay keeps its last committed entry
+          }
+          return;
+        }
+        if (seq <= state.retainedApplied) return;
+        state.retainedApplied = seq;
+        const had = state.retained !== null;
+        state.retained = record;
+        state.retainedAt = storedAt;
+        if (had && record === null) this.stats.retained--;
+        else if (!had && record !== null) this.stats.retained++;
+      },
+    };
+    state.acks.push(topicOffset, visible);
+    this.#retainedAcks.push(offset, visible);
     if (waiter !== null) {
       waiter.remaining++;
       this.#retainedAcks.push(offset, waiter);

@@ -76,6 +76,9 @@ export interface TopicState {
   retained: Buffer | null;
   /** When the retained message was stored, ms since the epoch (for Message Expiry). */
   retainedAt: number;
+  /** RETAIN publishes issued on this topic, and the newest whose appends have committed. */
+  retainedSeq: number;
+  retainedApplied: number;
   /** Publishes waiting for the log to open. */
   readonly queued: Array<() => void>;
   /** Publishers waiting for their record to commit, in offset order. */

@@ -78,3 +78,27 @@ test('a full disk disconnects a 3.1.1 publisher only; other clients carry on', a
   await again.publishAsync('x', 'stored now', { qos: 1 });
   t.is((await collect(again).waitFor(1))[0]?.payload, 'stored now');
 });
+
+test('a retained message that could not be stored is never served, not even after a restart', async (t) => {
+  const disk = diskThatFills();
+  const dataDir = await tempDir(t);
+  let broker = await Broker.start({ host: '127.0.0.1', port: 0, dataDir, sysIntervalSec: 0 }, undefined, { fileOps: disk.ops });
+  const pub = await RawClient.open(broker.port, 5);
+  await pub.handshake('ret-pub', { protocolVersion: 5 });
+  pub.send({ cmd: 'publish', topic: 'cfg', payload: Buffer.from('v1'), qos: 1, messageId: 1, retain: true, dup: false });
+  t.is((await pub.nextPacket('puback')).reasonCode ?? 0, 0);
+  disk.setFull(true);
+  pub.send({ cmd: 'publish', topic: 'cfg', payload: Buffer.from('v2-not-stored'), qos: 1, messageId: 2, retain: true, dup: false });
+  t.is((await pub.nextPacket('puback')).reasonCode, 0x97);
+  disk.setFull(false);
+  const sub = await connect5(t, broker.port);
+  await sub.subscribeAsync('cfg', { qos: 1 });
+  t.is((await collect(sub).waitFor(1))[0]?.payload, 'v1');
+  pub.destroy();
+  await broker.close();
+  broker = await Broker.start({ host: '127.0.0.1', port: 0, dataDir, sysIntervalSec: 0 });
+  t.teardown(() => broker.close());
+  const late = await connect5(t, broker.port);
+  await late.subscribeAsync('cfg', { qos: 1 });
+  t.is((await collect(late).waitFor(1))[0]?.payload, 'v1');
+});
