@@ -642,6 +642,7 @@ export class Router {
     if (session.outlet !== outlet) return; // taken over already
     session.outlet = null;
     session.blocked.clear();
+    session.pendingRetained.length = 0; // retained messages belong to the SUBSCRIBE that asked
     this.#returnGroupMessages(session, null);
     if (!session.persistent) {
       this.#discard(session);
@@ -855,6 +856,11 @@ export class Router {
     if (expiry === 0) return; // expired retained messages are not sent [MQTT-3.3.2-5]
     const pubQos = recordQos(record);
     const qos = (pubQos < opts.qos ? pubQos : opts.qos) as QoS;
+    if (qos > 0 && session.window <= 0) {
+      // the client's Receive Maximum is full: send it when an acknowledgement frees room [MQTT-3.3.4-7]
+      session.pendingRetained.push({ topic: state, options: opts });
+      return;
+    }
     const ids = opts.id > 0 ? [opts.id] : null;
     let pid = 0;
     if (qos > 0) {
@@ -1130,6 +1136,10 @@ export class Router {
 
   /** The client's socket drained or its window opened: serve its blocked cursors again. */
   resume(session: Session): void {
+    while (session.pendingRetained.length > 0 && session.window > 0 && session.outlet !== null) {
+      const next = session.pendingRetained.shift() as { topic: TopicState; options: SubscriptionOptions };
+      this.#sendRetained(session, next.topic, next.options);
+    }
     for (const g of session.groups) this.#wakeGroup(g);
     if (session.blocked.size === 0) return;
     for (const c of session.blocked) this.#enqueue(c);

@@ -172,6 +172,8 @@ export class Session {
   readonly blocked = new Set<Cursor>();
   /** Shared groups this session is a member of. */
   readonly groups = new Set<SharedGroup>();
+  /** Retained deliveries waiting for room in the inflight window (Receive Maximum). */
+  readonly pendingRetained: Array<{ topic: TopicState; options: SubscriptionOptions }> = [];
   inflightMax: number;
   /** Topics whose cursor position changed since it was last persisted (persistent sessions). */
   readonly dirtyTopics = new Set<TopicState>();
@@ -219,6 +221,9 @@ export class Session {
 
   /** Next free packet id in 1..65535 (callers check `window` first, so one exists). */
   allocatePacketId(): number {
+    // callers check `window` first and inflightMax ≤ 65535, so a free id exists; the bound
+    // turns a broken caller into an error instead of an endless loop
+    if (this.inflight.size >= 65535) throw new RangeError(`session ${this.clientId} has every packet id in flight`);
     let pid = this.#nextPid;
     while (this.inflight.has(pid)) pid = pid === 65535 ? 1 : pid + 1;
     this.#nextPid = pid === 65535 ? 1 : pid + 1;

@@ -291,3 +291,22 @@ test('a dropped oversized message never frees or reuses a topic alias the client
   }
   t.deepEqual(seen, ['al/a=a-1', 'al/b=b-1', 'al/c=c-1', 'al/b=b-2']);
 });
+
+test('retained messages sent on SUBSCRIBE respect the client Receive Maximum too [MQTT-3.3.4-7]', async (t) => {
+  const broker = await startBroker(t);
+  const pub = await connect5(t, broker.port);
+  for (const i of [1, 2, 3]) await pub.publishAsync(`rr/${i}`, `r${i}`, { qos: 1, retain: true });
+  const raw = await RawClient.open(broker.port, 5);
+  t.teardown(() => raw.destroy());
+  await raw.handshake('rr', { protocolVersion: 5, properties: { receiveMaximum: 1 } });
+  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rr/#', qos: 1 }] });
+  await raw.nextPacket('suback');
+  const got: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const p = await raw.nextPacket('publish');
+    got.push(Buffer.from(p.payload as Buffer).toString());
+    await t.throwsAsync(raw.nextPacket('publish', 200), { message: /no publish/ }, 'one unacknowledged at a time');
+    raw.send({ cmd: 'puback', messageId: p.messageId ?? 0 });
+  }
+  t.deepEqual(got.sort(), ['r1', 'r2', 'r3']);
+});
