@@ -174,6 +174,8 @@ export class Router {
   #regBackoffMs = REGISTRATION_RETRY_MIN_MS;
   readonly #retainedLog: CommitLog;
   readonly #retainedAcks = new AckQueue();
+  /** Acknowledgements that wait for a `sessions` record (QoS 2 packet-id state). */
+  readonly #sessionsAcks = new AckQueue();
   readonly #sessionsLog: CommitLog;
 
   #ready: Cursor[] = [];
@@ -203,7 +205,11 @@ export class Router {
     topics.on('failed', (err: Error, from: Offset, to: Offset) => this.#onTopicsFailed(err, from, to));
     retained.on('commit', (c: Offset) => this.#retainedAcks.commit(c));
     retained.on('failed', (err: Error, from: Offset, to: Offset) => this.#onMetaFailed('retained', err, from, to, this.#retainedAcks));
-    sessions.on('failed', (err: Error) => this.#log.error({ err }, 'session state could not be persisted'));
+    sessions.on('commit', (c: Offset) => this.#sessionsAcks.commit(c));
+    sessions.on('failed', (err: Error, from: Offset, to: Offset) => {
+      this.#log.error({ err }, 'session state could not be persisted');
+      this.#sessionsAcks.fail(from, to, err);
+    });
   }
 
   /** Opens the router over a log store, replaying topics, retained messages and sessions. */
@@ -465,7 +471,9 @@ export class Router {
           // released meanwhile (a PUBREL before PUBREC): the exchange is over, keep no state
           if (session.inboundQos2.get(packetId) !== 'storing') return;
           session.inboundQos2.set(packetId, 'stored');
-          if (session.persistent) this.#markQos2Dirty(session);
+          // a persistent session's PUBREC waits until the stored packet id is durable too: a
+          // crash in between would otherwise store the client's resend a second time
+          if (session.persistent && this.#afterQos2Record(session, () => session.outlet?.stored(packetId, qos))) return;
         }
         // the acknowledgement goes to whichever connection the session has now: a client that
         // reconnected and resent the PUBLISH is waiting for it there
@@ -491,11 +499,33 @@ export class Router {
     return session.inboundQos2.get(packetId) ?? 'new';
   }
 
-  /** PUBREL from the client: forget the packet id. Returns false if it was unknown. */
-  release(session: Session, packetId: number): boolean {
-    const known = session.inboundQos2.delete(packetId);
-    if (known && session.persistent) this.#markQos2Dirty(session);
-    return known;
+  /**
+   * PUBREL from the client: forgets the packet id and calls `done` (send PUBCOMP) — for a
+   * persistent session once the release is durable, since after a crash in between a new
+   * PUBLISH reusing the id would be taken for a resend and dropped. Returns false, without
+   * calling `done`, for an id it did not know.
+   */
+  release(session: Session, packetId: number, done: () => void): boolean {
+    if (!session.inboundQos2.delete(packetId)) return false;
+    if (!(session.persistent && this.#afterQos2Record(session, done))) done();
+    return true;
+  }
+
+  /**
+   * Appends the session's inbound QoS 2 packet ids now and calls `then` once that record
+   * commits. Returns false (and calls nothing) if the record could not be appended.
+   */
+  #afterQos2Record(session: Session, then: () => void): boolean {
+    const ids = [...session.inboundQos2].filter(([, st]) => st === 'stored').map(([pid]) => pid);
+    let offset: Offset;
+    try {
+      offset = this.#sessionsLog.append(Buffer.from(JSON.stringify({ o: 'cur', c: session.clientId, r: ids } satisfies SessionRecord), 'utf8'));
+    } catch (err) {
+      this.#log.error({ err, clientId: session.clientId }, 'QoS 2 state not persisted');
+      return false;
+    }
+    this.#sessionsAcks.push(offset, { remaining: 1, failed: false, done: (err) => (err === null ? then() : undefined) });
+    return true;
   }
 
   /**
@@ -1334,11 +1364,6 @@ export class Router {
     this.#schedulePersist(session);
   }
 
-  #markQos2Dirty(session: Session): void {
-    session.dirtyQos2 = true;
-    this.#schedulePersist(session);
-  }
-
   #schedulePersist(session: Session): void {
     this.#dirtySessions.add(session);
     this.#schedulePersistTick();
@@ -1392,10 +1417,6 @@ export class Router {
           rec.t.push([state.id, c.next, c.next]);
         }
         session.dirtyTopics.clear();
-      }
-      if (session.dirtyQos2) {
-        rec.r = [...session.inboundQos2].filter(([, s]) => s === 'stored').map(([pid]) => pid);
-        session.dirtyQos2 = false;
       }
       if (session.dirtyInflight) {
         rec.i = session.inflightSnapshot();

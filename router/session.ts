@@ -177,8 +177,6 @@ export class Session {
   inflightMax: number;
   /** Topics whose cursor position changed since it was last persisted (persistent sessions). */
   readonly dirtyTopics = new Set<TopicState>();
-  /** Inbound QoS 2 state changed since it was last persisted. */
-  dirtyQos2 = false;
   /** Outbound inflight messages changed since they were last persisted. */
   dirtyInflight = false;
   /** A resend of inflight messages after reconnect is in progress; cursors wait for it. */

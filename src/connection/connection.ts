@@ -325,11 +325,15 @@ export class Connection implements Outlet {
         else this.#write(this.#ackV5(0x62, pid, REASON.PACKET_IDENTIFIER_NOT_FOUND, null));
         return;
       case 6: {
-        const known = router.release(session, pid);
+        // PUBCOMP, always [MQTT-4.3.3-2]; for a persistent session once the release is durable
+        const known = router.release(session, pid, () => {
+          if (this.#phase === 'connected') this.#write(encodeAck(0x70, pid));
+        });
         if (known && this.#version === 5 && this.#inboundPending > 0) this.#inboundPending--;
-        // PUBCOMP, always [MQTT-4.3.3-2]
-        if (known || this.#version !== 5) this.#write(encodeAck(0x70, pid));
-        else this.#write(this.#ackV5(0x70, pid, REASON.PACKET_IDENTIFIER_NOT_FOUND, null));
+        if (!known) {
+          if (this.#version === 5) this.#write(this.#ackV5(0x70, pid, REASON.PACKET_IDENTIFIER_NOT_FOUND, null));
+          else this.#write(encodeAck(0x70, pid));
+        }
         return;
       }
       case 7:
