@@ -259,6 +259,7 @@ export class Router {
         retainedAt: 0,
         retainedSeq: 0,
         retainedApplied: 0,
+        retainedPendingOffset: -1,
         queued: [],
         acks: new AckQueue(),
       };
@@ -550,10 +551,12 @@ export class Router {
       }
       return;
     }
+    state.retainedPendingOffset = offset;
     const visible: Completion = {
       remaining: 2,
       failed: false,
       done: (err) => {
+        if (seq === state.retainedSeq) state.retainedPendingOffset = -1;
         if (err !== null) {
           this.#log.warn({ err, topic: state.name }, 'retained message not applied; the previous value stays');
           try {
@@ -1477,14 +1480,21 @@ export class Router {
     const retainedFrom = this.#retainedLog.end;
     let retained = 0;
     for (const state of this.#states) {
-      if (state === undefined || state.retained === null) continue;
+      // a topic with an entry still committing keeps that entry (it supersedes the visible
+      // value; if it fails, the visible value is appended again after it)
+      if (state === undefined || state.retained === null || state.retainedPendingOffset >= 0) continue;
       retained++;
       this.#retainedLog.append(retainedEntry(state.id, state.retained), state.retainedAt);
+    }
+    // an entry still waiting to commit is not in the snapshot: never trim at or past it
+    let retainedTrim = retainedFrom;
+    for (const state of this.#states) {
+      if (state !== undefined && state.retainedPendingOffset >= 0 && state.retainedPendingOffset < retainedTrim) retainedTrim = state.retainedPendingOffset;
     }
     this.#sessionsSinceSnapshot = 0;
     this.#retainedSinceSnapshot = 0;
     await Promise.all([this.#sessionsLog.flush(), this.#retainedLog.flush()]);
-    await Promise.all([this.#sessionsLog.trimBefore(sessionsFrom), this.#retainedLog.trimBefore(retainedFrom)]);
+    await Promise.all([this.#sessionsLog.trimBefore(sessionsFrom), this.#retainedLog.trimBefore(retainedTrim)]);
     this.#log.info({ sessions, retained }, 'meta logs compacted');
     return { sessions, retained };
   }

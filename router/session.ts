@@ -79,6 +79,8 @@ export interface TopicState {
   /** RETAIN publishes issued on this topic, and the newest whose appends have committed. */
   retainedSeq: number;
   retainedApplied: number;
+  /** Offset in the `retained` log of the newest entry not yet committed, or -1. */
+  retainedPendingOffset: number;
   /** Publishes waiting for the log to open. */
   readonly queued: Array<() => void>;
   /** Publishers waiting for their record to commit, in offset order. */

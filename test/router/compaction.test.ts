@@ -4,7 +4,7 @@
  * same sessions, cursors and retained messages from what is left.
  */
 import test from 'ava';
-import { LogStore } from '../../commitlog/index.js';
+import { LogStore, nodeFileOps, type FileOps } from '../../commitlog/index.js';
 import { Router } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
 import { fakeOutlet as outlet, until } from '../helpers/fake-outlet.js';
@@ -28,6 +28,15 @@ test('compaction keeps live sessions and retained messages and deletes the super
   const id = router.intern('k/retained');
   for (let i = 0; i < 200; i++) router.publish(null, id, 1, true, Buffer.from(`v${i}`), null, -1, 0, null);
   await until(() => keeper.sent.length === 200);
+  // wait until the newest retained value is the visible one (its retained entry committed)
+  const probe = outlet();
+  const { session: probing } = router.attach('probe', true, probe);
+  await until(() => {
+    probe.sent.length = 0;
+    router.subscribe(probing, 'k/retained', 0);
+    return probe.sent[0]?.payload.toString() === 'v199';
+  });
+  router.detach(probing, probe);
   router.detach(kept, keeper);
   const before = (await readSizes(store)).sessions;
   const result = await router.compact();
@@ -64,3 +73,52 @@ async function readSizes(store: LogStore): Promise<{ sessions: number }> {
   const log = await store.open('sessions');
   return { sessions: log.end - log.start };
 }
+
+test('compacting while a retained value is still committing keeps the newest value across a restart', async (t) => {
+  const dir = await tempDir(t);
+  let hold = false;
+  const held: Array<() => void> = [];
+  const retainedFds = new Set<number>();
+  const ops: FileOps = {
+    ...nodeFileOps,
+    open: async (path, create) => {
+      const fd = await nodeFileOps.open(path, create);
+      if (path.includes('/retained/')) retainedFds.add(fd);
+      return fd;
+    },
+    writev: (fd, buffers, position) =>
+      new Promise<void>((resolve, reject) => {
+        const go = () => nodeFileOps.writev(fd, buffers, position).then(resolve, reject);
+        if (hold && retainedFds.has(fd)) held.push(go);
+        else go();
+      }),
+  };
+  let store = await LogStore.open(dir, { fileOps: ops });
+  let router = await Router.open(store, { metaSegmentBytes: 8192 });
+  const pub = outlet();
+  const { session } = router.attach('p', true, pub);
+  const id = router.intern('cfg');
+  router.publish(session, id, 1, true, Buffer.from('old'), null, -1, 1, pub);
+  await until(() => pub.acks.length === 1);
+  hold = true;
+  router.publish(session, id, 1, true, Buffer.from('new'), null, -1, 2, pub);
+  const compacting = router.compact(); // 'new' is still waiting for its retained entry
+  await new Promise((r) => setTimeout(r, 50));
+  hold = false;
+  for (const go of held.splice(0)) go();
+  await compacting;
+  await until(() => pub.acks.length === 2);
+  await router.close();
+  await store.close();
+
+  store = await LogStore.open(dir);
+  router = await Router.open(store, { metaSegmentBytes: 8192 });
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  const sub = outlet();
+  const { session: s } = router.attach('s', true, sub);
+  router.subscribe(s, 'cfg', 0);
+  t.deepEqual(sub.sent.map((m) => m.payload.toString()), ['new']);
+});
