@@ -4,21 +4,11 @@
  * everything acknowledged before the fault is still delivered after it clears.
  */
 import test, { type ExecutionContext } from 'ava';
-import { nodeFileOps, type FileOps } from '../../commitlog/index.js';
+import type { FileOps } from '../../commitlog/index.js';
 import { Broker } from '../../src/server/broker.js';
 import { collect, connect, connect5, sleep, tempDir } from '../helpers/broker.js';
+import { diskThatFills } from '../helpers/file-faults.js';
 import { RawClient } from '../helpers/raw-client.js';
-
-/** Real file operations, except that writes fail with ENOSPC while `full` is set. */
-function diskThatFills(): { ops: FileOps; setFull(v: boolean): void } {
-  let full = false;
-  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 });
-  const ops: FileOps = {
-    ...nodeFileOps,
-    writev: (fd, buffers, position) => (full ? Promise.reject(enospc()) : nodeFileOps.writev(fd, buffers, position)),
-  };
-  return { ops, setFull: (v) => (full = v) };
-}
 
 async function brokerOn(t: ExecutionContext, ops: FileOps): Promise<{ broker: Broker; errors: string[] }> {
   const errors: string[] = [];

@@ -3,9 +3,9 @@
  * an inbound QoS 2 PUBLISH resent after the restart is acknowledged without being stored twice.
  */
 import test from 'ava';
-import { nodeFileOps, type FileOps } from '../../commitlog/index.js';
 import { Broker } from '../../src/server/broker.js';
 import { collect, connect, sleep, tempDir } from '../helpers/broker.js';
+import { holdWritesTo } from '../helpers/file-faults.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const start = (dataDir: string) => Broker.start({ host: '127.0.0.1', port: 0, dataDir, sysIntervalSec: 0 });
@@ -113,40 +113,21 @@ test('a restart resends exactly the unacknowledged messages, with their packet i
 });
 
 test('a persistent session gets PUBREC only once its stored packet id is durable, and PUBCOMP once the release is', async (t) => {
-  let hold = false;
-  const held: Array<() => void> = [];
-  const ops: FileOps = {
-    ...nodeFileOps,
-    writev: (fd, buffers, position) =>
-      new Promise<void>((resolve, reject) => {
-        const go = () => nodeFileOps.writev(fd, buffers, position).then(resolve, reject);
-        // the sessions log is the one whose files have 'sessions' in their path
-        if (hold && sessionsFds.has(fd)) held.push(go);
-        else go();
-      }),
-    open: async (path, create) => {
-      const fd = await nodeFileOps.open(path, create);
-      if (path.includes('/sessions/')) sessionsFds.add(fd);
-      return fd;
-    },
-  };
-  const sessionsFds = new Set<number>();
-  const broker = await Broker.start({ host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0 }, undefined, { fileOps: ops });
+  const sessionsLog = holdWritesTo('sessions');
+  const broker = await Broker.start({ host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0 }, undefined, { fileOps: sessionsLog.ops });
   t.teardown(() => broker.close());
   const raw = await RawClient.open(broker.port);
   t.teardown(() => raw.destroy());
   await raw.handshake('durable-q2', { clean: false });
   await sleep(100);
-  hold = true;
+  sessionsLog.hold(true);
   raw.send({ cmd: 'publish', topic: 'dq2', payload: Buffer.from('x'), qos: 2, messageId: 4, retain: false, dup: false });
   await t.throwsAsync(raw.nextPacket('pubrec', 300), { message: /no pubrec/ }, 'no PUBREC while the packet id cannot be recorded');
-  hold = false;
-  for (const go of held.splice(0)) go();
+  sessionsLog.release();
   t.is((await raw.nextPacket('pubrec')).messageId, 4);
-  hold = true;
+  sessionsLog.hold(true);
   raw.send({ cmd: 'pubrel', messageId: 4 });
   await t.throwsAsync(raw.nextPacket('pubcomp', 300), { message: /no pubcomp/ }, 'no PUBCOMP while the release cannot be recorded');
-  hold = false;
-  for (const go of held.splice(0)) go();
+  sessionsLog.release();
   t.is((await raw.nextPacket('pubcomp')).messageId, 4);
 });

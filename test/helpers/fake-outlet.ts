@@ -2,7 +2,10 @@
  * An in-memory Outlet for router-level tests: records what the router delivers and acknowledges,
  * and can pretend its socket is full.
  */
-import type { Outlet, QoS } from '../../router/index.js';
+import type { ExecutionContext } from 'ava';
+import { LogStore, type StoreOptions } from '../../commitlog/index.js';
+import { Router, type Outlet, type QoS, type RouterOptions } from '../../router/index.js';
+import { tempDir } from './broker.js';
 
 export interface Sent {
   topic: string;
@@ -50,4 +53,15 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A router over a fresh store in a temp dir, both closed when the test ends. */
+export async function withRouter(t: ExecutionContext, opts: RouterOptions = {}, storeOpts: StoreOptions = {}): Promise<{ router: Router; store: LogStore }> {
+  const store = await LogStore.open(await tempDir(t), storeOpts);
+  const router = await Router.open(store, opts);
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  return { router, store };
 }

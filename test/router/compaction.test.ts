@@ -4,9 +4,10 @@
  * same sessions, cursors and retained messages from what is left.
  */
 import test from 'ava';
-import { LogStore, nodeFileOps, type FileOps } from '../../commitlog/index.js';
+import { LogStore } from '../../commitlog/index.js';
 import { Router } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
+import { holdWritesTo } from '../helpers/file-faults.js';
 import { fakeOutlet as outlet, until } from '../helpers/fake-outlet.js';
 
 test('compaction keeps live sessions and retained messages and deletes the superseded history', async (t) => {
@@ -76,36 +77,19 @@ async function readSizes(store: LogStore): Promise<{ sessions: number }> {
 
 test('compacting while a retained value is still committing keeps the newest value across a restart', async (t) => {
   const dir = await tempDir(t);
-  let hold = false;
-  const held: Array<() => void> = [];
-  const retainedFds = new Set<number>();
-  const ops: FileOps = {
-    ...nodeFileOps,
-    open: async (path, create) => {
-      const fd = await nodeFileOps.open(path, create);
-      if (path.includes('/retained/')) retainedFds.add(fd);
-      return fd;
-    },
-    writev: (fd, buffers, position) =>
-      new Promise<void>((resolve, reject) => {
-        const go = () => nodeFileOps.writev(fd, buffers, position).then(resolve, reject);
-        if (hold && retainedFds.has(fd)) held.push(go);
-        else go();
-      }),
-  };
-  let store = await LogStore.open(dir, { fileOps: ops });
+  const retainedLog = holdWritesTo('retained');
+  let store = await LogStore.open(dir, { fileOps: retainedLog.ops });
   let router = await Router.open(store, { metaSegmentBytes: 8192 });
   const pub = outlet();
   const { session } = router.attach('p', true, pub);
   const id = router.intern('cfg');
   router.publish(session, id, 1, true, Buffer.from('old'), null, -1, 1, pub);
   await until(() => pub.acks.length === 1);
-  hold = true;
+  retainedLog.hold(true);
   router.publish(session, id, 1, true, Buffer.from('new'), null, -1, 2, pub);
   const compacting = router.compact(); // 'new' is still waiting for its retained entry
   await new Promise((r) => setTimeout(r, 50));
-  hold = false;
-  for (const go of held.splice(0)) go();
+  retainedLog.release();
   await compacting;
   await until(() => pub.acks.length === 2);
   await router.close();

@@ -3,18 +3,10 @@
  * starve another, and a subscriber whose socket is full holds back nobody else.
  */
 import test from 'ava';
-import { LogStore } from '../../commitlog/index.js';
-import { Router } from '../../router/index.js';
-import { tempDir } from '../helpers/broker.js';
-import { fakeOutlet, until } from '../helpers/fake-outlet.js';
+import { fakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
 
 test('a backlog of thousands on one topic does not hold back a message on another', async (t) => {
-  const store = await LogStore.open(await tempDir(t));
-  const router = await Router.open(store, { batchRecords: 64 });
-  t.teardown(async () => {
-    await router.close();
-    await store.close();
-  });
+  const { router } = await withRouter(t, { batchRecords: 64 });
   const outlet = fakeOutlet(false); // not writable while the backlog builds
   const { session } = router.attach('s', true, outlet);
   router.subscribe(session, 'big', 0);
@@ -35,12 +27,7 @@ test('a backlog of thousands on one topic does not hold back a message on anothe
 });
 
 test('a subscriber whose socket stays full does not stall delivery to others', async (t) => {
-  const store = await LogStore.open(await tempDir(t));
-  const router = await Router.open(store);
-  t.teardown(async () => {
-    await router.close();
-    await store.close();
-  });
+  const { router } = await withRouter(t);
   const stuck = fakeOutlet(false);
   const healthy = fakeOutlet(true);
   const a = router.attach('stuck', true, stuck).session;

@@ -1,17 +1,9 @@
 /** $SYS topic logs keep a bounded history; ordinary topic logs keep what retention says. */
 import test from 'ava';
-import { LogStore } from '../../commitlog/index.js';
-import { Router } from '../../router/index.js';
-import { tempDir } from '../helpers/broker.js';
-import { fakeOutlet, until } from '../helpers/fake-outlet.js';
+import { fakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
 
 test('a $SYS topic log stays near 256 KiB however much is published to it', async (t) => {
-  const store = await LogStore.open(await tempDir(t));
-  const router = await Router.open(store);
-  t.teardown(async () => {
-    await router.close();
-    await store.close();
-  });
+  const { router, store } = await withRouter(t);
   const publisher = fakeOutlet();
   const { session } = router.attach('sys-pub', true, publisher);
   const sys = router.intern('$SYS/broker/uptime');

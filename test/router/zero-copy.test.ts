@@ -6,15 +6,10 @@ import test from 'ava';
 import { LogStore } from '../../commitlog/index.js';
 import { Router } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
-import { fakeOutlet, type Sent, until } from '../helpers/fake-outlet.js';
+import { fakeOutlet, type Sent, until, withRouter } from '../helpers/fake-outlet.js';
 
 test('every subscriber gets a view of the same stored payload bytes, and the publisher is acked after commit', async (t) => {
-  const store = await LogStore.open(await tempDir(t));
-  const router = await Router.open(store);
-  t.teardown(async () => {
-    await router.close();
-    await store.close();
-  });
+  const { router, store } = await withRouter(t);
   const subscribers = [fakeOutlet(), fakeOutlet(), fakeOutlet()];
   subscribers.forEach((outlet, i) => {
     const { session } = router.attach(`sub-${i}`, true, outlet);
@@ -40,12 +35,7 @@ test('every subscriber gets a view of the same stored payload bytes, and the pub
 });
 
 test('QoS 1 subscribers get distinct packet ids and the window bounds what is in flight', async (t) => {
-  const store = await LogStore.open(await tempDir(t));
-  const router = await Router.open(store, { maxInflight: 4 });
-  t.teardown(async () => {
-    await router.close();
-    await store.close();
-  });
+  const { router, store } = await withRouter(t, { maxInflight: 4 });
   const sub = fakeOutlet();
   const { session } = router.attach('windowed', true, sub);
   router.subscribe(session, 'w', 1);
