@@ -28,7 +28,7 @@ import { AckQueue, type Completion } from './acks.js';
 import { RouterError } from './errors.js';
 import type { QoS, TopicId } from './ids.js';
 import { encodeRecord, isRecord, recordExpiry, recordOrigin, recordPayload, recordProperties, recordQos, recordRetain } from './record.js';
-import { type Cursor, type Inflight, type Outlet, Session, type SharedGroup, type SubscriptionOptions, type TopicState } from './session.js';
+import { type Cursor, type Inflight, type InflightRow, type Outlet, Session, type SharedGroup, type SubscriptionOptions, type TopicState } from './session.js';
 import { SubscriptionTrie } from './subscriptions.js';
 import { topicMatches } from './topic-filter.js';
 import { TopicTable } from './topics.js';
@@ -133,8 +133,12 @@ interface SessionRecord {
   t?: Array<[number, number, number]>;
   /** inbound QoS 2 packet ids stored and awaiting PUBREL */
   r?: number[];
-  /** outbound inflight messages: [packetId, topicId, offset, qos, stage (0 publish, 1 pubrel), storedAt] */
-  i?: Array<[number, number, number, number, number, number]>;
+  /** outbound inflight messages, all of them (a snapshot): [packetId, topicId, offset, qos, stage (0 publish, 1 pubrel), storedAt] */
+  i?: InflightRow[];
+  /** inflight rows added or changed since the previous record */
+  a?: InflightRow[];
+  /** inflight packet ids gone since the previous record */
+  d?: number[];
 }
 
 export class Router {
@@ -1422,7 +1426,9 @@ export class Router {
         session.dirtyTopics.clear();
       }
       if (session.dirtyInflight) {
-        rec.i = session.inflightSnapshot();
+        const { added, removed } = session.inflightDelta();
+        if (added.length > 0) rec.a = added;
+        if (removed.length > 0) rec.d = removed;
         session.dirtyInflight = false;
       }
       this.#appendSession(rec);
@@ -1542,7 +1548,7 @@ export class Router {
       subs: Map<string, SubscriptionOptions>;
       cur: Map<number, [number, number]>;
       rel: number[];
-      inflight: Array<[number, number, number, number, number, number]>;
+      inflight: Map<number, InflightRow>;
     }
     const saved = new Map<string, Saved>();
     const groupPositions = new Map<string, Array<[number, number, number]>>();
@@ -1559,7 +1565,7 @@ export class Router {
         return;
       }
       if (rec.o === 'open') {
-        saved.set(rec.c, { n: rec.n ?? 0, e: rec.e ?? -1, goneAt: 0, subs: new Map(), cur: new Map(), rel: [], inflight: [] });
+        saved.set(rec.c, { n: rec.n ?? 0, e: rec.e ?? -1, goneAt: 0, subs: new Map(), cur: new Map(), rel: [], inflight: new Map() });
         return;
       }
       const s = saved.get(rec.c);
@@ -1586,7 +1592,9 @@ export class Router {
         case 'cur':
           for (const [t, low, next] of rec.t ?? []) s.cur.set(t, [low, next]);
           if (rec.r !== undefined) s.rel = rec.r;
-          if (rec.i !== undefined) s.inflight = rec.i;
+          if (rec.i !== undefined) s.inflight = new Map(rec.i.map((r) => [r[0], r]));
+          for (const r of rec.a ?? []) s.inflight.set(r[0], r);
+          for (const pid of rec.d ?? []) s.inflight.delete(pid);
           break;
       }
     });
@@ -1627,7 +1635,7 @@ export class Router {
       for (const pid of s.rel) session.inboundQos2.set(pid, 'stored');
       // unacknowledged messages are resent on reconnect exactly as they were: same packet ids,
       // DUP set, PUBREL for those past PUBREC [MQTT-4.4.0-1]; nothing else is repeated
-      for (const [pid, topicId, offset, qos, stage, storedAt] of s.inflight) {
+      for (const [pid, topicId, offset, qos, stage, storedAt] of s.inflight.values()) {
         if (topicId >= this.#table.size) continue;
         const state = this.#state(topicId as TopicId);
         session.inflight.set(pid, {
@@ -1641,6 +1649,7 @@ export class Router {
           subscriptionIds: session.cursors.get(state.id)?.subscriptionIds ?? null,
         });
       }
+      session.markPersisted();
       // the expiry clock restarts from the disconnect (or, if the broker died with the session
       // connected, from now)
       if (s.e > 0) this.#scheduleExpiry(session, s.goneAt > 0 ? s.goneAt + s.e * 1000 - now : s.e * 1000);

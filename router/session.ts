@@ -208,16 +208,49 @@ export class Session {
    * The inflight messages a restart must resend exactly — with their packet ids, from the log —
    * as [packetId, topicId, offset, qos, stage (0 publish, 1 pubrel), storedAt]. Retained
    * deliveries (their record is not in a topic log) and shared-group deliveries (the group
-   * persists those) are not included.
+   * persists those) are not included. `persisted` is reset to match (a full snapshot).
    */
-  inflightSnapshot(): Array<[number, number, number, number, number, number]> {
-    const out: Array<[number, number, number, number, number, number]> = [];
+  inflightSnapshot(): InflightRow[] {
+    this.#persisted.clear();
+    const out: InflightRow[] = [];
     for (const [pid, f] of this.inflight) {
-      if (f.topic === null || f.record !== null || f.group !== undefined) continue;
-      out.push([pid, f.topic.id, f.offset, f.qos, f.state === 'pubrel' ? 1 : 0, f.storedAt]);
+      if (!persistable(f)) continue;
+      out.push(row(pid, f));
+      this.#persisted.set(pid, { entry: f, stage: f.state });
     }
     return out;
   }
+
+  /**
+   * What changed in the persistable inflight set since the last snapshot or delta: rows added
+   * or moved to PUBREL, and packet ids gone. Cheap per tick: only changes are written.
+   */
+  inflightDelta(): { added: InflightRow[]; removed: number[] } {
+    const added: InflightRow[] = [];
+    const removed: number[] = [];
+    for (const [pid, f] of this.inflight) {
+      if (!persistable(f)) continue;
+      const before = this.#persisted.get(pid);
+      if (before !== undefined && before.entry === f && before.stage === f.state) continue;
+      added.push(row(pid, f));
+      this.#persisted.set(pid, { entry: f, stage: f.state });
+    }
+    for (const [pid, before] of this.#persisted) {
+      if (this.inflight.get(pid) === before.entry) continue;
+      // acknowledged, or its id reused by a delivery that is not persisted (retained, group)
+      removed.push(pid);
+      this.#persisted.delete(pid);
+    }
+    return { added, removed };
+  }
+
+  /** Marks restored rows as already persisted (after a replay). */
+  markPersisted(): void {
+    this.inflightSnapshot();
+  }
+
+  /** What the `sessions` log holds of this session's inflight set, by packet id. */
+  readonly #persisted = new Map<number, { entry: Inflight; stage: Inflight['state'] }>();
 
   /** Next free packet id in 1..65535 (callers check `window` first, so one exists). */
   allocatePacketId(): number {
@@ -229,4 +262,15 @@ export class Session {
     this.#nextPid = pid === 65535 ? 1 : pid + 1;
     return pid;
   }
+}
+
+/** An inflight entry as persisted: [packetId, topicId, offset, qos, stage (0 publish, 1 pubrel), storedAt]. */
+export type InflightRow = [number, number, number, number, number, number];
+
+function persistable(f: Inflight): boolean {
+  return f.topic !== null && f.record === null && f.group === undefined;
+}
+
+function row(pid: number, f: Inflight): InflightRow {
+  return [pid, (f.topic as TopicState).id, f.offset, f.qos, f.state === 'pubrel' ? 1 : 0, f.storedAt];
 }
