@@ -13,7 +13,7 @@
  * - every outbound packet id in `inflight` is unique and in 1..65535 [MQTT-2.3.1-1];
  * - `inflight` iterates in send order, which is the resend order on reconnect [MQTT-4.6.0-1].
  */
-import type { CommitLog, Offset } from '../commitlog/index.js';
+import type { CommitLog, Offset, ReadBatch } from '../commitlog/index.js';
 import type { AckQueue } from './acks.js';
 import type { QoS, TopicId } from './ids.js';
 
@@ -125,6 +125,8 @@ export interface Cursor {
   subscriptionIds: number[] | null;
   /** Next offset to deliver; -1 = "the log's end, once it is open". */
   next: Offset;
+  /** Records read from disk ahead of `next` (views into one read buffer), or null. */
+  ahead: ReadBatch | null;
   /** Queued in the scheduler's ready list. */
   queued: boolean;
   /** An async read is in flight. */
