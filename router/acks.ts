@@ -20,10 +20,6 @@ export class AckQueue {
   #waiters: Completion[] = [];
   #head = 0;
 
-  get length(): number {
-    return this.#offsets.length - this.#head;
-  }
-
   push(offset: Offset, waiter: Completion): void {
     this.#offsets.push(offset);
     this.#waiters.push(waiter);

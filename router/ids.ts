@@ -7,7 +7,4 @@
 /** Dense integer id of an interned topic name; also its offset in the `topics` meta log. */
 export type TopicId = number & { readonly __brand: 'TopicId' };
 
-/** Process-local id of a live connection (never persisted). */
-export type ConnectionId = number & { readonly __brand: 'ConnectionId' };
-
 export type QoS = 0 | 1 | 2;

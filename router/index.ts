@@ -4,6 +4,5 @@
 export { parseShared, Router, type RouterOptions, type RouterLogger, type RouterStats } from './router.js';
 export { Session, type Outlet, type SubscriptionOptions } from './session.js';
 export { RouterError, type RouterErrorCode } from './errors.js';
-export type { TopicId, ConnectionId, QoS } from './ids.js';
+export type { TopicId, QoS } from './ids.js';
 export { isValidTopicName, isValidTopicFilter, topicMatches } from './topic-filter.js';
-export { RECORD_HEADER_BYTES } from './record.js';

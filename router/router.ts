@@ -247,10 +247,6 @@ export class Router {
     return id;
   }
 
-  topicName(id: TopicId): string {
-    return this.#table.nameOf(id);
-  }
-
   #state(id: TopicId): TopicState {
     let s = this.#states[id];
     if (s === undefined) {
