@@ -679,6 +679,7 @@ export class Router {
     session.outlet = null;
     session.blocked.clear();
     session.pendingRetained.length = 0; // retained messages belong to the SUBSCRIBE that asked
+    this.resume(session); // a resend waiting for room ends now that its connection has gone
     this.#returnGroupMessages(session, null);
     if (!session.persistent) {
       this.#discard(session);
@@ -733,9 +734,18 @@ export class Router {
   async #resume(session: Session, outlet: Outlet): Promise<void> {
     session.resending = true;
     session.resendingFor = outlet;
+    const resent: number[] = [];
     try {
       for (const [pid, f] of [...session.inflight]) {
         if (session.outlet !== outlet) return;
+        // a client that came back with a smaller Receive Maximum gets its old messages no
+        // faster than it allows: wait for acknowledgements to make room [MQTT-3.3.4-7]
+        while (countStill(session, resent) >= session.inflightMax) {
+          await new Promise<void>((wake) => (session.roomWaiter = wake));
+          if (session.outlet !== outlet) return;
+        }
+        if (!session.inflight.has(pid)) continue; // acknowledged meanwhile
+        resent.push(pid);
         if (f.state === 'pubrel') {
           outlet.pubrel(pid);
           continue;
@@ -1172,6 +1182,11 @@ export class Router {
 
   /** The client's socket drained or its window opened: serve its blocked cursors again. */
   resume(session: Session): void {
+    if (session.roomWaiter !== null) {
+      const wake = session.roomWaiter;
+      session.roomWaiter = null;
+      wake();
+    }
     while (session.pendingRetained.length > 0 && session.window > 0 && session.outlet !== null) {
       const next = session.pendingRetained.shift() as { topic: TopicState; options: SubscriptionOptions };
       this.#sendRetained(session, next.topic, next.options);
@@ -1796,4 +1811,11 @@ function takeAhead(c: Cursor, max: number): ReadBatch | null {
   };
   if (end === ahead.records.length) c.ahead = null;
   return batch;
+}
+
+/** How many of the packet ids in `ids` are still awaiting acknowledgement. */
+function countStill(session: Session, ids: readonly number[]): number {
+  let n = 0;
+  for (const pid of ids) if (session.inflight.has(pid)) n++;
+  return n;
 }

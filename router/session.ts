@@ -187,6 +187,8 @@ export class Session {
   resending = false;
   /** The connection a resend in progress is for. */
   resendingFor: Outlet | null = null;
+  /** Wakes a resend that waits for room in the client's Receive Maximum. */
+  roomWaiter: (() => void) | null = null;
   #nextPid = 1;
 
   constructor(clientId: string, number: number, expirySec: number, inflightMax: number) {

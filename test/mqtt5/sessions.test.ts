@@ -138,3 +138,30 @@ test('DISCONNECT with reason 0x04 publishes the Will', async (t) => {
   const [m] = await inbox.waitFor(1);
   t.is(m?.payload, 'asked');
 });
+
+test('a client back with a smaller Receive Maximum gets its old messages resent no faster than it allows [MQTT-3.3.4-7]', async (t) => {
+  const broker = await startBroker(t);
+  const first = await RawClient.open(broker.port, 5);
+  await first.handshake('shrink', { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 10 } });
+  first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'shrink', qos: 1 }] });
+  await first.nextPacket('suback');
+  const pub = await connect5(t, broker.port);
+  for (let i = 0; i < 6; i++) await pub.publishAsync('shrink', `m${i}`, { qos: 1 });
+  for (let i = 0; i < 6; i++) await first.nextPacket('publish'); // none acknowledged
+  first.destroy();
+  await sleep(50);
+  const again = await RawClient.open(broker.port, 5);
+  t.teardown(() => again.destroy());
+  await again.handshake('shrink', { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 2 } });
+  const got: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    const a = await again.nextPacket('publish');
+    const b = await again.nextPacket('publish');
+    t.true(a.dup && b.dup);
+    await t.throwsAsync(again.nextPacket('publish', 200), { message: /no publish/ }, 'two outstanding at most');
+    got.push(Buffer.from(a.payload as Buffer).toString(), Buffer.from(b.payload as Buffer).toString());
+    again.send({ cmd: 'puback', messageId: a.messageId ?? 0 });
+    again.send({ cmd: 'puback', messageId: b.messageId ?? 0 });
+  }
+  t.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'], 'in the original order');
+});
