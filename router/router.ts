@@ -28,7 +28,7 @@ import { AckQueue, type Completion } from './acks.js';
 import { RouterError } from './errors.js';
 import type { QoS, TopicId } from './ids.js';
 import { encodeRecord, isRecord, recordExpiry, recordOrigin, recordPayload, recordProperties, recordQos, recordRetain } from './record.js';
-import { type Cursor, type Inflight, type InflightRow, type Outlet, Session, type SharedGroup, type SubscriptionOptions, type TopicState } from './session.js';
+import { type Cursor, type Inflight, type InflightRow, newTopicState, type Outlet, Session, type SharedGroup, type SubscriptionOptions, type TopicState } from './session.js';
 import { SubscriptionTrie } from './subscriptions.js';
 import { topicMatches } from './topic-filter.js';
 import { TopicTable } from './topics.js';
@@ -132,8 +132,8 @@ interface SessionRecord {
   q?: QoS;
   /** subscription options: [noLocal, retainAsPublished, retainHandling, id] */
   so?: [number, number, number, number];
-  /** [topicId, next offset, next offset] ('grp': [topicId, lowest unacknowledged, same]) */
-  t?: Array<[number, number, number]>;
+  /** per topic: [topicId, next offset] ('grp': [topicId, lowest unacknowledged offset]) */
+  t?: Array<[number, number]>;
   /** inbound QoS 2 packet ids stored and awaiting PUBREL */
   r?: number[];
   /** outbound inflight messages, all of them (a snapshot): [packetId, topicId, offset, qos, stage (0 publish, 1 pubrel), storedAt] */
@@ -250,22 +250,7 @@ export class Router {
   #state(id: TopicId): TopicState {
     let s = this.#states[id];
     if (s === undefined) {
-      const name = this.#table.nameOf(id);
-      s = {
-        id,
-        name,
-        nameBytes: Buffer.from(name, 'utf8'),
-        log: null,
-        opening: null,
-        cursors: new Set(),
-        retained: null,
-        retainedAt: 0,
-        retainedSeq: 0,
-        retainedApplied: 0,
-        retainedPendingOffset: -1,
-        queued: [],
-        acks: new AckQueue(),
-      };
+      s = newTopicState(id, this.#table.nameOf(id));
       this.#states[id] = s;
     }
     return s;
@@ -734,18 +719,18 @@ export class Router {
   async #resume(session: Session, outlet: Outlet): Promise<void> {
     session.resending = true;
     session.resendingFor = outlet;
-    const resent: number[] = [];
+    const resent = new Set<number>();
     try {
       for (const [pid, f] of [...session.inflight]) {
         if (session.outlet !== outlet) return;
         // a client that came back with a smaller Receive Maximum gets its old messages no
         // faster than it allows: wait for acknowledgements to make room [MQTT-3.3.4-7]
-        while (countStill(session, resent) >= session.inflightMax) {
+        while (resent.size >= session.inflightMax && stillOut(session, resent) >= session.inflightMax) {
           await new Promise<void>((wake) => (session.roomWaiter = wake));
           if (session.outlet !== outlet) return;
         }
         if (!session.inflight.has(pid)) continue; // acknowledged meanwhile
-        resent.push(pid);
+        resent.add(pid);
         if (f.state === 'pubrel') {
           outlet.pubrel(pid);
           continue;
@@ -1436,7 +1421,7 @@ export class Router {
         if (cur === undefined || f.offset < cur) low.set(f.topic.id, f.offset);
       }
     }
-    return { o: 'grp', c: g.key, t: [...low].map(([id, offset]) => [id, offset, offset]) };
+    return { o: 'grp', c: g.key, t: [...low] };
   }
 
   /** Writes one record per changed session: its moved cursors and inbound QoS 2 ids. */
@@ -1450,7 +1435,7 @@ export class Router {
         for (const state of session.dirtyTopics) {
           const c = session.cursors.get(state.id);
           if (c === undefined || c.next < 0) continue;
-          rec.t.push([state.id, c.next, c.next]);
+          rec.t.push([state.id, c.next]);
         }
         session.dirtyTopics.clear();
       }
@@ -1546,7 +1531,7 @@ export class Router {
       r: [...session.inboundQos2].filter(([, st]) => st === 'stored').map(([pid]) => pid),
       i: session.inflightSnapshot(),
     };
-    for (const [id, cursor] of session.cursors) if (cursor.next >= 0) rec.t?.push([id, cursor.next, cursor.next]);
+    for (const [id, cursor] of session.cursors) if (cursor.next >= 0) rec.t?.push([id, cursor.next]);
     this.#sessionsLog.append(Buffer.from(JSON.stringify(rec)));
     if (session.outlet === null && session.goneAt > 0) this.#sessionsLog.append(Buffer.from(JSON.stringify({ o: 'gone', c, at: session.goneAt } satisfies SessionRecord)));
   }
@@ -1575,12 +1560,12 @@ export class Router {
       e: number;
       goneAt: number;
       subs: Map<string, SubscriptionOptions>;
-      cur: Map<number, [number, number]>;
+      cur: Map<number, number>;
       rel: number[];
       inflight: Map<number, InflightRow>;
     }
     const saved = new Map<string, Saved>();
-    const groupPositions = new Map<string, Array<[number, number, number]>>();
+    const groupPositions = new Map<string, Array<[number, number]>>();
     await readAll(this.#sessionsLog, (buf) => {
       this.#sessionsSinceSnapshot++;
       let rec: SessionRecord;
@@ -1619,7 +1604,7 @@ export class Router {
           if (rec.f !== undefined) s.subs.delete(rec.f);
           break;
         case 'cur':
-          for (const [t, low, next] of rec.t ?? []) s.cur.set(t, [low, next]);
+          for (const [t, next] of rec.t ?? []) s.cur.set(t, next);
           if (rec.r !== undefined) s.rel = rec.r;
           if (rec.i !== undefined) s.inflight = new Map(rec.i.map((r) => [r[0], r]));
           for (const r of rec.a ?? []) s.inflight.set(r[0], r);
@@ -1646,7 +1631,7 @@ export class Router {
         if (shared !== null) this.#joinGroup(session, shared.key, shared.filter, opts);
         else this.#subs.add(filter, session, opts.qos);
       }
-      for (const [t, [low, next]] of s.cur) {
+      for (const [t, next] of s.cur) {
         if (t >= this.#table.size) continue;
         const state = this.#state(t as TopicId);
         const cursor = newCursor(session, null, state, next);
@@ -1813,9 +1798,8 @@ function takeAhead(c: Cursor, max: number): ReadBatch | null {
   return batch;
 }
 
-/** How many of the packet ids in `ids` are still awaiting acknowledgement. */
-function countStill(session: Session, ids: readonly number[]): number {
-  let n = 0;
-  for (const pid of ids) if (session.inflight.has(pid)) n++;
-  return n;
+/** Drops acknowledged ids from `resent`, returning how many are still awaiting acknowledgement. */
+function stillOut(session: Session, resent: Set<number>): number {
+  for (const pid of resent) if (!session.inflight.has(pid)) resent.delete(pid);
+  return resent.size;
 }

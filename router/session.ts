@@ -14,7 +14,7 @@
  * - `inflight` iterates in send order, which is the resend order on reconnect [MQTT-4.6.0-1].
  */
 import type { CommitLog, Offset, ReadBatch } from '../commitlog/index.js';
-import type { AckQueue } from './acks.js';
+import { AckQueue } from './acks.js';
 import type { QoS, TopicId } from './ids.js';
 
 /** What the router needs from a connection to talk to its client. Implemented in src/. */
@@ -85,6 +85,25 @@ export interface TopicState {
   readonly queued: Array<() => void>;
   /** Publishers waiting for their record to commit, in offset order. */
   readonly acks: AckQueue;
+}
+
+/** The router's state for a topic it has just met (no log open yet, nothing retained). */
+export function newTopicState(id: TopicId, name: string): TopicState {
+  return {
+    id,
+    name,
+    nameBytes: Buffer.from(name, 'utf8'),
+    log: null,
+    opening: null,
+    cursors: new Set(),
+    retained: null,
+    retainedAt: 0,
+    retainedSeq: 0,
+    retainedApplied: 0,
+    retainedPendingOffset: -1,
+    queued: [],
+    acks: new AckQueue(),
+  };
 }
 
 /**

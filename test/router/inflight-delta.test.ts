@@ -1,24 +1,9 @@
 /** Persisting a session's inflight set as deltas: only what changed since the last record. */
 import test from 'ava';
-import { AckQueue } from '../../router/acks.js';
 import type { TopicId } from '../../router/ids.js';
-import { type Inflight, Session, type TopicState } from '../../router/session.js';
+import { type Inflight, newTopicState, Session } from '../../router/session.js';
 
-const topic = {
-  id: 3 as TopicId,
-  name: 't',
-  nameBytes: Buffer.from('t'),
-  log: null,
-  opening: null,
-  cursors: new Set(),
-  retained: null,
-  retainedAt: 0,
-  retainedSeq: 0,
-  retainedApplied: 0,
-  retainedPendingOffset: -1,
-  queued: [],
-  acks: new AckQueue(),
-} satisfies TopicState;
+const topic = newTopicState(3 as TopicId, 't');
 
 function sent(offset: number, record: Buffer | null = null): Inflight {
   return { topic, offset, qos: 1, state: 'publish', record, retain: false, storedAt: 1000 + offset, subscriptionIds: null };
