@@ -73,6 +73,8 @@ export interface LogContext {
   readonly options: ResolvedLogOptions;
   readonly ops: FileOps;
   readonly files: FileCache;
+  /** Batches up to this many bytes are written synchronously when ops.writevSync exists. */
+  readonly syncWriteMaxBytes: number;
   /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
   tailChanged(log: CommitLog, bytes: number): void;
   /** The log's directory now exists on disk. */
@@ -473,14 +475,31 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       }
       const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
       try {
-        // The segment write goes first; the checksums are computed while the kernel copies.
-        const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
-        segWrite.catch(() => undefined);
-        const idxBuf = this.#indexEntries(g);
-        await Promise.all([
-          segWrite,
-          ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
-        ]);
+        const segBytes = g.endPos - g.segPos;
+        const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
+        if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
+          // A small batch: two synchronous pwritevs cost less than two threadpool round trips.
+          const idxBuf = this.#indexEntries(g);
+          try {
+            ops.writevSync(segRef.fd, segBufs, g.segPos);
+          } catch (e) {
+            throw ioError('write', seg.segPath, e);
+          }
+          try {
+            ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
+          } catch (e) {
+            throw ioError('write', seg.idxPath, e);
+          }
+        } else {
+          // The segment write goes first; the checksums are computed while the kernel copies.
+          const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
+          segWrite.catch(() => undefined);
+          const idxBuf = this.#indexEntries(g);
+          await Promise.all([
+            segWrite,
+            ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
+          ]);
+        }
         if (batchMode) {
           await Promise.all([
             ops.fdatasync(segRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.segPath, e))),

@@ -74,6 +74,13 @@ export interface StoreOptions {
    * @default 60000 ms; range 0 .. 86400000
    */
   retentionCheckMs?: number;
+  /**
+   * A batch (one segment's records plus their index entries) up to this many bytes is written
+   * with a synchronous pwritev on the event-loop thread when the FileOps offer writevSync;
+   * larger batches go to the threadpool, so the copy overlaps with the checksums. 0 = never.
+   * @default 65536 (64 KiB); range 0 .. 2^30 bytes
+   */
+  syncWriteMaxBytes?: number;
   /** Defaults for every log opened through the store (per-open options override them). */
   logDefaults?: LogOptions;
   /** The file system seam; tests inject failures through it. @default the node:fs operations */
@@ -116,6 +123,11 @@ export const TAIL_BUDGET_BYTES_DEFAULT = 256 * MIB;
 /** Age retention needs no finer grain than a minute. */
 export const RETENTION_CHECK_MS_DEFAULT = 60_000;
 export const RETENTION_CHECK_MS_MAX = 86_400_000;
+/**
+ * 64 KiB copies into the page cache in ~20–40 µs here, about one threadpool round trip
+ * (notes/2026-11-23-hot-path.md); larger batches are better overlapped with the checksums.
+ */
+export const SYNC_WRITE_MAX_BYTES_DEFAULT = 64 * 1024;
 
 /** Defaults of every log option. */
 export const LOG_DEFAULTS: ResolvedLogOptions = Object.freeze({
@@ -176,6 +188,7 @@ export interface ResolvedStoreOptions {
   readonly maxOpenFiles: number;
   readonly tailBudgetBytes: number;
   readonly retentionCheckMs: number;
+  readonly syncWriteMaxBytes: number;
   readonly logDefaults: ResolvedLogOptions;
 }
 
@@ -185,6 +198,7 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
     maxOpenFiles: integerIn('maxOpenFiles', opts.maxOpenFiles ?? MAX_OPEN_FILES_DEFAULT, MAX_OPEN_FILES_MIN, MAX_OPEN_FILES_MAX, 'files'),
     tailBudgetBytes: integerIn('tailBudgetBytes', opts.tailBudgetBytes ?? TAIL_BUDGET_BYTES_DEFAULT, 0, BUDGET_BYTES_MAX, 'bytes'),
     retentionCheckMs: integerIn('retentionCheckMs', opts.retentionCheckMs ?? RETENTION_CHECK_MS_DEFAULT, 0, RETENTION_CHECK_MS_MAX, 'ms'),
+    syncWriteMaxBytes: integerIn('syncWriteMaxBytes', opts.syncWriteMaxBytes ?? SYNC_WRITE_MAX_BYTES_DEFAULT, 0, MAX_RECORD_BYTES_MAX, 'bytes'),
     logDefaults: resolveLogOptions(opts.logDefaults ?? {}),
   });
 }

@@ -93,6 +93,7 @@ export class LogStore {
         options,
         ops: this.#ops,
         files: this.#files,
+        syncWriteMaxBytes: this.#opts.syncWriteMaxBytes,
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
         closed: (log) => this.#logClosed(log),

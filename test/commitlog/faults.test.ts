@@ -154,3 +154,24 @@ test("each durability policy issues the fdatasyncs it promises: 'batch' two per 
   t.is(counts.interval, 0, 'a 60 s interval has not synced yet');
   t.true((counts['interval-timer'] ?? 0) >= 2, `the 20 ms timer synced ${counts['interval-timer']} times`);
 });
+
+test('small batches are written on the calling thread, large ones on the threadpool, and both fail alike', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops, syncWriteMaxBytes: 4096 });
+  const log = await store.open('mixed', { tailBytes: 0 });
+  const small = await appendRange(log, 0, 10, 16); // ~10 × 16 B: synchronous
+  t.is(ops.calls.writevSync, 2, 'one segment write and one index write, both synchronous');
+  const big = [Buffer.alloc(8192, 1), Buffer.alloc(8192, 2)];
+  for (const b of big) log.append(b);
+  await log.flush();
+  t.is(ops.calls.writevSync, 2, 'a batch above syncWriteMaxBytes left the event-loop thread');
+  t.is(ops.calls.writev, 4);
+  ops.fail.writev = 'EIO';
+  log.append(Buffer.from('small'));
+  t.is((await t.throwsAsync<CommitLogError>(log.flush()))?.code, 'ERR_COMMITLOG_IO');
+  log.append(Buffer.alloc(8192, 3));
+  t.is((await t.throwsAsync<CommitLogError>(log.flush()))?.code, 'ERR_COMMITLOG_IO');
+  delete ops.fail.writev;
+  t.deepEqual(await readAll(log), [...small, ...big]);
+});

@@ -92,6 +92,20 @@ export function faultyOps(): FaultyOps {
       }
       return nodeFileOps.writev(fd, buffers, position);
     },
+    // Small batches take the synchronous path: it fails the same way.
+    writevSync(fd, buffers, position) {
+      ops.calls.writev = (ops.calls.writev ?? 0) + 1;
+      ops.calls.writevSync = (ops.calls.writevSync ?? 0) + 1;
+      const code = ops.fail.writev;
+      if (code !== undefined) {
+        if (ops.partialBytes > 0) {
+          const all = Buffer.concat(buffers as Buffer[]);
+          nodeFileOps.writevSync?.(fd, [all.subarray(0, Math.min(all.length, ops.partialBytes))], position);
+        }
+        throw errno(code);
+      }
+      nodeFileOps.writevSync?.(fd, buffers, position);
+    },
     async fdatasync(fd) {
       ops.calls.fdatasync = (ops.calls.fdatasync ?? 0) + 1;
       if (ops.fail.fdatasync !== undefined) throw errno(ops.fail.fdatasync);

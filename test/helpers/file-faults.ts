@@ -11,6 +11,10 @@ export function diskThatFills(): { ops: FileOps; setFull(v: boolean): void } {
   const ops: FileOps = {
     ...nodeFileOps,
     writev: (fd, buffers, position) => (full ? Promise.reject(enospc()) : nodeFileOps.writev(fd, buffers, position)),
+    writevSync: (fd, buffers, position) => {
+      if (full) throw enospc();
+      nodeFileOps.writevSync?.(fd, buffers, position);
+    },
   };
   return { ops, setFull: (v) => (full = v) };
 }
@@ -23,8 +27,11 @@ export function holdWritesTo(log: string): { ops: FileOps; hold(on: boolean): vo
   let holding = false;
   const held: Array<() => void> = [];
   const fds = new Set<number>();
+  // A synchronous write cannot be held back, so these ops offer none: every write goes through
+  // writev below.
+  const { writevSync: _sync, ...asyncOps } = nodeFileOps;
   const ops: FileOps = {
-    ...nodeFileOps,
+    ...asyncOps,
     open: async (path, create) => {
       const fd = await nodeFileOps.open(path, create);
       if (path.includes(`/${log}/`)) fds.add(fd);
