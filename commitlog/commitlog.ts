@@ -62,7 +62,16 @@ export interface ReadBatch {
 export interface CommitLogEvents {
   /** Records below `committed` now meet the durability policy and are readable. */
   commit: [committed: Offset];
-  /** The records [from, to) were not stored; `end` is back at `from`. */
+  /**
+   * Records below `flushed` are in the operating system's hands (they survive a kill -9, not
+   * yet a power loss under durability 'batch'); readTail(..., true) may return them. Under
+   * 'interval' and 'never' it fires just before the matching 'commit'.
+   */
+  flushed: [flushed: Offset];
+  /**
+   * The records [from, to) were not stored; `end` (and `flushed`) are back at `from`. Records
+   * already read through `flushed` may be among them: their offsets will be reused.
+   */
   failed: [err: CommitLogError, from: Offset, to: Offset];
 }
 
@@ -129,6 +138,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #start: Offset;
   #end: Offset;
   #committed: Offset;
+  /** committed ≤ flushed ≤ written ≤ end: written to the OS, not yet synced. */
+  #flushed: Offset;
   #written: Offset;
   #totalBytes = 0;
 
@@ -172,7 +183,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#opts = ctx.options;
     this.#segments = segments;
     this.#start = segments[0]?.base ?? nextOffset;
-    this.#end = this.#committed = this.#written = this.#memStart = nextOffset;
+    this.#end = this.#committed = this.#flushed = this.#written = this.#memStart = nextOffset;
     for (const s of segments) this.#totalBytes += s.bytes;
     this.#dirReady = segments.length > 0 || report.clean;
     this.#cleanMarker = report.clean;
@@ -196,6 +207,14 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /** Records below it meet the durability policy and are readable. */
   get committed(): Offset {
     return this.#committed;
+  }
+
+  /**
+   * Records below it have been written to the operating system (committed ≤ flushed ≤ end).
+   * Under 'batch' they wait for their fdatasync; a failed sync takes them back ('failed').
+   */
+  get flushed(): Offset {
+    return this.#flushed;
   }
 
   /** Bytes of records currently held in memory (tail plus not yet committed). */
@@ -238,19 +257,22 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /**
    * Reads committed records from memory only: no syscall, no flush. Returns null when `from` is
-   * committed but no longer in memory (use read()).
+   * committed but no longer in memory (use read()). With `unsynced`, records up to `flushed`
+   * count too (always in memory until committed): for readers that accept seeing a record
+   * a failed sync may still take back.
    * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_INVALID_ARGUMENT (from not an integer)
    */
-  readTail(from: Offset, maxRecords: number, maxBytes: number): ReadBatch | null {
+  readTail(from: Offset, maxRecords: number, maxBytes: number, unsynced = false): ReadBatch | null {
     if (this.#closed) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
     if (!Number.isSafeInteger(from)) {
       throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `from must be an integer offset, got ${String(from)}`);
     }
     if (from < this.#start) return empty('belowStart', this.#start);
-    if (from >= this.#committed) return from <= this.#end ? empty('caughtUp', from) : empty('beyondEnd', this.#committed);
+    const visible = unsynced ? this.#flushed : this.#committed;
+    if (from >= visible) return from <= this.#end ? empty('caughtUp', from) : empty('beyondEnd', visible);
     if (from < this.#memStart) return null;
     const i0 = this.#head + (from - this.#memStart);
-    const limit = Math.min(this.#committed - from, maxRecords >= 1 ? maxRecords : 1);
+    const limit = Math.min(visible - from, maxRecords >= 1 ? maxRecords : 1);
     let n = 0;
     let bytes = 0;
     const mem = this.#mem;
@@ -266,11 +288,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /**
    * Reads committed records from `from`: from the tail when there, else with one positional
    * read of the index and one of the segment (records of one segment per call). At least one
-   * record comes back even if it alone exceeds maxBytes.
+   * record comes back even if it alone exceeds maxBytes. `unsynced` as for readTail().
    * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_CORRUPT (crc mismatch), ERR_COMMITLOG_IO
    */
-  async read(from: Offset, maxRecords: number, maxBytes: number): Promise<ReadBatch> {
-    const tail = this.readTail(from, maxRecords, maxBytes);
+  async read(from: Offset, maxRecords: number, maxBytes: number, unsynced = false): Promise<ReadBatch> {
+    const tail = this.readTail(from, maxRecords, maxBytes, unsynced);
     if (tail !== null) return tail;
     return this.#readDisk(from, Math.max(1, maxRecords), maxBytes);
   }
@@ -400,7 +422,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
   }
 
-  /** Rolls `end` back to `committed`, rejects flush() waiters and emits 'failed'. */
+  /** Rolls `end` and `flushed` back to `committed`, rejects flush() waiters and emits 'failed'. */
   #failPending(err: CommitLogError): void {
     const from = this.#committed;
     const to = this.#end;
@@ -408,7 +430,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     for (let k = keep; k < this.#mem.length; k++) this.#memBytes -= (this.#mem[k] as Buffer).length;
     this.#mem.length = keep;
     this.#memTs.length = keep;
-    this.#end = this.#written = from;
+    this.#end = this.#flushed = this.#written = from;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(err);
@@ -455,26 +477,32 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     return groups;
   }
 
+  /**
+   * Writes the records [from, to) and their index entries, announces them as flushed, then
+   * (durability 'batch') fdatasyncs every file touched, all at once.
+   */
   async #writeBatch(from: Offset, to: Offset): Promise<void> {
     const { ops, files } = this.#ctx;
-    const batchMode = this.#opts.durability.mode === 'batch';
+    const mode = this.#opts.durability.mode;
     const groups = this.#plan(from, to);
     if (this.#cleanMarker) {
       await ops.unlink(join(this.#ctx.dir, CLEAN_MARKER));
       this.#cleanMarker = false;
     }
-    for (const g of groups) {
-      const { seg, segBufs } = g;
-      if (g.isNew) {
-        if (!this.#dirReady) {
-          await ops.mkdir(this.#ctx.dir);
-          this.#dirReady = true;
-          this.#ctx.created(this);
+    const refs: FileRef[] = [];
+    try {
+      for (const g of groups) {
+        const { seg, segBufs } = g;
+        if (g.isNew) {
+          if (!this.#dirReady) {
+            await ops.mkdir(this.#ctx.dir);
+            this.#dirReady = true;
+            this.#ctx.created(this);
+          }
+          this.#orphans.push(seg);
         }
-        this.#orphans.push(seg);
-      }
-      const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
-      try {
+        const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
+        refs.push(segRef, idxRef);
         const segBytes = g.endPos - g.segPos;
         const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
         if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
@@ -500,19 +528,29 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
             ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
           ]);
         }
-        if (batchMode) {
-          await Promise.all([
-            ops.fdatasync(segRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.segPath, e))),
-            ops.fdatasync(idxRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.idxPath, e))),
-          ]);
-          if (g.isNew) await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
-        } else if (this.#opts.durability.mode === 'interval') {
-          this.#dirty.add(seg);
-        }
-      } finally {
-        files.release(segRef);
-        files.release(idxRef);
       }
+      // In the kernel's hands: readers that accept unsynced records may see them now.
+      this.#flushed = to;
+      this.emit('flushed', to);
+      if (mode === 'batch') {
+        const syncs: Promise<void>[] = [];
+        for (let k = 0; k < groups.length; k++) {
+          const seg = (groups[k] as Group).seg;
+          const segRef = refs[2 * k] as FileRef;
+          const idxRef = refs[2 * k + 1] as FileRef;
+          syncs.push(ops.fdatasync(segRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.segPath, e))));
+          syncs.push(ops.fdatasync(idxRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.idxPath, e))));
+        }
+        for (const p of syncs) p.catch(() => undefined);
+        await Promise.all(syncs);
+        if (groups.some((g) => g.isNew)) {
+          await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
+        }
+      } else if (mode === 'interval') {
+        for (const g of groups) this.#dirty.add(g.seg);
+      }
+    } finally {
+      for (const r of refs) files.release(r);
     }
     // Everything is written: only now does the metadata move.
     for (const g of groups) {

@@ -175,3 +175,45 @@ test('small batches are written on the calling thread, large ones on the threadp
   delete ops.fail.writev;
   t.deepEqual(await readAll(log), [...small, ...big]);
 });
+
+test("under 'batch', records are 'flushed' (readable as unsynced) before their fdatasync commits them, and a failed sync takes them back", async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const held: Array<() => void> = [];
+  const realSync = ops.fdatasync;
+  ops.fdatasync = (fd) => new Promise<void>((resolve, reject) => held.push(() => realSync(fd).then(resolve, reject)));
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('early');
+  const flushedAt = new Promise<number>((resolve) => log.once('flushed', resolve));
+  for (const s of ['a', 'b', 'c']) log.append(Buffer.from(s));
+  const committed = log.flush();
+  t.is(await flushedAt, 3);
+  t.is(log.flushed, 3);
+  t.is(log.committed, 0);
+  t.is(log.readTail(0, 10, 1 << 20)?.status, 'caughtUp', 'a committed-only reader sees nothing yet');
+  t.deepEqual(log.readTail(0, 10, 1 << 20, true)?.records.map(String), ['a', 'b', 'c']);
+  t.deepEqual((await log.read(1, 10, 1 << 20, true)).records.map(String), ['b', 'c']);
+  while (held.length > 0) (held.shift() as () => void)();
+  await committed;
+  t.is(log.committed, 3);
+
+  // The next batch's sync fails: the flushed records are taken back and their offsets reused.
+  const failed = new Promise<[number, number]>((resolve) => log.once('failed', (_e, from, to) => resolve([from, to])));
+  log.append(Buffer.from('lost'));
+  const lost = log.flush();
+  lost.catch(() => undefined);
+  await new Promise<number>((resolve) => log.once('flushed', resolve));
+  t.is(log.readTail(3, 10, 1 << 20, true)?.records.length, 1);
+  ops.fail.fdatasync = 'EIO';
+  while (held.length > 0) (held.shift() as () => void)();
+  t.deepEqual(await failed, [3, 4]);
+  await t.throwsAsync(lost);
+  t.is(log.flushed, 3);
+  t.is(log.end, 3);
+  t.is(log.readTail(3, 10, 1 << 20, true)?.status, 'caughtUp');
+  delete ops.fail.fdatasync;
+  ops.fdatasync = realSync;
+  t.is(log.append(Buffer.from('kept')), 3);
+  await log.flush();
+  t.deepEqual((await readAll(log)).map(String), ['a', 'b', 'c', 'kept']);
+});
