@@ -16,8 +16,11 @@
  * and no connection starves the others, however many new topics appear.
  *
  * Invariants:
- * - a record is delivered only once committed (visibility = the durability policy), so a
- *   subscriber never sees a message the publisher could still lose;
+ * - a QoS 0/1 record is delivered once written to the OS (log 'flushed': it survives a kill -9),
+ *   without waiting for its fdatasync; a QoS 2 record only once committed (the durability
+ *   policy), so exactly-once survives a power loss. With `deliverUnsynced: false` every record
+ *   waits for its commit. A failed sync takes flushed records back: cursors rewind to the
+ *   failed offset, and inflight entries for the lost records are dropped;
  * - a publisher is acknowledged only after every append its PUBLISH caused (topic log, and the
  *   retained log for RETAIN) has committed;
  * - metadata lives in three logs of its own: `topics` (record N = name of TopicId N),
@@ -64,6 +67,14 @@ export interface RouterOptions {
    * @default 4194304 (4 MiB)
    */
   metaSegmentBytes?: number;
+  /**
+   * Deliver QoS 0 and 1 records to subscribers as soon as they are written to the OS, before
+   * their fdatasync (publishers are still acknowledged only after it). A power loss can then
+   * lose a record a subscriber saw; its publisher, never acknowledged, sends it again, so QoS 1
+   * stays at-least-once. QoS 2 records always wait for the sync. false: every record waits.
+   * @default true
+   */
+  deliverUnsynced?: boolean;
   logger?: RouterLogger;
 }
 
@@ -160,6 +171,8 @@ export class Router {
 
   readonly #store: LogStore;
   readonly #opts: { maxInflight: number; batchRecords: number; batchBytes: number; topicLog: LogOptions };
+  /** RouterOptions.deliverUnsynced: cursors read up to `flushed` instead of `committed`. */
+  readonly #early: boolean;
   readonly #log: RouterLogger;
   readonly #table = new TopicTable();
   readonly #states: Array<TopicState | undefined> = [];
@@ -204,6 +217,7 @@ export class Router {
       batchBytes: opts.batchBytes ?? DEFAULTS.batchBytes,
       topicLog: opts.topicLog ?? {},
     };
+    this.#early = opts.deliverUnsynced ?? true;
     this.#log = opts.logger ?? SILENT;
     this.#topicsLog = topics;
     this.#retainedLog = retained;
@@ -366,6 +380,7 @@ export class Router {
         state.log = log;
         state.opening = null;
         log.on('commit', (committed: Offset) => this.#onCommit(state, committed));
+        if (this.#early) log.on('flushed', (flushed: Offset) => this.#wakeCursors(state, flushed));
         log.on('failed', (err: Error, from: Offset, to: Offset) => this.#onFailed(state, err, from, to));
         for (const c of state.cursors) {
           if (c.next < 0) {
@@ -573,9 +588,14 @@ export class Router {
 
   #onCommit(state: TopicState, committed: Offset): void {
     state.acks.commit(committed);
+    this.#wakeCursors(state, committed);
+  }
+
+  /** Records below `upTo` became readable: serve the caught-up cursors behind it. */
+  #wakeCursors(state: TopicState, upTo: Offset): void {
     let woke = false;
     for (const c of state.cursors) {
-      if (c.waiting && c.next < committed) {
+      if (c.waiting && c.next < upTo) {
         c.waiting = false;
         this.#enqueue(c);
         woke = true;
@@ -584,10 +604,52 @@ export class Router {
     if (woke) this.#runInline();
   }
 
+  /** How far a cursor may read `log`: the flushed records, or only the committed ones. */
+  #visible(log: CommitLog): Offset {
+    return this.#early ? log.flushed : log.committed;
+  }
+
+  /**
+   * Whether delivery must stop at this record until it commits: a QoS 2 record read before its
+   * sync (exactly once must not depend on a record a power loss could take back).
+   */
+  #mustWaitForSync(log: CommitLog, offset: Offset, rec: Buffer): boolean {
+    return this.#early && offset >= log.committed && recordQos(rec) === 2;
+  }
+
   #onFailed(state: TopicState, err: Error, from: Offset, to: Offset): void {
     this.stats.appendFailures += to - from;
     this.#log.error({ err, topic: state.name, from, to }, 'append failed; publishers of these records are told so');
     state.acks.fail(from, to, err);
+    if (this.#early) this.#rewind(state, from);
+  }
+
+  /**
+   * The records from `from` on were taken back (a failed write or sync) and their offsets will
+   * be reused. Subscribers may have received some of them already (delivered unsynced): their
+   * cursors go back to `from` so the records that take those offsets are not skipped, and the
+   * inflight entries for the lost records are dropped (a late PUBACK for them is ignored).
+   */
+  #rewind(state: TopicState, from: Offset): void {
+    for (const c of state.cursors) {
+      if (c.next <= from) continue;
+      c.next = from;
+      c.ahead = null;
+      if (c.session !== null && c.session.persistent) this.#markDirty(c.session, state);
+      if (c.group !== null) {
+        this.#markGroupDirty(c.group);
+        const g = c.group;
+        for (let i = g.redeliver.length - 1; i >= 0; i--) {
+          const e = g.redeliver[i] as { topic: TopicState; offset: Offset };
+          if (e.topic === state && e.offset >= from) g.redeliver.splice(i, 1);
+        }
+      }
+    }
+    for (const session of this.#sessions.values()) {
+      for (const [pid, f] of session.inflight) {
+        if (f.topic === state && f.record === null && f.offset >= from) this.#settle(session, pid, f);
+      }
+    }
   }
 
   #onMetaFailed(which: string, err: Error, from: Offset, to: Offset, acks: AckQueue): void {
@@ -776,7 +838,7 @@ export class Router {
     }
     const log = state.log;
     if (log === null) return null;
-    const batch = log.readTail(offset, 1, Number.MAX_SAFE_INTEGER) ?? (await log.read(offset, 1, Number.MAX_SAFE_INTEGER));
+    const batch = log.readTail(offset, 1, Number.MAX_SAFE_INTEGER, this.#early) ?? (await log.read(offset, 1, Number.MAX_SAFE_INTEGER, this.#early));
     return batch.status === 'records' && batch.records.length > 0 ? (batch.records[0] as Buffer) : null;
   }
 
@@ -1028,7 +1090,7 @@ export class Router {
     const log = c.topic.log;
     if (log === null || c.reading || g.cursors.get(c.topic.id) !== c) return;
     if (c.next < 0) c.next = log.end;
-    if (c.next >= log.committed) {
+    if (c.next >= this.#visible(log)) {
       c.waiting = true;
       return;
     }
@@ -1036,7 +1098,7 @@ export class Router {
       g.blocked.add(c);
       return;
     }
-    const batch = log.readTail(c.next, this.#opts.batchRecords, this.#opts.batchBytes);
+    const batch = log.readTail(c.next, this.#opts.batchRecords, this.#opts.batchBytes, this.#early);
     if (batch !== null) {
       this.#deliverGroup(c, g, batch);
       return;
@@ -1073,10 +1135,17 @@ export class Router {
       return;
     }
     const now = Date.now();
+    const topicLog = c.topic.log as CommitLog;
     let offset = batch.next - batch.records.length;
     for (let i = 0; i < batch.records.length; i++, offset++) {
       const rec = batch.records[i] as Buffer;
       if (!isRecord(rec)) continue;
+      if (this.#mustWaitForSync(topicLog, offset, rec)) {
+        c.next = offset; // woken by the commit
+        this.#markGroupDirty(g);
+        c.waiting = true;
+        return;
+      }
       const storedAt = batch.timestamps[i] as number;
       const expiry = remainingExpiry(rec, storedAt, now);
       if (expiry === 0) continue;
@@ -1092,7 +1161,7 @@ export class Router {
     c.next = batch.next;
     this.#markGroupDirty(g);
     const log = c.topic.log;
-    if (log !== null && c.next < log.committed) this.#enqueue(c);
+    if (log !== null && c.next < this.#visible(log)) this.#enqueue(c);
     else c.waiting = true;
   }
 
@@ -1256,7 +1325,7 @@ export class Router {
       this.#log.warn({ clientId: session.clientId, topic: c.topic.name, cursor: c.next, end: log.end }, 'cursor beyond the log end after a crash; resuming at the end');
       c.next = log.end;
     }
-    if (c.next >= log.committed) {
+    if (c.next >= this.#visible(log)) {
       c.waiting = true;
       return;
     }
@@ -1278,7 +1347,7 @@ export class Router {
       this.#deliver(c, outlet, ahead);
       return;
     }
-    const batch = log.readTail(c.next, max, this.#opts.batchBytes);
+    const batch = log.readTail(c.next, max, this.#opts.batchBytes, this.#early);
     if (batch !== null) {
       this.#deliver(c, outlet, batch);
       return;
@@ -1329,12 +1398,20 @@ export class Router {
         const timestamps = batch.timestamps;
         let offset = batch.next - records.length;
         const topic = c.topic;
+        const topicLog = topic.log as CommitLog;
         const now = Date.now();
         for (let i = 0; i < records.length; i++, offset++) {
           const rec = records[i] as Buffer;
           if (!isRecord(rec)) {
             this.#log.error({ topic: topic.name, offset }, 'unreadable record skipped');
             continue;
+          }
+          if (this.#mustWaitForSync(topicLog, offset, rec)) {
+            // the rest of the batch waits for the commit, which wakes this cursor
+            if (offset > c.next && session.persistent) this.#markDirty(session, topic);
+            c.next = offset;
+            c.waiting = true;
+            return;
           }
           if (c.noLocal && recordOrigin(rec) === session.number) continue; // [MQTT-3.8.3-3]
           const storedAt = timestamps[i] as number;
@@ -1372,7 +1449,7 @@ export class Router {
       }
     }
     const log = c.topic.log;
-    if (log !== null && c.next < log.committed) this.#enqueue(c);
+    if (log !== null && c.next < this.#visible(log)) this.#enqueue(c);
     else c.waiting = true;
   }
 

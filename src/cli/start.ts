@@ -19,6 +19,9 @@ const HELP = `usage: mqlog start [options]
   --log-level L          fatal|error|warn|info|debug|trace|silent (default info)
   --fsync MODE           batch | never | <ms>: when an acknowledged message is on disk
                          (default batch: fsync before PUBACK)
+  --deliver-after WHEN   write | sync: when subscribers get QoS 0/1 messages, once
+                         written to the OS or only after the fsync (default write;
+                         QoS 2 always waits for the fsync)
   --segment-bytes N      segment size before rolling     (default 64 MiB)
   --retention-bytes N    per-topic size limit, 0 = none  (default 0)
   --retention-hours N    per-topic age limit, 0 = none   (default 0)
@@ -45,6 +48,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
       config: { type: 'string' },
       'log-level': { type: 'string' },
       fsync: { type: 'string' },
+      'deliver-after': { type: 'string' },
       'segment-bytes': { type: 'string' },
       'retention-bytes': { type: 'string' },
       'retention-hours': { type: 'string' },
@@ -74,6 +78,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
   set('dataDir', values['data-dir']);
   set('logLevel', values['log-level'] as LogLevel | undefined);
   set('fsync', fsync);
+  set('deliverAfter', values['deliver-after'] as BrokerOptions['deliverAfter']);
   set('segmentBytes', num('segment-bytes', values['segment-bytes']));
   set('retentionBytes', num('retention-bytes', values['retention-bytes']));
   set('retentionHours', num('retention-hours', values['retention-hours']));

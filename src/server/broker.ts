@@ -140,7 +140,12 @@ export class Broker {
     const store = await LogStore.open(dataDir, plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps });
     let router: Router;
     try {
-      router = await Router.open(store, { maxInflight: options.maxInflight, topicLog: topicLogOptions(options), logger });
+      router = await Router.open(store, {
+        maxInflight: options.maxInflight,
+        topicLog: topicLogOptions(options),
+        deliverUnsynced: options.deliverAfter === 'write',
+        logger,
+      });
     } catch (err) {
       await store.close();
       throw err;

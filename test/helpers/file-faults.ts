@@ -1,6 +1,7 @@
 /**
- * FileOps wrappers for fault and ordering tests: a disk that fills up on demand, and writes to
- * one log that can be held back and released, to show what waits for what.
+ * FileOps wrappers for fault and ordering tests: a disk that fills up on demand, writes to one
+ * log that can be held back and released, and fdatasyncs that can be held, then released or
+ * failed, to show what waits for what.
  */
 import { nodeFileOps, type FileOps } from '../../commitlog/index.js';
 
@@ -50,6 +51,28 @@ export function holdWritesTo(log: string): { ops: FileOps; hold(on: boolean): vo
     release: () => {
       holding = false;
       for (const go of held.splice(0)) go();
+    },
+  };
+}
+
+/** Real file operations whose fdatasyncs can be held and then released or failed. */
+export function syncGate(): { ops: FileOps; hold(): void; release(failWith?: string): void; held(): number } {
+  let holding = false;
+  const waiting: Array<{ fd: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  const ops: FileOps = {
+    ...nodeFileOps,
+    fdatasync: (fd) => (holding ? new Promise<void>((resolve, reject) => waiting.push({ fd, resolve, reject })) : nodeFileOps.fdatasync(fd)),
+  };
+  return {
+    ops,
+    hold: () => (holding = true),
+    held: () => waiting.length,
+    release(failWith) {
+      holding = false;
+      for (const w of waiting.splice(0)) {
+        if (failWith !== undefined) w.reject(Object.assign(new Error(`injected ${failWith}`), { code: failWith }));
+        else nodeFileOps.fdatasync(w.fd).then(w.resolve, w.reject);
+      }
     },
   };
 }
