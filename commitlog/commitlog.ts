@@ -98,9 +98,19 @@ export const READ_MAX_ENTRIES = 4096;
 const TAIL_COMPACT_SLOTS = 1024;
 const EMPTY = Buffer.alloc(0);
 
+/** A written batch waiting for its fdatasync ('batch' mode). */
+interface UnsyncedBatch {
+  to: Offset;
+  groups: Group[];
+}
+
 interface Group {
   seg: SegmentState;
   isNew: boolean;
+  /** The segment's metadata before this group moved it (for #unmove). */
+  prevCount: number;
+  prevBytes: number;
+  prevLastTs: number;
   /** Index into #mem of its first record. */
   first: number;
   n: number;
@@ -159,6 +169,14 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #needsRepair = false;
   /** New segments a failed batch created on disk; repair deletes them. */
   #orphans: SegmentState[] = [];
+  /** 'batch': batches written (and flushed) but not yet fdatasynced, oldest first. */
+  #unsynced: UnsyncedBatch[] = [];
+  /** 'batch': the fdatasync round in flight, if any. */
+  #syncInFlight: Promise<void> | null = null;
+  /** A sync round failed; the writer (or the syncer, if the writer is idle) rolls back. */
+  #syncError: CommitLogError | null = null;
+  /** The writer loop is running (set and cleared synchronously, unlike #flushing). */
+  #writerActive = false;
   /** Segments written but not yet fdatasynced (durability 'interval' only). */
   readonly #dirty = new Set<SegmentState>();
   #syncing: Promise<void> | null = null;
@@ -362,6 +380,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     let ok = true;
     if (this.#committed < this.#end) await this.flush().catch(() => (ok = false));
     if (this.#flushing !== null) await this.#flushing;
+    await this.#syncSettled().catch(() => undefined);
+    if (this.#syncError !== null) ok = false;
     if (this.#retaining !== null) await this.#retaining.catch(() => undefined);
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
@@ -387,39 +407,152 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   readonly #onTick = (): void => {
     this.#flushScheduled = false;
     if (this.#flushing === null && this.#written < this.#end) {
+      this.#writerActive = true;
       this.#flushing = this.#flushLoop().finally(() => {
         this.#flushing = null;
       });
     }
   };
 
+  /**
+   * The writer: writes whatever was appended, batch after batch, without waiting for the
+   * previous batch's fdatasync ('batch' mode hands each written batch to #kickSync, which
+   * syncs everything written so far in one go while the next batch is being written: group
+   * commit). A failure of either rolls everything uncommitted back.
+   */
   async #flushLoop(): Promise<void> {
-    while (this.#written < this.#end) {
+    for (;;) {
+      if (this.#syncError !== null) {
+        await this.#syncSettled();
+        this.#rollBackUncommitted(this.#syncError);
+      }
+      if (this.#written >= this.#end && this.#syncError === null) {
+        // decided synchronously with the check: a sync failing from now on rolls back by itself
+        this.#writerActive = false;
+        return;
+      }
+      if (this.#written >= this.#end) continue;
       if (this.#needsRepair) {
+        await this.#syncSettled();
         try {
           await this.#repair();
         } catch (err) {
-          this.#failPending(ioError('repair after a failed write', this.#ctx.dir, err));
+          this.#rollBackUncommitted(ioError('repair after a failed write', this.#ctx.dir, err));
           continue;
         }
       }
       const from = this.#written;
       const to = this.#end;
       this.#written = to;
+      let written: Group[];
       try {
-        await this.#writeBatch(from, to);
+        written = await this.#writeBatch(from, to);
       } catch (err) {
         this.#needsRepair = true;
-        this.#failPending(ioError('append', this.#ctx.dir, err));
+        await this.#syncSettled();
+        this.#rollBackUncommitted(ioError('append', this.#ctx.dir, err));
         continue;
       }
-      this.#committed = to;
-      while (this.#waiters.length > 0 && (this.#waiters[0] as Waiter).target <= to) (this.#waiters.shift() as Waiter).resolve();
-      this.#trimTail(this.#opts.tailBytes);
-      this.#ctx.tailChanged(this, this.#memBytes);
-      if (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) void this.enforceRetention().catch(() => undefined);
-      this.emit('commit', to);
+      const mode = this.#opts.durability.mode;
+      if (mode === 'batch') {
+        this.#unsynced.push({ to, groups: written });
+        if (this.#syncError !== null) continue; // a sync failed meanwhile: this batch goes too
+        this.#flushed = to;
+        this.emit('flushed', to);
+        this.#kickSync();
+      } else {
+        this.#flushed = to;
+        this.emit('flushed', to);
+        if (mode === 'interval') for (const g of written) this.#dirty.add(g.seg);
+        this.#commitThrough(to);
+      }
     }
+  }
+
+  /**
+   * The syncer ('batch' mode): fdatasyncs every file the written-but-unsynced batches touched,
+   * at most one round in flight; what is written meanwhile waits for the next round.
+   */
+  #kickSync(): void {
+    if (this.#syncInFlight !== null || this.#unsynced.length === 0 || this.#syncError !== null) return;
+    const batches = this.#unsynced.splice(0);
+    const target = (batches[batches.length - 1] as UnsyncedBatch).to;
+    this.#syncInFlight = this.#syncBatches(batches).then(
+      () => {
+        this.#syncInFlight = null;
+        this.#commitThrough(target);
+        this.#kickSync();
+      },
+      (err: unknown) => {
+        this.#syncInFlight = null;
+        // put them back: the failure path reverts their metadata
+        this.#unsynced.unshift(...batches);
+        const error = err instanceof CommitLogError ? err : ioError('fdatasync', this.#ctx.dir, err);
+        this.#needsRepair = true;
+        this.#syncError = error;
+        // an active writer handles it at its next step; otherwise it happens here
+        if (!this.#writerActive) this.#rollBackUncommitted(error);
+      },
+    );
+  }
+
+  async #syncBatches(batches: UnsyncedBatch[]): Promise<void> {
+    const { ops, files } = this.#ctx;
+    const segs = new Set<SegmentState>();
+    let created = false;
+    for (const b of batches) {
+      for (const g of b.groups) {
+        segs.add(g.seg);
+        if (g.isNew) created = true;
+      }
+    }
+    const refs: FileRef[] = [];
+    try {
+      const syncs: Promise<void>[] = [];
+      for (const seg of segs) {
+        const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], false)) as [FileRef, FileRef];
+        refs.push(segRef, idxRef);
+        syncs.push(ops.fdatasync(segRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.segPath, e))));
+        syncs.push(ops.fdatasync(idxRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.idxPath, e))));
+      }
+      for (const p of syncs) p.catch(() => undefined);
+      await Promise.all(syncs);
+      if (created) await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
+    } finally {
+      for (const r of refs) files.release(r);
+    }
+  }
+
+  /** Resolves once no fdatasync round is in flight. */
+  async #syncSettled(): Promise<void> {
+    while (this.#syncInFlight !== null) await this.#syncInFlight;
+  }
+
+  /** Records below `to` meet the durability policy: readers, waiters and listeners learn it. */
+  #commitThrough(to: Offset): void {
+    if (to <= this.#committed) return;
+    this.#committed = to;
+    while (this.#waiters.length > 0 && (this.#waiters[0] as Waiter).target <= to) (this.#waiters.shift() as Waiter).resolve();
+    this.#trimTail(this.#opts.tailBytes);
+    this.#ctx.tailChanged(this, this.#memBytes);
+    if (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) void this.enforceRetention().catch(() => undefined);
+    this.emit('commit', to);
+  }
+
+  /**
+   * Everything beyond `committed` is lost: reverts the segment metadata of the batches written
+   * but not synced and rolls the records back (#failPending); the next write repairs the files
+   * first. Callers make sure no sync round is in flight (it could still commit some of them).
+   */
+  #rollBackUncommitted(err: CommitLogError): void {
+    for (let b = this.#unsynced.length - 1; b >= 0; b--) {
+      const groups = (this.#unsynced[b] as UnsyncedBatch).groups;
+      for (let k = groups.length - 1; k >= 0; k--) this.#unmove(groups[k] as Group);
+    }
+    this.#unsynced = [];
+    this.#needsRepair = true;
+    this.#syncError = null;
+    if (this.#end > this.#committed || this.#waiters.length > 0) this.#failPending(err);
   }
 
   /** Rolls `end` and `flushed` back to `committed`, rejects flush() waiters and emits 'failed'. */
@@ -454,13 +587,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const len = (mem[i] as Buffer).length;
       const full = count > 0 && bytes + len > max;
       if (cur === null && active !== undefined && !full) {
-        cur = { seg: active, isNew: false, first: i, n: 0, segPos: bytes, idxPos: indexBytes(count), endPos: bytes, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
+        cur = { seg: active, isNew: false, prevCount: 0, prevBytes: 0, prevLastTs: 0, first: i, n: 0, segPos: bytes, idxPos: indexBytes(count), endPos: bytes, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
         groups.push(cur);
       } else if (cur === null || full) {
         bytes = HEADER_BYTES;
         count = 0;
         const seg = newSegmentState(this.#ctx.dir, off);
-        cur = { seg, isNew: true, first: i, n: 0, segPos: 0, idxPos: 0, endPos: HEADER_BYTES, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
+        cur = { seg, isNew: true, prevCount: 0, prevBytes: 0, prevLastTs: 0, first: i, n: 0, segPos: 0, idxPos: 0, endPos: HEADER_BYTES, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
         groups.push(cur);
       }
       cur.n++;
@@ -478,31 +611,28 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   /**
-   * Writes the records [from, to) and their index entries, announces them as flushed, then
-   * (durability 'batch') fdatasyncs every file touched, all at once.
+   * Writes the records [from, to) and their index entries (no fdatasync) and moves the segment
+   * metadata; returns the groups written, which #unmove() can take back.
    */
-  async #writeBatch(from: Offset, to: Offset): Promise<void> {
+  async #writeBatch(from: Offset, to: Offset): Promise<Group[]> {
     const { ops, files } = this.#ctx;
-    const mode = this.#opts.durability.mode;
     const groups = this.#plan(from, to);
     if (this.#cleanMarker) {
       await ops.unlink(join(this.#ctx.dir, CLEAN_MARKER));
       this.#cleanMarker = false;
     }
-    const refs: FileRef[] = [];
-    try {
-      for (const g of groups) {
-        const { seg, segBufs } = g;
-        if (g.isNew) {
-          if (!this.#dirReady) {
-            await ops.mkdir(this.#ctx.dir);
-            this.#dirReady = true;
-            this.#ctx.created(this);
-          }
-          this.#orphans.push(seg);
+    for (const g of groups) {
+      const { seg, segBufs } = g;
+      if (g.isNew) {
+        if (!this.#dirReady) {
+          await ops.mkdir(this.#ctx.dir);
+          this.#dirReady = true;
+          this.#ctx.created(this);
         }
-        const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
-        refs.push(segRef, idxRef);
+        this.#orphans.push(seg);
+      }
+      const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
+      try {
         const segBytes = g.endPos - g.segPos;
         const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
         if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
@@ -528,33 +658,17 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
             ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
           ]);
         }
+      } finally {
+        files.release(segRef);
+        files.release(idxRef);
       }
-      // In the kernel's hands: readers that accept unsynced records may see them now.
-      this.#flushed = to;
-      this.emit('flushed', to);
-      if (mode === 'batch') {
-        const syncs: Promise<void>[] = [];
-        for (let k = 0; k < groups.length; k++) {
-          const seg = (groups[k] as Group).seg;
-          const segRef = refs[2 * k] as FileRef;
-          const idxRef = refs[2 * k + 1] as FileRef;
-          syncs.push(ops.fdatasync(segRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.segPath, e))));
-          syncs.push(ops.fdatasync(idxRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.idxPath, e))));
-        }
-        for (const p of syncs) p.catch(() => undefined);
-        await Promise.all(syncs);
-        if (groups.some((g) => g.isNew)) {
-          await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
-        }
-      } else if (mode === 'interval') {
-        for (const g of groups) this.#dirty.add(g.seg);
-      }
-    } finally {
-      for (const r of refs) files.release(r);
     }
     // Everything is written: only now does the metadata move.
     for (const g of groups) {
       const seg = g.seg;
+      g.prevCount = seg.count;
+      g.prevBytes = seg.bytes;
+      g.prevLastTs = seg.lastTimestampMs;
       if (g.isNew) this.#segments.push(seg);
       seg.count += g.n;
       this.#totalBytes += g.endPos - (g.isNew ? 0 : seg.bytes);
@@ -562,6 +676,22 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       seg.lastTimestampMs = g.lastTs;
     }
     this.#orphans = [];
+    return groups;
+  }
+
+  /** Takes back the metadata move of a written group whose sync failed (newest group first). */
+  #unmove(g: Group): void {
+    const seg = g.seg;
+    this.#totalBytes -= g.endPos - (g.isNew ? 0 : g.prevBytes);
+    if (g.isNew) {
+      if (this.#segments[this.#segments.length - 1] === seg) this.#segments.pop();
+      this.#dirty.delete(seg);
+      this.#orphans.push(seg);
+      return;
+    }
+    seg.count = g.prevCount;
+    seg.bytes = g.prevBytes;
+    seg.lastTimestampMs = g.prevLastTs;
   }
 
   /** Index entries (with the header for a new segment) of a planned group. */
@@ -757,7 +887,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const { ops, files } = this.#ctx;
     const { retentionBytes, retentionMs } = this.#opts;
     let deleted = 0;
-    while (this.#segments.length > 1) {
+    // never a segment an unsynced batch wrote to: a failed sync may still take that batch back
+    while (this.#segments.length > 1 && (this.#segments[1] as SegmentState).base <= this.#committed) {
       const oldest = this.#segments[0] as SegmentState;
       let drop = this.#totalBytes > retentionBytes || oldest.base + oldest.count <= this.#trimFloor;
       if (!drop && retentionMs !== Number.POSITIVE_INFINITY) {

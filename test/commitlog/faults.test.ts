@@ -3,7 +3,7 @@
  * event names the lost range, and the log stays readable and consistent, also after reopen.
  */
 import test from 'ava';
-import { LogStore, type CommitLogError } from '../../commitlog/index.js';
+import { type CommitLog, LogStore, type CommitLogError } from '../../commitlog/index.js';
 import { appendRange, faultyOps, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
 test('ENOSPC on append reaches the caller as ERR_COMMITLOG_NO_SPACE and the log stays consistent', async (t) => {
@@ -182,6 +182,10 @@ test("under 'batch', records are 'flushed' (readable as unsynced) before their f
   const held: Array<() => void> = [];
   const realSync = ops.fdatasync;
   ops.fdatasync = (fd) => new Promise<void>((resolve, reject) => held.push(() => realSync(fd).then(resolve, reject)));
+  const heldSyncs = async (n: number) => {
+    for (let i = 0; i < 500 && held.length < n; i++) await new Promise((r) => setTimeout(r, 2));
+    t.is(held.length, n);
+  };
   const store = await openStore(t, dir, { fileOps: ops });
   const log = await store.open('early');
   const flushedAt = new Promise<number>((resolve) => log.once('flushed', resolve));
@@ -193,6 +197,7 @@ test("under 'batch', records are 'flushed' (readable as unsynced) before their f
   t.is(log.readTail(0, 10, 1 << 20)?.status, 'caughtUp', 'a committed-only reader sees nothing yet');
   t.deepEqual(log.readTail(0, 10, 1 << 20, true)?.records.map(String), ['a', 'b', 'c']);
   t.deepEqual((await log.read(1, 10, 1 << 20, true)).records.map(String), ['b', 'c']);
+  await heldSyncs(2); // the segment's and the index's
   while (held.length > 0) (held.shift() as () => void)();
   await committed;
   t.is(log.committed, 3);
@@ -205,6 +210,7 @@ test("under 'batch', records are 'flushed' (readable as unsynced) before their f
   await new Promise<number>((resolve) => log.once('flushed', resolve));
   t.is(log.readTail(3, 10, 1 << 20, true)?.records.length, 1);
   ops.fail.fdatasync = 'EIO';
+  await heldSyncs(2);
   while (held.length > 0) (held.shift() as () => void)();
   t.deepEqual(await failed, [3, 4]);
   await t.throwsAsync(lost);
@@ -216,4 +222,70 @@ test("under 'batch', records are 'flushed' (readable as unsynced) before their f
   t.is(log.append(Buffer.from('kept')), 3);
   await log.flush();
   t.deepEqual((await readAll(log)).map(String), ['a', 'b', 'c', 'kept']);
+});
+
+test("under 'batch', the next batch is written while the previous one's fdatasync runs; a failed round takes back every unsynced batch, new segments included", async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  let holding = true;
+  const held: Array<(fail: boolean) => void> = [];
+  const realSync = ops.fdatasync;
+  ops.fdatasync = (fd) =>
+    holding
+      ? new Promise<void>((resolve, reject) => held.push((fail) => (fail ? reject(Object.assign(new Error('injected EIO'), { code: 'EIO' })) : realSync(fd).then(resolve, reject))))
+      : realSync(fd);
+  const heldSyncs = async (n: number) => {
+    for (let i = 0; i < 500 && held.length < n; i++) await new Promise((r) => setTimeout(r, 2));
+    t.is(held.length, n);
+  };
+  const nextFlushed = (log: CommitLog) => new Promise<number>((resolve) => log.once('flushed', resolve));
+  const store = await openStore(t, dir, { fileOps: ops });
+  // 64-byte segments: a header plus a few small records, so batches roll to new segments
+  const log = await store.open('pipe', { segmentBytes: 64 });
+  let flushed = nextFlushed(log);
+  log.append(Buffer.from('one'));
+  const first = log.flush();
+  t.is(await flushed, 1);
+  await heldSyncs(2);
+  flushed = nextFlushed(log);
+  log.append(Buffer.from('two'));
+  const second = log.flush();
+  t.is(await flushed, 2, 'written while the first sync is still running');
+  t.is(held.length, 2, 'one sync round at a time');
+  for (const release of held.splice(0)) release(false);
+  await first;
+  await heldSyncs(2);
+  for (const release of held.splice(0)) release(false);
+  await second;
+  t.is(log.committed, 2);
+
+  // two unsynced batches, the second on a new segment, then the round fails
+  const segmentsBefore = log.diskBytes;
+  const failed: Array<[number, number]> = [];
+  log.on('failed', (_e, from, to) => failed.push([from, to]));
+  flushed = nextFlushed(log);
+  log.append(Buffer.alloc(40, 1));
+  const third = log.flush();
+  third.catch(() => undefined);
+  await flushed;
+  await heldSyncs(2);
+  flushed = nextFlushed(log);
+  log.append(Buffer.alloc(40, 2));
+  const fourth = log.flush();
+  fourth.catch(() => undefined);
+  t.is(await flushed, 4);
+  for (const release of held.splice(0)) release(true);
+  await t.throwsAsync(third);
+  await t.throwsAsync(fourth);
+  t.deepEqual(failed, [[2, 4]]);
+  t.is(log.end, 2);
+  t.is(log.diskBytes, segmentsBefore, 'the segment metadata is back where the last commit left it');
+  holding = false;
+  log.append(Buffer.from('three'));
+  await log.flush();
+  t.deepEqual((await readAll(log)).map(String), ['one', 'two', 'three']);
+  await store.close();
+  const again = await LogStore.open(dir, { retentionCheckMs: 0 });
+  t.teardown(() => again.close());
+  t.deepEqual((await readAll(await again.open('pipe'))).map(String), ['one', 'two', 'three'], 'and so are the files');
 });
