@@ -383,13 +383,20 @@ export class Router {
         if (this.#early) log.on('flushed', (flushed: Offset) => this.#wakeCursors(state, flushed));
         log.on('failed', (err: Error, from: Offset, to: Offset) => this.#onFailed(state, err, from, to));
         for (const c of state.cursors) {
-          if (c.next < 0) {
+          if (c.next > log.end) {
+            // The log lost an unsynced tail (power loss after an early delivery, or fsync
+            // never/interval) that this restored cursor had read: resume at the end now, before
+            // a new record takes one of those offsets and would be skipped.
+            this.#log.warn({ clientId: c.session?.clientId, topic: state.name, cursor: c.next, end: log.end }, 'cursor beyond the log end after a crash; resuming at the end');
+          }
+          if (c.next < 0 || c.next > log.end) {
             c.next = log.end;
             if (c.session !== null && c.session.persistent) this.#markDirty(c.session, state);
             if (c.group !== null) this.#markGroupDirty(c.group);
           }
           this.#enqueue(c);
         }
+        this.#forgetInflight(state, log.end);
         const queued = state.queued.splice(0);
         if (this.#closed) {
           // the broker shut down while the log was opening: these were never acknowledged
@@ -645,6 +652,11 @@ export class Router {
         }
       }
     }
+    this.#forgetInflight(state, from);
+  }
+
+  /** Drops the inflight entries of records at `from` and beyond in `state`'s log: they are gone. */
+  #forgetInflight(state: TopicState, from: Offset): void {
     for (const session of this.#sessions.values()) {
       for (const [pid, f] of session.inflight) {
         if (f.topic === state && f.record === null && f.offset >= from) this.#settle(session, pid, f);

@@ -4,7 +4,12 @@
  * wait for it; a failed sync rewinds the cursors that had read past it.
  */
 import test, { type ExecutionContext } from 'ava';
-import type { Router, RouterOptions, Session } from '../../router/index.js';
+import { readdir, rm, stat, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LogStore } from '../../commitlog/index.js';
+import { Router } from '../../router/index.js';
+import { tempDir } from '../helpers/broker.js';
+import type { RouterOptions, Session } from '../../router/index.js';
 import { fakeOutlet, type FakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
 import { syncGate } from '../helpers/file-faults.js';
 
@@ -16,6 +21,10 @@ interface Rig {
   pub: FakeOutlet;
   publish(payload: string, qos: 0 | 1 | 2, packetId: number): void;
 }
+
+/** Segment/index header and index entry sizes (commitlog/format.ts, documented in notes/commitlog.md). */
+const HEADER = 16;
+const INDEX_ENTRY = 20;
 
 /** A router with one QoS 2 subscriber on `t/x`, a publisher, and the topic's log already open. */
 async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> {
@@ -97,4 +106,48 @@ test('a failed sync after an early delivery rewinds the cursor: the records that
   // although the subscriber acknowledged neither the warm-up nor the lost message.
   t.not(lostPid, 0);
   t.false(router.puback(subSession, lostPid), 'a late PUBACK for the lost message matches nothing');
+});
+
+test('a restored cursor past a log tail lost in a crash resumes at the end as soon as the log opens, so a record published before the subscriber returns is not skipped', async (t) => {
+  const dir = await tempDir(t);
+  let store = await LogStore.open(dir);
+  let router = await Router.open(store);
+  const first = fakeOutlet();
+  const { session } = router.attach('keeper', false, first, -1);
+  router.subscribe(session, 't/lost', 0);
+  const pub = fakeOutlet();
+  const { session: ps } = router.attach('pub', true, pub);
+  const id = router.intern('t/lost');
+  for (let i = 0; i < 5; i++) router.publish(ps, id, 1, false, Buffer.from(`m${i}`), null, -1, i + 1, pub);
+  await until(() => first.sent.length === 5 && pub.acks.length === 5);
+  router.detach(session, first); // the cursor (next = 5) is persisted
+  await router.close();
+  await store.close();
+
+  // A power loss took the last two records of the topic's log (they were delivered before their
+  // sync): cut segment and index back to three records, as recovery would find them.
+  const logDir = join(dir, `t-${id}`);
+  const segment = (await readdir(logDir)).find((f) => f.endsWith('.segment')) as string;
+  const index = segment.replace('.segment', '.index');
+  const recordBytes = (await stat(join(logDir, segment))).size - HEADER;
+  await truncate(join(logDir, segment), HEADER + Math.round((recordBytes * 3) / 5));
+  await truncate(join(logDir, index), HEADER + 3 * INDEX_ENTRY);
+  await rm(join(logDir, 'clean-shutdown'), { force: true });
+
+  store = await LogStore.open(dir);
+  router = await Router.open(store);
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  // someone publishes before the subscriber is back: the record takes offset 3
+  const pub2 = fakeOutlet();
+  const { session: ps2 } = router.attach('pub2', true, pub2);
+  router.publish(ps2, router.intern('t/lost'), 1, false, Buffer.from('after-crash'), null, -1, 1, pub2);
+  await until(() => pub2.acks.length === 1);
+  const back = fakeOutlet();
+  const { present } = router.attach('keeper', false, back, -1);
+  t.true(present);
+  await until(() => back.sent.length === 1);
+  t.deepEqual(back.sent.map((m) => m.payload.toString()), ['after-crash']);
 });
