@@ -54,6 +54,20 @@ function totalLength(buffers: readonly Buffer[]): number {
   return n;
 }
 
+/** The part of `buffers` after the first `written` bytes (views, no copy). */
+function unwritten(buffers: readonly Buffer[], written: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = written;
+  for (const b of buffers) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return rest;
+}
+
 function writevAll(fd: number, buffers: readonly Buffer[], position: number, resolve: () => void, reject: (e: unknown) => void): void {
   const want = totalLength(buffers);
   fs.writev(fd, buffers as Buffer[], position, (err, written) => {
@@ -61,16 +75,7 @@ function writevAll(fd: number, buffers: readonly Buffer[], position: number, res
     if (written === want) return resolve();
     if (written === 0) return reject(Object.assign(new Error('writev wrote nothing'), { code: 'EIO' }));
     // Short write (libuv stops at the first failing chunk): retry the rest to get its errno.
-    const rest: Buffer[] = [];
-    let skip = written;
-    for (const b of buffers) {
-      if (skip >= b.length) skip -= b.length;
-      else {
-        rest.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
-      }
-    }
-    writevAll(fd, rest, position + written, resolve, reject);
+    writevAll(fd, unwritten(buffers, written), position + written, resolve, reject);
   });
 }
 
@@ -82,16 +87,7 @@ function writevAllSync(fd: number, buffers: readonly Buffer[], position: number)
     const written = fs.writevSync(fd, rest, position);
     if (written === want) return;
     if (written === 0) throw Object.assign(new Error('writev wrote nothing'), { code: 'EIO' });
-    const next: Buffer[] = [];
-    let skip = written;
-    for (const b of rest) {
-      if (skip >= b.length) skip -= b.length;
-      else {
-        next.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
-      }
-    }
-    rest = next;
+    rest = unwritten(rest, written);
     want -= written;
     position += written;
   }
