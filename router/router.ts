@@ -382,8 +382,10 @@ export class Router {
         log.on('commit', (committed: Offset) => this.#onCommit(state, committed));
         if (this.#early) log.on('flushed', (flushed: Offset) => this.#wakeCursors(state, flushed));
         log.on('failed', (err: Error, from: Offset, to: Offset) => this.#onFailed(state, err, from, to));
+        let lost = false;
         for (const c of state.cursors) {
           if (c.next > log.end) {
+            lost = true;
             // The log lost an unsynced tail (power loss after an early delivery, or fsync
             // never/interval) that this restored cursor had read: resume at the end now, before
             // a new record takes one of those offsets and would be skipped.
@@ -396,7 +398,8 @@ export class Router {
           }
           this.#enqueue(c);
         }
-        this.#forgetInflight(state, log.end);
+        // inflight entries lie below their cursor: only a clamped cursor means some are gone
+        if (lost) this.#forgetInflight(state, log.end);
         const queued = state.queued.splice(0);
         if (this.#closed) {
           // the broker shut down while the log was opening: these were never acknowledged
@@ -595,6 +598,10 @@ export class Router {
 
   #onCommit(state: TopicState, committed: Offset): void {
     state.acks.commit(committed);
+    // Delivering before the sync, cursors follow 'flushed'; a commit matters only to a cursor
+    // stopped at a QoS 2 record (one still short of it stops again and sets syncWaitFrom anew).
+    if (this.#early && committed <= state.syncWaitFrom) return;
+    state.syncWaitFrom = Number.POSITIVE_INFINITY;
     this.#wakeCursors(state, committed);
   }
 
@@ -622,6 +629,12 @@ export class Router {
    */
   #mustWaitForSync(log: CommitLog, offset: Offset, rec: Buffer): boolean {
     return this.#early && offset >= log.committed && recordQos(rec) === 2;
+  }
+
+  /** Parks a cursor at a record that must commit before it is delivered (see #onCommit). */
+  #waitForSync(c: Cursor): void {
+    c.waiting = true;
+    if (c.next < c.topic.syncWaitFrom) c.topic.syncWaitFrom = c.next;
   }
 
   #onFailed(state: TopicState, err: Error, from: Offset, to: Offset): void {
@@ -1155,7 +1168,7 @@ export class Router {
       if (this.#mustWaitForSync(topicLog, offset, rec)) {
         c.next = offset; // woken by the commit
         this.#markGroupDirty(g);
-        c.waiting = true;
+        this.#waitForSync(c);
         return;
       }
       const storedAt = batch.timestamps[i] as number;
@@ -1422,7 +1435,7 @@ export class Router {
             // the rest of the batch waits for the commit, which wakes this cursor
             if (offset > c.next && session.persistent) this.#markDirty(session, topic);
             c.next = offset;
-            c.waiting = true;
+            this.#waitForSync(c);
             return;
           }
           if (c.noLocal && recordOrigin(rec) === session.number) continue; // [MQTT-3.8.3-3]

@@ -85,6 +85,11 @@ export interface TopicState {
   readonly queued: Array<() => void>;
   /** Publishers waiting for their record to commit, in offset order. */
   readonly acks: AckQueue;
+  /**
+   * Lowest offset at which a cursor stopped to wait for the commit (a QoS 2 record read before
+   * its sync), or Infinity: with delivery before the sync, only then does a commit wake cursors.
+   */
+  syncWaitFrom: Offset;
 }
 
 /** The router's state for a topic it has just met (no log open yet, nothing retained). */
@@ -103,6 +108,7 @@ export function newTopicState(id: TopicId, name: string): TopicState {
     retainedPendingOffset: -1,
     queued: [],
     acks: new AckQueue(),
+    syncWaitFrom: Number.POSITIVE_INFINITY,
   };
 }
 
