@@ -1136,7 +1136,7 @@ export class Router {
       },
       (err: unknown) => {
         c.reading = false;
-        this.#log.error({ err, topic: c.topic.name, group: g.key }, 'read failed; group cursor retries on next commit');
+        this.#log.error({ err, topic: c.topic.name, group: g.key }, 'read failed; group cursor retries when the log next grows');
         c.waiting = true;
       },
     );
@@ -1396,7 +1396,7 @@ export class Router {
       },
       (err: unknown) => {
         c.reading = false;
-        this.#log.error({ err, topic: c.topic.name, offset: c.next, clientId: session.clientId }, 'read failed; cursor retries on next commit');
+        this.#log.error({ err, topic: c.topic.name, offset: c.next, clientId: session.clientId }, 'read failed; cursor retries when the log next grows');
         c.waiting = true;
       },
     );
