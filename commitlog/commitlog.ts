@@ -8,13 +8,17 @@
  *     │  on disk only  │ on disk + memory │ being written  │ appended, not │
  *     ▼                ▼                  ▼  (in flight)   ▼ yet flushed   ▼
  *     ├────────────────┼──────────────────┼────────────────┼───────────────┤
- *                      └───────────── #mem (the caller's buffers) ─────────┘
+ *                      └─────────── the tail (records in slabs) ───────────┘
  *
  * Invariants:
- * - append() never copies and never blocks; everything appended in one tick leaves in one
- *   flush: per segment touched, one pwritev of the records (libuv splits past IOV_MAX=1024
- *   buffers) and one pwrite of their index entries, then (durability 'batch') one fdatasync of
- *   each. While a flush is in flight new appends gather for the next one (group commit).
+ * - append() copies the record once, into the tail's current slab (reserve() lets the caller
+ *   encode it there instead), and never blocks. A log's slabs start at 4 KiB and double up to
+ *   a quarter of tailBytes (64 KiB .. 1 MiB); records appended one after another are contiguous
+ *   in memory, so a batch leaves as a few large iovecs and is checksummed in chunks
+ *   (format.ts) with one CRC call per chunk instead of one per record.
+ * - Everything appended in one tick leaves in one flush: per segment touched, one pwritev of
+ *   the records and one pwrite of their index entries, then (durability 'batch') one fdatasync
+ *   of each. While a flush is in flight new appends gather for the next one (group commit).
  * - Only records below `committed` are ever readable (visibility = acknowledgement).
  * - The in-memory segment metadata changes only after a batch is fully written; after a failed
  *   batch the files are truncated back to it before anything else is written.
@@ -30,10 +34,16 @@ import {
   INDEX_ENTRY_BYTES,
   INDEX_MAGIC,
   SEGMENT_MAGIC,
+  CHUNK_MAX_BYTES,
+  CHUNK_MAX_RECORDS,
+  chunkMatches,
   encodeHeader,
-  entryMatches,
+  entryEndsChunk,
+  entryLen,
+  entryPos,
+  entryTimestamp,
   indexBytes,
-  readEntry,
+  sealChunk,
   writeEntry,
 } from './format.js';
 import { CLEAN_MARKER } from './naming.js';
@@ -50,7 +60,7 @@ export interface ReadBatch {
    * yet; 'belowStart': `from` was deleted by retention; 'beyondEnd': `from` > end.
    */
   status: 'records' | 'caughtUp' | 'belowStart' | 'beyondEnd';
-  /** Views into one buffer (disk) or the appended buffers themselves (tail). */
+  /** Views into one buffer (disk) or into the tail's slabs: never copies. */
   records: Buffer[];
   /** Append time per record, ms since the epoch. */
   timestamps: number[];
@@ -94,9 +104,14 @@ export interface LogContext {
 
 /** Most index entries one disk read looks at (80 KiB of index). */
 export const READ_MAX_ENTRIES = 4096;
-/** Tail slots are compacted once this many evicted ones lead the array. */
+/** Tail slots are compacted once this many evicted ones lead the arrays. */
 const TAIL_COMPACT_SLOTS = 1024;
 const EMPTY = Buffer.alloc(0);
+/** A log's first slab, and its first again once its tail has emptied; each next one doubles. */
+const SLAB_MIN_BYTES = 4096;
+/** A log's largest slab is a quarter of its tailBytes, within these bounds. */
+const SLAB_MAX_FLOOR = 64 * 1024;
+const SLAB_MAX_CEIL = 1024 * 1024;
 
 /** A written batch waiting for its fdatasync ('batch' mode). */
 interface UnsyncedBatch {
@@ -111,16 +126,19 @@ interface Group {
   prevCount: number;
   prevBytes: number;
   prevLastTs: number;
-  /** Index into #mem of its first record. */
+  /** Tail index of its first record (tail indices may shift across an await; use the copies). */
   first: number;
   n: number;
   /** Byte position in the segment / index where the group's data goes. */
   segPos: number;
   idxPos: number;
   endPos: number;
-  /** The group's records and timestamps (references; #mem indices may shift later). */
-  recs: Buffer[];
+  /** Slab, position there, length and timestamp of each of its records. */
+  slabs: Buffer[];
+  pos: number[];
+  lens: number[];
   timestamps: number[];
+  /** The iovecs: the segment header if new, then one view per contiguous run of a slab. */
   segBufs: Buffer[];
   lastTs: number;
 }
@@ -153,11 +171,24 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #written: Offset;
   #totalBytes = 0;
 
-  readonly #mem: Buffer[] = [];
+  /**
+   * The tail, from index #head on (offset #memStart): each record's slab, position in it,
+   * length and timestamp. Plain arrays of numbers stay unboxed; no object per record.
+   */
+  readonly #recSlab: (Buffer | null)[] = [];
+  readonly #recPos: number[] = [];
+  readonly #recLen: number[] = [];
   readonly #memTs: number[] = [];
   #head = 0;
   #memStart: Offset;
+  /** Record bytes in the tail (slab space around them is not counted). */
   #memBytes = 0;
+  /** The slab appends go into, and how much of it is taken. */
+  #slab: Buffer | null = null;
+  #slabUsed = 0;
+  /** Size of the next slab, and the most it grows to. */
+  #slabNext = SLAB_MIN_BYTES;
+  readonly #slabMax: number;
 
   #flushScheduled = false;
   #flushing: Promise<void> | null = null;
@@ -199,6 +230,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.recovery = report;
     this.#ctx = ctx;
     this.#opts = ctx.options;
+    this.#slabMax = Math.min(SLAB_MAX_CEIL, Math.max(SLAB_MAX_FLOOR, 2 ** Math.ceil(Math.log2(Math.max(1, ctx.options.tailBytes / 4)))));
     this.#segments = segments;
     this.#start = segments[0]?.base ?? nextOffset;
     this.#end = this.#committed = this.#flushed = this.#written = this.#memStart = nextOffset;
@@ -246,31 +278,76 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   /**
-   * Appends `record` and returns its offset. Synchronous, no copy: the caller must not mutate
-   * the buffer afterwards. The record goes out with everything else appended this tick; it is
-   * readable once `committed` passes it ('commit' event).
+   * Appends a copy of `record` and returns its offset; the caller may reuse the buffer. The
+   * record goes out with everything else appended this tick; it is readable once `committed`
+   * passes it ('commit' event), or `flushed` for unsynced readers.
    * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_RECORD_TOO_LARGE, ERR_COMMITLOG_INVALID_ARGUMENT
    *   (timestampMs not an integer ≥ 0)
    */
-  append(record: Buffer, timestampMs: number = Date.now()): Offset {
+  append(record: Uint8Array, timestampMs: number = Date.now()): Offset {
+    const len = record.length;
+    this.#admit(len, timestampMs);
+    const i = this.#recSlab.length - 1;
+    (this.#recSlab[i] as Buffer).set(record, this.#recPos[i] as number);
+    return this.#end++;
+  }
+
+  /**
+   * Appends a record of `length` bytes and returns the tail's memory for it, for the caller to
+   * encode the record into before it yields to the event loop (the flush runs on the next tick).
+   * The record's offset is `end - 1` afterwards. The view stays valid (and pins its slab) for as
+   * long as the caller keeps it; its bytes must not change once the call that reserved it returns.
+   * @throws as append()
+   */
+  reserve(length: number, timestampMs: number = Date.now()): Buffer {
+    this.#admit(length, timestampMs);
+    const i = this.#recSlab.length - 1;
+    const at = this.#recPos[i] as number;
+    this.#end++;
+    return (this.#recSlab[i] as Buffer).subarray(at, at + length);
+  }
+
+  /** Checks an append and places its record in a slab (the tail's last slot); schedules the flush. */
+  #admit(len: number, timestampMs: number): void {
     if (this.#closing !== null) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
     if (!(timestampMs >= 0 && timestampMs <= Number.MAX_SAFE_INTEGER && Number.isInteger(timestampMs))) {
       throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `timestampMs must be an integer in 0 .. 2^53-1, got ${String(timestampMs)}`);
     }
-    if (record.length > this.#opts.maxRecordBytes) {
+    if (!(len >= 0 && Number.isInteger(len))) {
+      throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `length must be an integer ≥ 0, got ${String(len)}`);
+    }
+    if (len > this.#opts.maxRecordBytes) {
       throw new CommitLogError(
         'ERR_COMMITLOG_RECORD_TOO_LARGE',
-        `record of ${record.length} bytes exceeds maxRecordBytes ${this.#opts.maxRecordBytes} of log ${this.name}`,
+        `record of ${len} bytes exceeds maxRecordBytes ${this.#opts.maxRecordBytes} of log ${this.name}`,
       );
     }
-    this.#mem.push(record);
+    let slab = this.#slab;
+    let at: number;
+    if (len > this.#slabMax >>> 2) {
+      // A large record gets a buffer of its own; the current slab carries on after it.
+      slab = Buffer.allocUnsafeSlow(len);
+      at = 0;
+    } else {
+      if (slab === null || this.#slabUsed + len > slab.length) {
+        let size = this.#slabNext;
+        while (size < len) size *= 2;
+        slab = this.#slab = Buffer.allocUnsafeSlow(size);
+        this.#slabUsed = 0;
+        this.#slabNext = Math.min(size * 2, this.#slabMax);
+      }
+      at = this.#slabUsed;
+      this.#slabUsed += len;
+    }
+    this.#recSlab.push(slab);
+    this.#recPos.push(at);
+    this.#recLen.push(len);
     this.#memTs.push(timestampMs);
-    this.#memBytes += record.length;
+    this.#memBytes += len;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       process.nextTick(this.#onTick);
     }
-    return this.#end++;
   }
 
   /**
@@ -291,16 +368,23 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (from < this.#memStart) return null;
     const i0 = this.#head + (from - this.#memStart);
     const limit = Math.min(visible - from, maxRecords >= 1 ? maxRecords : 1);
+    const lens = this.#recLen;
     let n = 0;
     let bytes = 0;
-    const mem = this.#mem;
     while (n < limit) {
-      const len = (mem[i0 + n] as Buffer).length;
+      const len = lens[i0 + n] as number;
       if (n > 0 && bytes + len > maxBytes) break;
       bytes += len;
       n++;
     }
-    return { status: 'records', records: mem.slice(i0, i0 + n), timestamps: this.#memTs.slice(i0, i0 + n), next: from + n };
+    const records = new Array<Buffer>(n);
+    const slabs = this.#recSlab;
+    const pos = this.#recPos;
+    for (let k = 0; k < n; k++) {
+      const at = pos[i0 + k] as number;
+      records[k] = (slabs[i0 + k] as Buffer).subarray(at, at + (lens[i0 + k] as number));
+    }
+    return { status: 'records', records, timestamps: this.#memTs.slice(i0, i0 + n), next: from + n };
   }
 
   /**
@@ -337,6 +421,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    */
   dropTail(): number {
     this.#trimTail(0);
+    if (this.#memStart === this.#end) {
+      // nothing left in memory: an idle log holds no slab either
+      this.#slab = null;
+      this.#slabNext = SLAB_MIN_BYTES;
+    }
     return this.#memBytes;
   }
 
@@ -394,8 +483,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       // Without the marker the next open runs the full check: nothing is lost.
     }
     this.#closed = true;
-    this.#mem.length = 0;
-    this.#memTs.length = 0;
+    this.#recSlab.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = 0;
+    this.#slab = null;
     this.#memBytes = 0;
     for (const s of this.#segments) {
       this.#ctx.files.forget(s.segPath);
@@ -560,9 +649,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const from = this.#committed;
     const to = this.#end;
     const keep = this.#head + (from - this.#memStart);
-    for (let k = keep; k < this.#mem.length; k++) this.#memBytes -= (this.#mem[k] as Buffer).length;
-    this.#mem.length = keep;
-    this.#memTs.length = keep;
+    // The slab space stays taken: views of the lost records may still be held by readers.
+    for (let k = keep; k < this.#recLen.length; k++) this.#memBytes -= this.#recLen[k] as number;
+    this.#recSlab.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = keep;
     this.#end = this.#flushed = this.#written = from;
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -572,7 +661,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /**
    * Plans which records go to which segment (the active one until full, then new ones) and
-   * takes references to them, synchronously: #mem indices may shift across an await.
+   * copies their tail slots, synchronously: tail indices may shift across an await.
    */
   #plan(from: Offset, to: Offset): Group[] {
     const max = this.#opts.segmentBytes;
@@ -581,19 +670,18 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     let cur: Group | null = null;
     let bytes = active?.bytes ?? 0;
     let count = active?.count ?? 0;
-    const mem = this.#mem;
+    const lens = this.#recLen;
     let i = this.#head + (from - this.#memStart);
     for (let off = from; off < to; off++, i++) {
-      const len = (mem[i] as Buffer).length;
+      const len = lens[i] as number;
       const full = count > 0 && bytes + len > max;
       if (cur === null && active !== undefined && !full) {
-        cur = { seg: active, isNew: false, prevCount: 0, prevBytes: 0, prevLastTs: 0, first: i, n: 0, segPos: bytes, idxPos: indexBytes(count), endPos: bytes, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
+        cur = this.#group(active, false, i, bytes, indexBytes(count));
         groups.push(cur);
       } else if (cur === null || full) {
         bytes = HEADER_BYTES;
         count = 0;
-        const seg = newSegmentState(this.#ctx.dir, off);
-        cur = { seg, isNew: true, prevCount: 0, prevBytes: 0, prevLastTs: 0, first: i, n: 0, segPos: 0, idxPos: 0, endPos: HEADER_BYTES, recs: [], timestamps: [], segBufs: [], lastTs: 0 };
+        cur = this.#group(newSegmentState(this.#ctx.dir, off), true, i, 0, 0);
         groups.push(cur);
       }
       cur.n++;
@@ -602,12 +690,36 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       cur.endPos = bytes;
     }
     for (const g of groups) {
-      g.recs = mem.slice(g.first, g.first + g.n);
-      g.timestamps = this.#memTs.slice(g.first, g.first + g.n);
-      g.segBufs = g.isNew ? [encodeHeader(SEGMENT_MAGIC, g.seg.base), ...g.recs] : g.recs;
+      const end = g.first + g.n;
+      g.slabs = this.#recSlab.slice(g.first, end) as Buffer[];
+      g.pos = this.#recPos.slice(g.first, end);
+      g.lens = lens.slice(g.first, end);
+      g.timestamps = this.#memTs.slice(g.first, end);
       g.lastTs = g.timestamps[g.n - 1] as number;
+      // one iovec per run of records lying back to back in one slab
+      const bufs: Buffer[] = g.isNew ? [encodeHeader(SEGMENT_MAGIC, g.seg.base)] : [];
+      let runSlab: Buffer | null = null;
+      let runStart = 0;
+      let runEnd = 0;
+      for (let k = 0; k < g.n; k++) {
+        const slab = g.slabs[k] as Buffer;
+        const at = g.pos[k] as number;
+        if (slab !== runSlab || at !== runEnd) {
+          if (runSlab !== null) bufs.push(runSlab.subarray(runStart, runEnd));
+          runSlab = slab;
+          runStart = at;
+        }
+        runEnd = at + (g.lens[k] as number);
+      }
+      if (runSlab !== null) bufs.push(runSlab.subarray(runStart, runEnd));
+      g.segBufs = bufs;
     }
     return groups;
+  }
+
+  #group(seg: SegmentState, isNew: boolean, first: number, segPos: number, idxPos: number): Group {
+    const endPos = isNew ? HEADER_BYTES : segPos;
+    return { seg, isNew, prevCount: 0, prevBytes: 0, prevLastTs: 0, first, n: 0, segPos, idxPos, endPos, slabs: [], pos: [], lens: [], timestamps: [], segBufs: [], lastTs: 0 };
   }
 
   /**
@@ -694,7 +806,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     seg.lastTimestampMs = g.prevLastTs;
   }
 
-  /** Index entries (with the header for a new segment) of a planned group. */
+  /**
+   * Index entries (with the header for a new segment) of a planned group, in chunks: a chunk
+   * ends at CHUNK_MAX_RECORDS records or before CHUNK_MAX_BYTES would be exceeded. One CRC call
+   * covers each contiguous run of a chunk in memory, usually the whole chunk (format.ts).
+   */
   #indexEntries(g: Group): Buffer {
     const idxBuf = Buffer.allocUnsafe((g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES);
     let at = 0;
@@ -703,11 +819,42 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       at = HEADER_BYTES;
     }
     let pos = g.isNew ? HEADER_BYTES : g.segPos;
+    let chunkAt = at;
+    let chunkBytes = 0;
+    let chunkRecords = 0;
+    // the chunk's record bytes, as views of the contiguous runs they occupy in slabs
+    let pieces: Buffer[] = [];
+    let runSlab: Buffer | null = null;
+    let runStart = 0;
+    let runEnd = 0;
     for (let k = 0; k < g.n; k++) {
-      const rec = g.recs[k] as Buffer;
-      writeEntry(idxBuf, at, pos, rec, g.timestamps[k] as number);
+      const slab = g.slabs[k] as Buffer;
+      const from = g.pos[k] as number;
+      const len = g.lens[k] as number;
+      if (chunkRecords > 0 && (chunkRecords === CHUNK_MAX_RECORDS || chunkBytes + len > CHUNK_MAX_BYTES)) {
+        pieces.push((runSlab as Buffer).subarray(runStart, runEnd));
+        sealChunk(idxBuf, chunkAt, at - INDEX_ENTRY_BYTES, pieces);
+        pieces = [];
+        runSlab = null;
+        chunkAt = at;
+        chunkBytes = 0;
+        chunkRecords = 0;
+      }
+      if (slab !== runSlab || from !== runEnd) {
+        if (runSlab !== null) pieces.push(runSlab.subarray(runStart, runEnd));
+        runSlab = slab;
+        runStart = from;
+      }
+      runEnd = from + len;
+      writeEntry(idxBuf, at, pos, len, g.timestamps[k] as number);
+      chunkRecords++;
+      chunkBytes += len;
       at += INDEX_ENTRY_BYTES;
-      pos += rec.length;
+      pos += len;
+    }
+    if (chunkRecords > 0) {
+      pieces.push((runSlab as Buffer).subarray(runStart, runEnd));
+      sealChunk(idxBuf, chunkAt, at - INDEX_ENTRY_BYTES, pieces);
     }
     return idxBuf;
   }
@@ -768,19 +915,23 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   #trimTail(limit: number): void {
-    const mem = this.#mem;
-    while (this.#memStart < this.#committed && this.#memBytes > limit) {
-      this.#memBytes -= (mem[this.#head] as Buffer).length;
-      mem[this.#head] = EMPTY;
-      this.#head++;
-      this.#memStart++;
-    }
+    while (this.#memStart < this.#committed && this.#memBytes > limit) this.#dropOldest();
     this.#compactTail();
   }
 
+  /** Drops the oldest tail record (its slab goes once no record or reader holds it). */
+  #dropOldest(): void {
+    this.#memBytes -= this.#recLen[this.#head] as number;
+    this.#recSlab[this.#head] = null;
+    this.#head++;
+    this.#memStart++;
+  }
+
   #compactTail(): void {
-    if (this.#head > TAIL_COMPACT_SLOTS && this.#head * 2 > this.#mem.length) {
-      this.#mem.splice(0, this.#head);
+    if (this.#head > TAIL_COMPACT_SLOTS && this.#head * 2 > this.#recSlab.length) {
+      this.#recSlab.splice(0, this.#head);
+      this.#recPos.splice(0, this.#head);
+      this.#recLen.splice(0, this.#head);
       this.#memTs.splice(0, this.#head);
       this.#head = 0;
     }
@@ -799,11 +950,22 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     return s !== undefined && s.base <= off && off < s.base + s.count ? s : undefined;
   }
 
+  /**
+   * Reads from disk: one positional read of the index and one of the segment. A record can
+   * only be verified with its whole chunk, so the reads start at the chunk holding `from` and
+   * end with the chunk holding the last record returned (up to CHUNK_MAX_RECORDS entries and a
+   * chunk's bytes on either side).
+   */
   async #readDisk(from: Offset, maxRecords: number, maxBytes: number): Promise<ReadBatch> {
     const seg = this.#segmentOf(from);
     if (seg === undefined) return empty('belowStart', this.#start);
     const { ops, files } = this.#ctx;
-    const n = Math.min(this.#committed, seg.base + seg.count, from + maxRecords, from + READ_MAX_ENTRIES) - from;
+    const rel = from - seg.base;
+    const available = Math.min(this.#committed, seg.base + seg.count) - seg.base;
+    const want = Math.min(available - rel, maxRecords, READ_MAX_ENTRIES);
+    // a chunk holds at most CHUNK_MAX_RECORDS: the end of the one before `from`'s is in view
+    const first = Math.max(0, rel - CHUNK_MAX_RECORDS);
+    const last = Math.min(available, rel + want + CHUNK_MAX_RECORDS - 1);
     let idxRef: FileRef;
     try {
       idxRef = await files.acquireOne(seg.idxPath, false);
@@ -814,12 +976,12 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     let entries: Buffer;
     try {
-      entries = Buffer.allocUnsafe(n * INDEX_ENTRY_BYTES);
-      const got = await ops.read(idxRef.fd, entries, 0, entries.length, indexBytes(from - seg.base));
+      entries = Buffer.allocUnsafe((last - first) * INDEX_ENTRY_BYTES);
+      const got = await ops.read(idxRef.fd, entries, 0, entries.length, indexBytes(first));
       if (got !== entries.length) {
-        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.idxPath}: index ends before record ${from + got / INDEX_ENTRY_BYTES}`, {
+        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.idxPath}: index ends before record ${seg.base + first + got / INDEX_ENTRY_BYTES}`, {
           path: seg.idxPath,
-          position: indexBytes(from - seg.base) + got,
+          position: indexBytes(first) + got,
         });
       }
     } catch (err) {
@@ -827,23 +989,43 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     } finally {
       files.release(idxRef);
     }
-    const firstPos = entries.readUInt32LE(4);
-    let k = 0;
+    const corrupt = (k: number, why: string): CommitLogError =>
+      new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.idxPath}: entry for record ${seg.base + k} ${why}`, {
+        path: seg.idxPath,
+        position: indexBytes(k),
+      });
+    // the chunk holding `from` starts after the nearest chunk end before it
+    let cs = rel;
+    while (cs > first && !entryEndsChunk(entries, (cs - 1 - first) * INDEX_ENTRY_BYTES)) cs--;
+    if (cs === first && first > 0) throw corrupt(rel, `is in a chunk longer than ${CHUNK_MAX_RECORDS} records`);
+    // the records to return, then on to the end of the last one's chunk
+    const firstPos = entryPos(entries, (cs - first) * INDEX_ENTRY_BYTES);
     let bytes = 0;
-    while (k < n) {
-      const at = k * INDEX_ENTRY_BYTES;
-      const pos = entries.readUInt32LE(at + 4);
-      const len = entries.readUInt32LE(at + 8);
-      if (pos !== firstPos + bytes) {
-        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.idxPath}: entry for record ${from + k} is not contiguous`, {
-          path: seg.idxPath,
-          position: indexBytes(from - seg.base + k),
-        });
+    let k = cs;
+    let returned = 0;
+    let returnedBytes = 0;
+    let full = false;
+    for (; k < last; k++) {
+      const at = (k - first) * INDEX_ENTRY_BYTES;
+      const len = entryLen(entries, at);
+      if (entryPos(entries, at) !== firstPos + bytes) throw corrupt(k, 'is not contiguous');
+      if (k >= rel) {
+        if (!full && returned > 0 && (returned === want || returnedBytes + len > maxBytes)) full = true;
+        if (full) {
+          // read on only to the end of the last returned record's chunk
+          if (entryEndsChunk(entries, at - INDEX_ENTRY_BYTES)) break;
+        } else {
+          returned++;
+          returnedBytes += len;
+        }
       }
-      if (k > 0 && bytes + len > maxBytes) break;
       bytes += len;
-      k++;
+      if (returned > 0 && entryEndsChunk(entries, at) && (returned === want || k + 1 >= last)) {
+        k++;
+        break;
+      }
     }
+    if (!entryEndsChunk(entries, (k - 1 - first) * INDEX_ENTRY_BYTES)) throw corrupt(k - 1, 'does not end a chunk where the committed records end');
     const data = Buffer.allocUnsafe(bytes);
     const segRef = await files.acquireOne(seg.segPath, false);
     try {
@@ -863,24 +1045,34 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     } finally {
       files.release(segRef);
     }
-    const records: Buffer[] = new Array<Buffer>(k);
-    const timestamps: number[] = new Array<number>(k);
+    // verify every chunk read, then hand out views of the records asked for
+    let chunkAt = (cs - first) * INDEX_ENTRY_BYTES;
+    let chunkData = 0;
     let p = 0;
-    for (let j = 0; j < k; j++) {
-      const at = j * INDEX_ENTRY_BYTES;
-      const len = entries.readUInt32LE(at + 8);
-      const rec = data.subarray(p, p + len);
-      if (!entryMatches(entries, at, rec)) {
-        throw new CommitLogError('ERR_COMMITLOG_CORRUPT', `${seg.segPath}: record ${from + j} at byte ${firstPos + p} fails its checksum`, {
-          path: seg.segPath,
-          position: firstPos + p,
-        });
+    const records: Buffer[] = new Array<Buffer>(returned);
+    const timestamps: number[] = new Array<number>(returned);
+    for (let j = cs; j < k; j++) {
+      const at = (j - first) * INDEX_ENTRY_BYTES;
+      const len = entryLen(entries, at);
+      if (j >= rel && j < rel + returned) {
+        records[j - rel] = data.subarray(p, p + len);
+        timestamps[j - rel] = entryTimestamp(entries, at);
       }
-      records[j] = rec;
-      timestamps[j] = entries.readUInt32LE(at + 12) + entries.readUInt32LE(at + 16) * 2 ** 32;
       p += len;
+      if (entryEndsChunk(entries, at)) {
+        if (!chunkMatches(entries, chunkAt, at, data.subarray(chunkData, p))) {
+          const j0 = first + chunkAt / INDEX_ENTRY_BYTES;
+          throw new CommitLogError(
+            'ERR_COMMITLOG_CORRUPT',
+            `${seg.segPath}: records ${seg.base + j0}..${seg.base + j} at byte ${firstPos + chunkData} fail their checksum`,
+            { path: seg.segPath, position: firstPos + chunkData },
+          );
+        }
+        chunkAt = at + INDEX_ENTRY_BYTES;
+        chunkData = p;
+      }
     }
-    return { status: 'records', records, timestamps, next: from + k };
+    return { status: 'records', records, timestamps, next: from + returned };
   }
 
   async #retain(): Promise<number> {
@@ -900,12 +1092,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.#totalBytes -= oldest.bytes;
       this.#start = (this.#segments[0] as SegmentState).base;
       this.#dirty.delete(oldest);
-      while (this.#memStart < this.#start) {
-        this.#memBytes -= (this.#mem[this.#head] as Buffer).length;
-        this.#mem[this.#head] = EMPTY;
-        this.#head++;
-        this.#memStart++;
-      }
+      while (this.#memStart < this.#start) this.#dropOldest();
       this.#compactTail();
       files.forget(oldest.idxPath);
       files.forget(oldest.segPath);
@@ -926,7 +1113,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     try {
       const buf = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
       await this.#ctx.ops.read(ref.fd, buf, 0, INDEX_ENTRY_BYTES, indexBytes(seg.count - 1));
-      return readEntry(buf, 0).timestampMs;
+      return entryTimestamp(buf, 0);
     } catch (err) {
       throw ioError('read', seg.idxPath, err);
     } finally {

@@ -1,13 +1,13 @@
 /**
  * The on-disk formats of segment and index files: the only file that knows their byte layout.
- * All integers are little-endian.
+ * All integers are little-endian. Version 2 (version 1 carried one checksum per record).
  *
  * Segment file (record bytes only; boundaries live in the index):
  *
  *   0        4          8                    16
  *   ┌────────┬──────────┬────────────────────┬──────────┬──────────┬─────┐
  *   │ "MQLS" │ version  │ base offset        │ record 0 │ record 1 │ ... │
- *   │ magic  │ u32 = 1  │ u64 (lo u32,hi u32)│ bytes    │ bytes    │     │
+ *   │ magic  │ u32 = 2  │ u64 (lo u32,hi u32)│ bytes    │ bytes    │     │
  *   └────────┴──────────┴────────────────────┴──────────┴──────────┴─────┘
  *
  * Index file (one fixed-size entry per record, entry i describes offset base + i):
@@ -15,25 +15,36 @@
  *   0        4          8                    16
  *   ┌────────┬──────────┬────────────────────┬─────────┬─────────┬─────┐
  *   │ "MQLI" │ version  │ base offset        │ entry 0 │ entry 1 │ ... │
- *   │ magic  │ u32 = 1  │ u64 (lo u32,hi u32)│ 20 B    │ 20 B    │     │
+ *   │ magic  │ u32 = 2  │ u64 (lo u32,hi u32)│ 20 B    │ 20 B    │     │
  *   └────────┴──────────┴────────────────────┴─────────┴─────────┴─────┘
  *
  *   entry (20 bytes):
- *   0          4          8          12                   20
- *   ┌──────────┬──────────┬──────────┬────────────────────┐
- *   │ crc u32  │ pos u32  │ len u32  │ timestamp ms u64   │
- *   │          │ in seg.  │ bytes    │ (lo u32, hi u32)   │
- *   └──────────┴──────────┴──────────┴────────────────────┘
+ *   0          4                      8                    16         20
+ *   ┌──────────┬──────────────────────┬────────────────────┬──────────┐
+ *   │ pos u32  │ len u32: bit 31 set  │ timestamp ms u64   │ crc u32  │
+ *   │ in seg.  │ on a chunk's last    │ (lo u32, hi u32)   │ (0 unless│
+ *   │          │ record, bits 0-30 len│                    │ last)    │
+ *   └──────────┴──────────────────────┴────────────────────┴──────────┘
  *
- *   crc = CRC-32 (zlib.crc32) of the record bytes, with the register seeded from pos, len and
- *   timestamp (entrySeed) so one native call covers the entry and the record (an empty record's
- *   crc is the seed itself). A zero-filled
- *   entry can never validate: pos 0 lies inside the header.
+ * Chunks: consecutive records written together are checksummed as one chunk of at most
+ * CHUNK_MAX_RECORDS records and (unless one record alone is larger) CHUNK_MAX_BYTES of record
+ * bytes, never across segments or batches (one write of the log). The chunk's last entry carries the END flag and
+ *
+ *   crc = CRC-32 (IEEE, as zlib.crc32) of the chunk's record bytes, with the register seeded by
+ *         the CRC-32 of the chunk's index entries from the first entry's first byte up to (not
+ *         including) the last entry's crc field
+ *
+ * so one checksum covers every field of every entry and every record byte of the chunk; the
+ * other entries' crc fields are 0 (and covered). A chunk validates as a whole: a record is
+ * readable only if its chunk is intact. A zero-filled entry never validates: pos 0 lies inside
+ * the header.
  *
  * Invariants of a valid segment: entry 0 has pos = HEADER_BYTES; entry i+1 has
- * pos = pos_i + len_i; the segment's size is pos_last + len_last; every crc matches.
+ * pos = pos_i + len_i; the segment's size is pos_last + len_last; the last entry ends a chunk;
+ * every chunk's crc matches.
  */
-import { crc32 } from 'node:zlib';
+import { createRequire } from 'node:module';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { CommitLogError } from './errors.js';
 
 /** Bytes of the header of both files. */
@@ -41,11 +52,20 @@ export const HEADER_BYTES = 16;
 /** Bytes of one index entry. */
 export const INDEX_ENTRY_BYTES = 20;
 /** Current version of both formats. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 /** "MQLS" read as a little-endian u32. */
 export const SEGMENT_MAGIC = 0x534c514d;
 /** "MQLI" read as a little-endian u32. */
 export const INDEX_MAGIC = 0x494c514d;
+/** Most records in one chunk: a reader looks back at most this many entries for a chunk start. */
+export const CHUNK_MAX_RECORDS = 512;
+/** Most record bytes in one chunk, unless a single record is larger. */
+export const CHUNK_MAX_BYTES = 32 * 1024;
+/** Set in an entry's len field on the last record of a chunk. */
+const END_FLAG = 0x80000000;
+const LEN_MASK = 0x7fffffff;
+/** Byte of an entry where its crc field starts. */
+const CRC_AT = 16;
 
 const TWO_32 = 2 ** 32;
 
@@ -89,48 +109,55 @@ export function checkHeader(buf: Buffer, magic: number, base: number, path: stri
   return 'ok';
 }
 
-/** Register seed mixing an entry's fields, so the crc covers them too. */
-export function entrySeed(pos: number, len: number, tsLo: number, tsHi: number): number {
-  return (Math.imul(pos, 0x9e3779b1) ^ Math.imul(len, 0x85ebca6b) ^ Math.imul(tsLo, 0xc2b2ae35) ^ tsHi) >>> 0;
+/** Writes the entry of a record at byte `at` of `out`, crc 0 and not (yet) ending a chunk. */
+export function writeEntry(out: Buffer, at: number, pos: number, len: number, timestampMs: number): void {
+  out.writeUInt32LE(pos, at);
+  out.writeUInt32LE(len, at + 4);
+  out.writeUInt32LE(timestampMs % TWO_32, at + 8);
+  out.writeUInt32LE(Math.floor(timestampMs / TWO_32), at + 12);
+  out.writeUInt32LE(0, at + CRC_AT);
 }
 
-/** Writes the entry for `record` at byte `at` of `out`. */
-export function writeEntry(out: Buffer, at: number, pos: number, record: Uint8Array, timestampMs: number): void {
-  const len = record.length;
-  const tsLo = timestampMs % TWO_32;
-  const tsHi = Math.floor(timestampMs / TWO_32);
-  out.writeUInt32LE(checksum(record, entrySeed(pos, len, tsLo, tsHi)), at);
-  out.writeUInt32LE(pos, at + 4);
-  out.writeUInt32LE(len, at + 8);
-  out.writeUInt32LE(tsLo, at + 12);
-  out.writeUInt32LE(tsHi, at + 16);
+/** Record position of the entry at byte `at`. */
+export function entryPos(index: Buffer, at: number): number {
+  return index.readUInt32LE(at);
 }
 
-/** One decoded index entry. */
-export interface IndexEntry {
-  crc: number;
-  pos: number;
-  len: number;
-  timestampMs: number;
+/** Record length of the entry at byte `at`. */
+export function entryLen(index: Buffer, at: number): number {
+  return index.readUInt32LE(at + 4) & LEN_MASK;
 }
 
-/** Decodes the entry at byte `at` of `buf`. */
-export function readEntry(buf: Buffer, at: number): IndexEntry {
-  return {
-    crc: buf.readUInt32LE(at),
-    pos: buf.readUInt32LE(at + 4),
-    len: buf.readUInt32LE(at + 8),
-    timestampMs: buf.readUInt32LE(at + 12) + buf.readUInt32LE(at + 16) * TWO_32,
-  };
+/** True when the entry at byte `at` ends its chunk. */
+export function entryEndsChunk(index: Buffer, at: number): boolean {
+  return (index.readUInt32LE(at + 4) & END_FLAG) !== 0;
 }
 
-/** True when `record` matches the entry at byte `at` of `index`. */
-export function entryMatches(index: Buffer, at: number, record: Uint8Array): boolean {
-  const pos = index.readUInt32LE(at + 4);
-  const len = index.readUInt32LE(at + 8);
-  if (record.length !== len) return false;
-  const seed = entrySeed(pos, len, index.readUInt32LE(at + 12), index.readUInt32LE(at + 16));
-  return checksum(record, seed) === index.readUInt32LE(at);
+/** Append timestamp (ms since the epoch) of the entry at byte `at`. */
+export function entryTimestamp(index: Buffer, at: number): number {
+  return index.readUInt32LE(at + 8) + index.readUInt32LE(at + 12) * TWO_32;
+}
+
+/** The chunk's checksum: its entries [firstAt, lastAt] of `index`, then its record bytes. */
+function chunkCrc(index: Buffer, firstAt: number, lastAt: number, records: Uint8Array): number {
+  return checksum(records, checksum(index.subarray(firstAt, lastAt + CRC_AT), 0));
+}
+
+/**
+ * Ends the chunk whose entries (written by writeEntry) lie at bytes [firstAt, lastAt + 20) of
+ * `index` and whose record bytes are the concatenation of `pieces`: flags its last entry and
+ * fills in its crc.
+ */
+export function sealChunk(index: Buffer, firstAt: number, lastAt: number, pieces: readonly Uint8Array[]): void {
+  index.writeUInt32LE((index.readUInt32LE(lastAt + 4) | END_FLAG) >>> 0, lastAt + 4);
+  let crc = checksum(index.subarray(firstAt, lastAt + CRC_AT), 0);
+  for (const p of pieces) crc = checksum(p, crc);
+  index.writeUInt32LE(crc, lastAt + CRC_AT);
+}
+
+/** True when the chunk at entries [firstAt, lastAt] of `index` matches `records`. */
+export function chunkMatches(index: Buffer, firstAt: number, lastAt: number, records: Uint8Array): boolean {
+  return entryEndsChunk(index, lastAt) && chunkCrc(index, firstAt, lastAt, records) === index.readUInt32LE(lastAt + CRC_AT);
 }
 
 /** Below this many bytes the JS CRC beats the native call's fixed cost (measured: 64 B 185 vs 281 ns). */
@@ -174,15 +201,39 @@ export function crc32Js(buf: Uint8Array, seed: number): number {
   return ~c >>> 0;
 }
 
+/** A native CRC-32 with zlib.crc32's results: (bytes, seed) → crc. */
+type Crc32 = (bytes: Uint8Array, seed: number) => number;
+
 /**
- * CRC-32 of `record` from register `seed`, identical to zlib.crc32(record, seed). Empty records
- * skip the native call (zlib answers 0 instead of the seed when an empty buffer has no data
- * pointer); small ones use the JS table, which is cheaper than the native call's fixed cost.
+ * @node-rs/crc32 computes the same CRC-32 as zlib with carry-less multiplication (10 GB/s here
+ * against zlib's 2.4–3.7 GB/s, notes/commitlog.md run 7); zlib.crc32 stands in when its binary
+ * does not load on a platform. Either gives identical files.
  */
-export function checksum(record: Uint8Array, seed: number): number {
-  const n = record.length;
+function loadNativeCrc32(): { crc32: Crc32; name: string } {
+  try {
+    const mod = createRequire(import.meta.url)('@node-rs/crc32') as { crc32: (input: Uint8Array, initialState?: number) => number };
+    const probe = Buffer.from('123456789');
+    if (mod.crc32(probe, 0) === zlibCrc32(probe, 0)) return { crc32: (b, s) => mod.crc32(b, s), name: '@node-rs/crc32' };
+  } catch {
+    // no binary for this platform: zlib's table-driven CRC below
+  }
+  return { crc32: (b, s) => zlibCrc32(b, s), name: 'zlib' };
+}
+
+const native = loadNativeCrc32();
+
+/** Which native CRC-32 this process uses ('@node-rs/crc32' or 'zlib'), for benchmarks and logs. */
+export const CRC32_IMPLEMENTATION = native.name;
+
+/**
+ * CRC-32 of `bytes` from register `seed`, identical to zlib.crc32(bytes, seed). Empty input
+ * skips the native call (zlib answers 0 instead of the seed when an empty buffer has no data
+ * pointer); small inputs use the JS table, cheaper than a native call's fixed cost.
+ */
+export function checksum(bytes: Uint8Array, seed: number): number {
+  const n = bytes.length;
   if (n === 0) return seed;
-  return n < JS_CRC_MAX_BYTES ? crc32Js(record, seed) : crc32(record, seed);
+  return n < JS_CRC_MAX_BYTES ? crc32Js(bytes, seed) : native.crc32(bytes, seed);
 }
 
 /** Size of an index file holding `count` entries. */

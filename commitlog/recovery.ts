@@ -2,13 +2,15 @@
  * Opening a log's directory: finds its segments, validates what a crash could have left
  * unfinished and truncates it to the last fully valid record.
  *
- * What is validated:
- * - After an unclean stop (no clean-shutdown marker) every entry of the newest segment: its
- *   position must follow the previous record, its record must lie inside the segment, its crc
- *   must match. The first invalid entry and everything after it are truncated (index and
- *   segment both) — unless a later entry is intact, which no crash can produce: then the damage
- *   is in the middle and opening fails with ERR_COMMITLOG_CORRUPT naming the file and position.
- * - After a clean close only the newest record is checked (a mismatch falls back to the full
+ * What is validated (the unit is a chunk, format.ts: the records one write checksummed together):
+ * - After an unclean stop (no clean-shutdown marker) every chunk of the newest segment: each
+ *   entry's position must follow the previous record, its record must lie inside the segment,
+ *   the chunk must end (flag) within CHUNK_MAX_RECORDS entries and its crc must match. The first
+ *   invalid chunk and everything after it are truncated (index and segment both): its records
+ *   were written by one pwritev that never finished, so none of them was acknowledged — unless a
+ *   later chunk is intact, which no crash can produce: then the damage is in the middle and
+ *   opening fails with ERR_COMMITLOG_CORRUPT naming the file and position.
+ * - After a clean close only the newest chunk is checked (a mismatch falls back to the full
  *   check above). With durability 'batch' older, sealed segments were fdatasynced with every
  *   batch, so only their sizes are checked on open; their crcs are checked on every read.
  * - With durability 'interval' / 'never' nothing forces sealed segments to disk (only the
@@ -24,14 +26,18 @@ import { CommitLogError, ioError } from './errors.js';
 import type { FileCache, FileRef } from './file-cache.js';
 import type { FileOps } from './file-ops.js';
 import {
+  CHUNK_MAX_RECORDS,
   HEADER_BYTES,
   INDEX_ENTRY_BYTES,
   INDEX_MAGIC,
   SEGMENT_MAGIC,
   checkHeader,
-  entryMatches,
+  chunkMatches,
+  entryEndsChunk,
+  entryLen,
+  entryPos,
+  entryTimestamp,
   indexBytes,
-  readEntry,
 } from './format.js';
 import { CLEAN_MARKER, indexFileName, parseFileName, segmentFileName } from './naming.js';
 import { join } from 'node:path';
@@ -104,20 +110,27 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
   try {
     const n = Math.floor((idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES);
     const fast = trustClean && n > 0 && idxSize === indexBytes(n);
-    const [segHeader, idxHeader, last] = await Promise.all([
+    // one entry more than a chunk can hold, so the newest chunk's start is always in view
+    const tailFrom = Math.max(0, n - CHUNK_MAX_RECORDS - 1);
+    const [segHeader, idxHeader, tail] = await Promise.all([
       readExact(ops, segRef, seg.segPath, HEADER_BYTES, 0),
       readExact(ops, idxRef, seg.idxPath, HEADER_BYTES, 0),
-      fast ? readExact(ops, idxRef, seg.idxPath, INDEX_ENTRY_BYTES, indexBytes(n - 1)) : Promise.resolve(null),
+      fast ? readExact(ops, idxRef, seg.idxPath, (n - tailFrom) * INDEX_ENTRY_BYTES, indexBytes(tailFrom)) : Promise.resolve(null),
     ]);
     if (checkHeader(segHeader, SEGMENT_MAGIC, seg.base, seg.segPath) === 'blank') return none;
     if (checkHeader(idxHeader, INDEX_MAGIC, seg.base, seg.idxPath) === 'blank') return none;
 
-    if (last !== null && last.length === INDEX_ENTRY_BYTES) {
-      const e = readEntry(last, 0);
-      if (e.pos + e.len === segSize && e.pos >= HEADER_BYTES) {
-        const rec = await readExact(ops, segRef, seg.segPath, e.len, e.pos);
-        if (entryMatches(last, 0, rec)) {
-          return { count: n, bytes: segSize, lastTimestampMs: e.timestampMs, truncatedRecords: 0, truncatedBytes: 0 };
+    if (tail !== null && tail.length === (n - tailFrom) * INDEX_ENTRY_BYTES) {
+      // A clean close: check the newest chunk only.
+      const lastAt = tail.length - INDEX_ENTRY_BYTES;
+      let firstAt = lastAt;
+      while (firstAt > 0 && !entryEndsChunk(tail, firstAt - INDEX_ENTRY_BYTES)) firstAt -= INDEX_ENTRY_BYTES;
+      const pos = entryPos(tail, firstAt);
+      const end = entryPos(tail, lastAt) + entryLen(tail, lastAt);
+      if (end === segSize && pos >= HEADER_BYTES && (firstAt > 0 || tailFrom === 0)) {
+        const data = await readExact(ops, segRef, seg.segPath, end - pos, pos);
+        if (data.length === end - pos && chunkMatches(tail, firstAt, lastAt, data)) {
+          return { count: n, bytes: segSize, lastTimestampMs: entryTimestamp(tail, lastAt), truncatedRecords: 0, truncatedBytes: 0 };
         }
       }
     }
@@ -126,37 +139,57 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
     const usable = Math.floor(entries.length / INDEX_ENTRY_BYTES);
     let winStart = 0;
     let win: Buffer = Buffer.alloc(0);
-    // Records come from an 8 MiB window of the segment; an await only when it moves.
-    const inWindow = (pos: number, len: number): boolean => pos >= winStart && pos + len <= winStart + win.length;
-    const moveWindow = async (pos: number, len: number): Promise<void> => {
-      winStart = pos;
-      win = await readExact(ops, segRef, seg.segPath, Math.min(segSize - pos, Math.max(len, RECOVERY_WINDOW_BYTES)), pos);
+    // Chunks come from an 8 MiB window of the segment; an await only when it moves.
+    const chunkData = async (pos: number, len: number): Promise<Buffer> => {
+      if (!(pos >= winStart && pos + len <= winStart + win.length)) {
+        winStart = pos;
+        win = await readExact(ops, segRef, seg.segPath, Math.min(segSize - pos, Math.max(len, RECOVERY_WINDOW_BYTES)), pos);
+      }
+      return win.subarray(pos - winStart, pos - winStart + len);
     };
-    const recordAt = (pos: number, len: number): Buffer => win.subarray(pos - winStart, pos - winStart + len);
     const plausible = (pos: number, len: number): boolean => pos >= HEADER_BYTES && pos + len <= segSize;
+    /**
+     * The chunk whose first entry is `j`: its last entry and byte range, if its entries are
+     * contiguous, inside the segment and end within CHUNK_MAX_RECORDS; else null.
+     */
+    const chunkAt = (j: number, startPos: number): { last: number; end: number } | null => {
+      let expect = startPos;
+      for (let k = j; k < usable && k < j + CHUNK_MAX_RECORDS; k++) {
+        const at = k * INDEX_ENTRY_BYTES;
+        const pos = entryPos(entries, at);
+        const len = entryLen(entries, at);
+        if (pos !== expect || !plausible(pos, len)) return null;
+        expect += len;
+        if (entryEndsChunk(entries, at)) return { last: k, end: expect };
+      }
+      return null;
+    };
+    const intact = async (j: number, startPos: number): Promise<{ last: number; end: number } | null> => {
+      const c = chunkAt(j, startPos);
+      if (c === null) return null;
+      const data = await chunkData(startPos, c.end - startPos);
+      return chunkMatches(entries, j * INDEX_ENTRY_BYTES, c.last * INDEX_ENTRY_BYTES, data) ? c : null;
+    };
 
     let expected = HEADER_BYTES;
     let valid = 0;
-    for (; valid < usable; valid++) {
-      const at = valid * INDEX_ENTRY_BYTES;
-      const pos = entries.readUInt32LE(at + 4);
-      const len = entries.readUInt32LE(at + 8);
-      if (pos !== expected || !plausible(pos, len)) break;
-      if (!inWindow(pos, len)) await moveWindow(pos, len);
-      if (!entryMatches(entries, at, recordAt(pos, len))) break;
-      expected += len;
+    while (valid < usable) {
+      const c = await intact(valid, expected);
+      if (c === null) break;
+      valid = c.last + 1;
+      expected = c.end;
     }
-    // A torn write leaves only a damaged suffix; an intact entry after the damage means the
-    // damage is in the middle of data that was once complete.
-    for (let j = valid + 1; j < usable; j++) {
-      const at = j * INDEX_ENTRY_BYTES;
-      const e = readEntry(entries, at);
-      if (!plausible(e.pos, e.len) || e.len === 0) continue;
-      if (!inWindow(e.pos, e.len)) await moveWindow(e.pos, e.len);
-      if (entryMatches(entries, at, recordAt(e.pos, e.len))) {
+    // A torn write leaves only a damaged suffix; an intact chunk after the damage means the
+    // damage is in the middle of data that was once complete. Candidate chunks start after
+    // each chunk-end flag past the damage.
+    for (let j = valid; j + 1 < usable; j++) {
+      if (!entryEndsChunk(entries, j * INDEX_ENTRY_BYTES)) continue;
+      const startPos = entryPos(entries, (j + 1) * INDEX_ENTRY_BYTES);
+      if (!plausible(startPos, 0) || entryLen(entries, (j + 1) * INDEX_ENTRY_BYTES) === 0) continue;
+      if ((await intact(j + 1, startPos)) !== null) {
         throw new CommitLogError(
           'ERR_COMMITLOG_CORRUPT',
-          `${seg.segPath}: record ${seg.base + valid} at byte ${expected} is damaged but record ${seg.base + j} after it is intact`,
+          `${seg.segPath}: record ${seg.base + valid} at byte ${expected} is damaged but record ${seg.base + j + 1} after it is intact`,
           { path: seg.segPath, position: expected },
         );
       }
@@ -172,7 +205,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
         throw ioError('truncate during recovery', seg.segPath, err);
       }
     }
-    const lastTs = valid === 0 ? -1 : readEntry(entries, (valid - 1) * INDEX_ENTRY_BYTES).timestampMs;
+    const lastTs = valid === 0 ? -1 : entryTimestamp(entries, (valid - 1) * INDEX_ENTRY_BYTES);
     return { count: valid, bytes: expected, lastTimestampMs: lastTs, truncatedRecords, truncatedBytes };
   } finally {
     cache.release(segRef);

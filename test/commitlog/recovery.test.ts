@@ -1,11 +1,16 @@
 /**
  * Crash recovery over crafted files: torn, zero-filled, bit-flipped, index longer or shorter
- * than its segment, blank new segments, half-deleted old ones, unknown versions.
+ * than its segment, blank new segments, half-deleted old ones, unknown versions; and chunks
+ * (the records one write checksums together) validated as a whole on open and on read.
+ *
+ * Most files here are written one record per flush, so every chunk holds one record and the
+ * damage can be placed record by record; the chunk tests at the end write many per flush.
  */
 import test from 'ava';
 import { appendFile, open, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommitLogError, LogStore } from '../../commitlog/index.js';
+import type { CommitLog } from '../../commitlog/index.js';
 import { appendRange, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
 const SEG = '00000000000000000000.segment';
@@ -13,11 +18,16 @@ const IDX = '00000000000000000000.index';
 const HEADER = 16;
 const ENTRY = 20;
 
-/** Writes records 0..n-1 into log `name` and stops uncleanly (no clean-shutdown marker). */
+/** Appends records from..to-1 one flush each: one record per chunk. */
+async function appendEach(log: CommitLog, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) await appendRange(log, i, i + 1);
+}
+
+/** Writes records 0..n-1 into log `name` (one per chunk) and stops uncleanly (no clean-shutdown marker). */
 async function writeLog(dir: string, name: string, n: number, segmentBytes = 1 << 20): Promise<void> {
   const store = await LogStore.open(dir, { retentionCheckMs: 0 });
   const log = await store.open(name, { segmentBytes });
-  await appendRange(log, 0, n);
+  await appendEach(log, 0, n);
   await store.close();
   await unlink(join(dir, name, 'clean-shutdown'));
 }
@@ -113,7 +123,7 @@ test('a bit flip in the middle is ERR_COMMITLOG_CORRUPT naming the file and posi
 test('a bit flip in an index entry in the middle is ERR_COMMITLOG_CORRUPT', async (t) => {
   const dir = await tempDir(t);
   await writeLog(dir, 'flipidx', 40);
-  await flipBit(join(dir, 'flipidx', IDX), HEADER + 5 * ENTRY + 14); // timestamp of entry 5
+  await flipBit(join(dir, 'flipidx', IDX), HEADER + 5 * ENTRY + 14); // timestamp (high word) of entry 5
   const err = await t.throwsAsync((await openStore(t, dir)).open('flipidx'), { instanceOf: CommitLogError });
   t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
   t.is(err?.position, posOf(5));
@@ -122,7 +132,7 @@ test('a bit flip in an index entry in the middle is ERR_COMMITLOG_CORRUPT', asyn
 test('after a clean close, middle damage surfaces on read as ERR_COMMITLOG_CORRUPT', async (t) => {
   const dir = await tempDir(t);
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
-  await appendRange(await s1.open('cleanflip'), 0, 40);
+  await appendEach(await s1.open('cleanflip'), 0, 40);
   await s1.close();
   await flipBit(join(dir, 'cleanflip', SEG), posOf(20) + 8);
   const log = await (await openStore(t, dir)).open('cleanflip', { tailBytes: 0 });
@@ -137,7 +147,7 @@ test('after a clean close, middle damage surfaces on read as ERR_COMMITLOG_CORRU
 test('a clean marker over a damaged last record falls back to the full check', async (t) => {
   const dir = await tempDir(t);
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
-  await appendRange(await s1.open('cleantorn'), 0, 15);
+  await appendEach(await s1.open('cleantorn'), 0, 15);
   await s1.close();
   await truncate(join(dir, 'cleantorn', SEG), posOf(14) + 1);
   const log = await (await openStore(t, dir)).open('cleantorn');
@@ -209,7 +219,7 @@ test("durability 'never': a torn sealed segment (power loss) becomes the end of 
   const dir = await tempDir(t);
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
   const l1 = await s1.open('pl', { segmentBytes: 1024, durability: { mode: 'never' } });
-  await appendRange(l1, 0, 60);
+  await appendEach(l1, 0, 60);
   await s1.close();
   await unlink(join(dir, 'pl', 'clean-shutdown'));
   const bases = (await readdir(join(dir, 'pl'))).filter((f) => f.endsWith('.index')).sort();
@@ -238,4 +248,118 @@ test("durability 'batch': the same damage to a sealed segment is ERR_COMMITLOG_C
   const err = await t.throwsAsync((await openStore(t, dir)).open('pl', { segmentBytes: 1024 }), { instanceOf: CommitLogError });
   t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
   t.is(err?.path, join(dir, 'pl', second));
+});
+
+// ---------------------------------------------------------------- chunks of many records
+
+/** Entry numbers whose len field carries the chunk-end flag (bit 31 of bytes 4-7). */
+async function chunkEnds(path: string): Promise<number[]> {
+  const { readFile } = await import('node:fs/promises');
+  const idx = await readFile(path);
+  const ends: number[] = [];
+  for (let k = 0; HEADER + (k + 1) * ENTRY <= idx.length; k++) {
+    if ((idx.readUInt32LE(HEADER + k * ENTRY + 4) & 0x80000000) !== 0) ends.push(k);
+  }
+  return ends;
+}
+
+test('a torn write loses its whole chunk and nothing before it', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const l1 = await s1.open('tornchunk');
+  await appendEach(l1, 0, 10);
+  await appendRange(l1, 10, 40); // one flush: one chunk of 30 records
+  await s1.close();
+  await unlink(join(dir, 'tornchunk', 'clean-shutdown'));
+  t.deepEqual(await chunkEnds(join(dir, 'tornchunk', IDX)), [...Array.from({ length: 10 }, (_, i) => i), 39]);
+  await truncate(join(dir, 'tornchunk', SEG), posOf(25) + 5);
+  const log = await (await openStore(t, dir)).open('tornchunk');
+  t.is(log.end, 10);
+  t.is(log.recovery.truncatedRecords, 30);
+  t.deepEqual(await readAll(log), expected(10));
+  t.is((await stat(join(dir, 'tornchunk', SEG))).size, posOf(10));
+});
+
+test('a record read from the middle of a chunk comes back alone, verified with its whole chunk', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const l1 = await s1.open('midchunk');
+  await appendRange(l1, 0, 40);
+  await appendRange(l1, 40, 45);
+  await s1.close();
+  const s2 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const l2 = await s2.open('midchunk', { tailBytes: 0 });
+  const one = await l2.read(20, 1, 1 << 20);
+  t.deepEqual(one.records, [recordFor(20)]);
+  t.is(one.next, 21);
+  t.is((await l2.read(38, 5, 1 << 20)).records.length, 5); // across the two chunks
+  await s2.close();
+  await flipBit(join(dir, 'midchunk', SEG), posOf(3) + 2);
+  const log = await (await openStore(t, dir)).open('midchunk', { tailBytes: 0 });
+  t.true(log.recovery.clean);
+  const err = await t.throwsAsync(log.read(20, 1, 1 << 20), { instanceOf: CommitLogError });
+  t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
+  t.is(err?.position, posOf(0));
+  t.regex(err?.message ?? '', /records 0\.\.39/);
+  t.deepEqual((await log.read(40, 10, 1 << 20)).records, expected(45).slice(40));
+});
+
+test('chunks end at 512 records or 32 KiB, a larger record is a chunk of its own, and any record reads back from disk', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('limits', { tailBytes: 0 });
+  const recs: Buffer[] = [];
+  const add = (r: Buffer): void => {
+    recs.push(r);
+    log.append(r);
+  };
+  for (let i = 0; i < 1500; i++) add(Buffer.from(`r${String(i).padStart(6, '0')}`)); // 7 B each
+  await log.flush();
+  for (let i = 0; i < 100; i++) add(Buffer.alloc(1000, i));
+  add(Buffer.alloc(40_000, 7)); // larger than a chunk
+  add(Buffer.from('after'));
+  await log.flush();
+  // Chunks also end where the records stop being contiguous in memory (a slab boundary),
+  // so only their limits are fixed, not every boundary.
+  const ends = await chunkEnds(join(dir, 'limits', IDX));
+  t.true(ends.includes(1499) && ends.includes(1599) && ends.includes(1600) && ends.at(-1) === 1601, 'each flush ends a chunk');
+  let start = 0;
+  for (const end of ends) {
+    const lens = recs.slice(start, end + 1).map((r) => r.length);
+    t.true(lens.length <= 512, `chunk ${start}..${end} holds at most 512 records`);
+    t.true(lens.length === 1 || lens.reduce((a, b) => a + b, 0) <= 32 * 1024, `chunk ${start}..${end} holds at most 32 KiB`);
+    start = end + 1;
+  }
+  t.true(ends.filter((e) => e < 1500).length >= 3, '1500 small records need at least three chunks');
+  for (const [from, max, bytes] of [
+    [0, 2000, 1 << 30],
+    [700, 3, 1 << 30],
+    [1023, 2, 1 << 30],
+    [1498, 10, 1 << 30],
+    [1530, 100, 5000],
+    [1599, 5, 1000],
+    [1600, 5, 1 << 30],
+  ] as const) {
+    const got = await log.read(from, max, bytes);
+    t.true(got.records.length >= 1, `read at ${from}`);
+    t.deepEqual(got.records, recs.slice(from, from + got.records.length), `read at ${from}`);
+    t.is(got.next, from + got.records.length);
+  }
+  t.deepEqual(await readAll(log), recs);
+});
+
+test('a bit flip in a chunk entry other than its last is caught by the chunk checksum', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const l1 = await s1.open('entryflip');
+  await appendEach(l1, 0, 10);
+  await appendRange(l1, 10, 30);
+  await appendEach(l1, 30, 40);
+  await s1.close();
+  await unlink(join(dir, 'entryflip', 'clean-shutdown'));
+  await flipBit(join(dir, 'entryflip', IDX), HEADER + 15 * ENTRY + 9); // timestamp of record 15
+  const err = await t.throwsAsync((await openStore(t, dir)).open('entryflip'), { instanceOf: CommitLogError });
+  t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
+  t.is(err?.position, posOf(10));
+  t.regex(err?.message ?? '', /record 10 .*record 30 after it is intact/);
 });
