@@ -302,7 +302,9 @@ async function readBenches(): Promise<void> {
     };
     check(readTailAll() === count, 'tail read count');
     const t0 = log.readTail(count - 1, 1, 1);
-    check(t0?.records[0] === recs[count - 1], 'tail read returns the appended buffer');
+    const t1 = log.readTail(count - 1, 1, 1);
+    check(t0?.records[0]?.equals(recs[count - 1] as Buffer) === true, 'tail read returns the appended bytes');
+    check(t0?.records[0]?.buffer === t1?.records[0]?.buffer && t0?.records[0]?.byteOffset === t1?.records[0]?.byteOffset, 'tail reads are views of one slab');
     const bench = new Bench({ time: TASK_TIME_MS, warmupTime: 200 });
     bench.add(`tail read ${size} B (${READ_LOG_BYTES / MIB} MiB)`, () => {
       readTailAll();

@@ -113,6 +113,19 @@ const SLAB_MIN_BYTES = 4096;
 const SLAB_MAX_FLOOR = 64 * 1024;
 const SLAB_MAX_CEIL = 1024 * 1024;
 
+/** A block of tail memory that records are placed in back to back. */
+interface Slab {
+  readonly buf: Buffer;
+  /** Tail records still placed in it. */
+  records: number;
+  /**
+   * A view of it went out (reserve(), a tail read) and may be held anywhere: never reused.
+   * A slab whose records were only written and trimmed is reused, so a log nobody reads from
+   * its tail (a write-ahead log, a replica) copies into warm memory instead of fresh pages.
+   */
+  escaped: boolean;
+}
+
 /** A written batch waiting for its fdatasync ('batch' mode). */
 interface UnsyncedBatch {
   to: Offset;
@@ -134,7 +147,7 @@ interface Group {
   idxPos: number;
   endPos: number;
   /** Slab, position there, length and timestamp of each of its records. */
-  slabs: Buffer[];
+  slabs: Slab[];
   pos: number[];
   lens: number[];
   timestamps: number[];
@@ -173,9 +186,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /**
    * The tail, from index #head on (offset #memStart): each record's slab, position in it,
-   * length and timestamp. Plain arrays of numbers stay unboxed; no object per record.
+   * length and timestamp (plain arrays of numbers stay unboxed), and its view once one was
+   * made: by reserve(), or by the first read, which every later reader of it then shares.
    */
-  readonly #recSlab: (Buffer | null)[] = [];
+  readonly #recSlab: (Slab | null)[] = [];
+  readonly #recView: (Buffer | undefined)[] = [];
   readonly #recPos: number[] = [];
   readonly #recLen: number[] = [];
   readonly #memTs: number[] = [];
@@ -184,13 +199,19 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /** Record bytes in the tail (slab space around them is not counted). */
   #memBytes = 0;
   /** The slab appends go into, and how much of it is taken. */
-  #slab: Buffer | null = null;
+  #slab: Slab | null = null;
+  /** Slabs of #slabMax bytes whose records are gone and whose memory never escaped. */
+  #spare: Buffer[] = [];
+  #slabsAllocated = 0;
   #slabUsed = 0;
   /** Size of the next slab, and the most it grows to. */
   #slabNext = SLAB_MIN_BYTES;
   readonly #slabMax: number;
 
   #flushScheduled = false;
+  /** The default timestamp of this tick's appends, read at its first append. */
+  #tickTs = 0;
+  #tickTsFresh = false;
   #flushing: Promise<void> | null = null;
   #waiters: Waiter[] = [];
   #closing: Promise<void> | null = null;
@@ -272,6 +293,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     return this.#memBytes;
   }
 
+  /** Tail slabs allocated so far (not counting reused ones or large records' own buffers): a diagnostic. */
+  get slabsAllocated(): number {
+    return this.#slabsAllocated;
+  }
+
   /** Bytes of all segment files (headers included). */
   get diskBytes(): number {
     return this.#totalBytes;
@@ -280,15 +306,16 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /**
    * Appends a copy of `record` and returns its offset; the caller may reuse the buffer. The
    * record goes out with everything else appended this tick; it is readable once `committed`
-   * passes it ('commit' event), or `flushed` for unsynced readers.
+   * passes it ('commit' event), or `flushed` for unsynced readers. `timestampMs` defaults to
+   * the clock read once per tick, at the tick's first append (a clock read costs 70-120 ns here).
    * @throws ERR_COMMITLOG_CLOSED, ERR_COMMITLOG_RECORD_TOO_LARGE, ERR_COMMITLOG_INVALID_ARGUMENT
    *   (timestampMs not an integer ≥ 0)
    */
-  append(record: Uint8Array, timestampMs: number = Date.now()): Offset {
+  append(record: Uint8Array, timestampMs?: number): Offset {
     const len = record.length;
     this.#admit(len, timestampMs);
     const i = this.#recSlab.length - 1;
-    (this.#recSlab[i] as Buffer).set(record, this.#recPos[i] as number);
+    (this.#recSlab[i] as Slab).buf.set(record, this.#recPos[i] as number);
     return this.#end++;
   }
 
@@ -299,17 +326,29 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * long as the caller keeps it; its bytes must not change once the call that reserved it returns.
    * @throws as append()
    */
-  reserve(length: number, timestampMs: number = Date.now()): Buffer {
+  reserve(length: number, timestampMs?: number): Buffer {
     this.#admit(length, timestampMs);
     const i = this.#recSlab.length - 1;
     const at = this.#recPos[i] as number;
     this.#end++;
-    return (this.#recSlab[i] as Buffer).subarray(at, at + length);
+    const slab = this.#recSlab[i] as Slab;
+    slab.escaped = true;
+    const view = slab.buf.subarray(at, at + length);
+    this.#recView[i] = view;
+    return view;
   }
 
   /** Checks an append and places its record in a slab (the tail's last slot); schedules the flush. */
-  #admit(len: number, timestampMs: number): void {
+  #admit(len: number, ts: number | undefined): void {
     if (this.#closing !== null) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
+    let timestampMs: number;
+    if (ts === undefined) {
+      if (!this.#tickTsFresh) {
+        this.#tickTs = Date.now();
+        this.#tickTsFresh = true;
+      }
+      timestampMs = this.#tickTs;
+    } else timestampMs = ts;
     if (!(timestampMs >= 0 && timestampMs <= Number.MAX_SAFE_INTEGER && Number.isInteger(timestampMs))) {
       throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `timestampMs must be an integer in 0 .. 2^53-1, got ${String(timestampMs)}`);
     }
@@ -326,20 +365,26 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     let at: number;
     if (len > this.#slabMax >>> 2) {
       // A large record gets a buffer of its own; the current slab carries on after it.
-      slab = Buffer.allocUnsafeSlow(len);
+      slab = { buf: Buffer.allocUnsafeSlow(len), records: 0, escaped: true };
       at = 0;
     } else {
-      if (slab === null || this.#slabUsed + len > slab.length) {
+      if (slab === null || this.#slabUsed + len > slab.buf.length) {
+        const old = slab;
         let size = this.#slabNext;
         while (size < len) size *= 2;
-        slab = this.#slab = Buffer.allocUnsafeSlow(size);
+        const spare = size === this.#slabMax ? this.#spare.pop() : undefined;
+        if (spare === undefined) this.#slabsAllocated++;
+        slab = this.#slab = { buf: spare ?? Buffer.allocUnsafeSlow(size), records: 0, escaped: false };
         this.#slabUsed = 0;
         this.#slabNext = Math.min(size * 2, this.#slabMax);
+        if (old !== null && old.records === 0) this.#release(old);
       }
       at = this.#slabUsed;
       this.#slabUsed += len;
     }
+    slab.records++;
     this.#recSlab.push(slab);
+    this.#recView.push(undefined);
     this.#recPos.push(at);
     this.#recLen.push(len);
     this.#memTs.push(timestampMs);
@@ -377,14 +422,16 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       bytes += len;
       n++;
     }
-    const records = new Array<Buffer>(n);
-    const slabs = this.#recSlab;
-    const pos = this.#recPos;
-    for (let k = 0; k < n; k++) {
-      const at = pos[i0 + k] as number;
-      records[k] = (slabs[i0 + k] as Buffer).subarray(at, at + (lens[i0 + k] as number));
+    const views = this.#recView;
+    for (let i = i0; i < i0 + n; i++) {
+      if (views[i] === undefined) {
+        const at = this.#recPos[i] as number;
+        const slab = this.#recSlab[i] as Slab;
+        slab.escaped = true;
+        views[i] = slab.buf.subarray(at, at + (lens[i] as number));
+      }
     }
-    return { status: 'records', records, timestamps: this.#memTs.slice(i0, i0 + n), next: from + n };
+    return { status: 'records', records: views.slice(i0, i0 + n) as Buffer[], timestamps: this.#memTs.slice(i0, i0 + n), next: from + n };
   }
 
   /**
@@ -424,6 +471,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#memStart === this.#end) {
       // nothing left in memory: an idle log holds no slab either
       this.#slab = null;
+      this.#spare = [];
       this.#slabNext = SLAB_MIN_BYTES;
     }
     return this.#memBytes;
@@ -483,8 +531,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       // Without the marker the next open runs the full check: nothing is lost.
     }
     this.#closed = true;
-    this.#recSlab.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = 0;
+    this.#recSlab.length = this.#recView.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = 0;
     this.#slab = null;
+    this.#spare = [];
     this.#memBytes = 0;
     for (const s of this.#segments) {
       this.#ctx.files.forget(s.segPath);
@@ -495,6 +544,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   readonly #onTick = (): void => {
     this.#flushScheduled = false;
+    this.#tickTsFresh = false;
     if (this.#flushing === null && this.#written < this.#end) {
       this.#writerActive = true;
       this.#flushing = this.#flushLoop().finally(() => {
@@ -650,8 +700,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const to = this.#end;
     const keep = this.#head + (from - this.#memStart);
     // The slab space stays taken: views of the lost records may still be held by readers.
-    for (let k = keep; k < this.#recLen.length; k++) this.#memBytes -= this.#recLen[k] as number;
-    this.#recSlab.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = keep;
+    for (let k = keep; k < this.#recLen.length; k++) {
+      this.#memBytes -= this.#recLen[k] as number;
+      (this.#recSlab[k] as Slab).records--;
+    }
+    this.#recSlab.length = this.#recView.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = keep;
     this.#end = this.#flushed = this.#written = from;
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -691,7 +744,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     for (const g of groups) {
       const end = g.first + g.n;
-      g.slabs = this.#recSlab.slice(g.first, end) as Buffer[];
+      g.slabs = this.#recSlab.slice(g.first, end) as Slab[];
       g.pos = this.#recPos.slice(g.first, end);
       g.lens = lens.slice(g.first, end);
       g.timestamps = this.#memTs.slice(g.first, end);
@@ -702,7 +755,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       let runStart = 0;
       let runEnd = 0;
       for (let k = 0; k < g.n; k++) {
-        const slab = g.slabs[k] as Buffer;
+        const slab = (g.slabs[k] as Slab).buf;
         const at = g.pos[k] as number;
         if (slab !== runSlab || at !== runEnd) {
           if (runSlab !== null) bufs.push(runSlab.subarray(runStart, runEnd));
@@ -828,7 +881,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     let runStart = 0;
     let runEnd = 0;
     for (let k = 0; k < g.n; k++) {
-      const slab = g.slabs[k] as Buffer;
+      const slab = (g.slabs[k] as Slab).buf;
       const from = g.pos[k] as number;
       const len = g.lens[k] as number;
       if (chunkRecords > 0 && (chunkRecords === CHUNK_MAX_RECORDS || chunkBytes + len > CHUNK_MAX_BYTES)) {
@@ -922,14 +975,23 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /** Drops the oldest tail record (its slab goes once no record or reader holds it). */
   #dropOldest(): void {
     this.#memBytes -= this.#recLen[this.#head] as number;
+    const slab = this.#recSlab[this.#head] as Slab;
+    if (--slab.records === 0 && slab !== this.#slab) this.#release(slab);
     this.#recSlab[this.#head] = null;
+    this.#recView[this.#head] = undefined;
     this.#head++;
     this.#memStart++;
+  }
+
+  /** A slab none of whose records is left: kept for reuse if its memory never escaped. */
+  #release(slab: Slab): void {
+    if (!slab.escaped && slab.buf.length === this.#slabMax && this.#spare.length < 2) this.#spare.push(slab.buf);
   }
 
   #compactTail(): void {
     if (this.#head > TAIL_COMPACT_SLOTS && this.#head * 2 > this.#recSlab.length) {
       this.#recSlab.splice(0, this.#head);
+      this.#recView.splice(0, this.#head);
       this.#recPos.splice(0, this.#head);
       this.#recLen.splice(0, this.#head);
       this.#memTs.splice(0, this.#head);

@@ -12,9 +12,9 @@
  *   expiry: Message Expiry Interval as published; counted from the record's append timestamp
  *   properties: the PUBLISH's MQTT 5 properties other than Topic Alias and Message Expiry
  *
- * One copy happens here, on the way in (the socket chunk is released rather than pinned by a
- * view); on the way out the payload is a `subarray` of whatever the log returned, shared by
- * every subscriber.
+ * One copy happens here, on the way in, into the topic log's tail memory (the socket chunk is
+ * released rather than pinned by a view); on the way out the payload is a `subarray` of
+ * whatever the log returned, shared by every subscriber.
  */
 import type { QoS } from './ids.js';
 
@@ -24,18 +24,31 @@ export const RECORD_HEADER_BYTES = 14;
 const FLAG_RETAIN = 0b100;
 const FLAG_EXPIRY = 0b1000;
 
-/** `expiry` is the Message Expiry Interval in seconds, or -1 for none. */
-export function encodeRecord(qos: QoS, retain: boolean, origin: number, expiry: number, properties: Buffer | null, payload: Buffer): Buffer {
+/** Bytes of the record for a PUBLISH with these properties and payload. */
+export function recordBytes(properties: Buffer | null, payload: Buffer): number {
+  return RECORD_HEADER_BYTES + (properties === null ? 0 : properties.length) + payload.length;
+}
+
+/**
+ * Encodes the record into `rec`, which is exactly recordBytes() long (the router passes the
+ * log's own tail memory, so the payload is copied once, straight to where it is written from).
+ * `expiry` is the Message Expiry Interval in seconds, or -1 for none.
+ */
+export function encodeRecordInto(rec: Buffer, qos: QoS, retain: boolean, origin: number, expiry: number, properties: Buffer | null, payload: Buffer): Buffer {
   const propsLen = properties === null ? 0 : properties.length;
-  const rec = Buffer.allocUnsafe(RECORD_HEADER_BYTES + propsLen + payload.length);
   rec[0] = RECORD_VERSION;
   rec[1] = qos | (retain ? FLAG_RETAIN : 0) | (expiry >= 0 ? FLAG_EXPIRY : 0);
   rec.writeUInt32BE(origin >>> 0, 2);
   rec.writeUInt32BE(expiry >= 0 ? expiry : 0, 6);
   rec.writeUInt32BE(propsLen, 10);
-  if (properties !== null) properties.copy(rec, RECORD_HEADER_BYTES);
-  payload.copy(rec, RECORD_HEADER_BYTES + propsLen);
+  if (properties !== null) rec.set(properties, RECORD_HEADER_BYTES);
+  rec.set(payload, RECORD_HEADER_BYTES + propsLen);
   return rec;
+}
+
+/** encodeRecordInto() a fresh buffer. */
+export function encodeRecord(qos: QoS, retain: boolean, origin: number, expiry: number, properties: Buffer | null, payload: Buffer): Buffer {
+  return encodeRecordInto(Buffer.allocUnsafe(recordBytes(properties, payload)), qos, retain, origin, expiry, properties, payload);
 }
 
 /** True when `rec` is long enough and of a version this code reads. */

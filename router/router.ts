@@ -5,7 +5,7 @@
  *
  * Data path:
  *
- *   publish ─► encodeRecord ─► topic log.append ──(batch commits)──► 'commit' event
+ *   publish ─► encodeRecordInto(log.reserve) ──(batch commits)──► 'commit' event
  *                                                                  ├─► AckQueue: PUBACK/PUBREC
  *                                                                  └─► wake caught-up cursors
  *   scheduler (setImmediate) ─► cursor: log.readTail / log.read ─► outlet.publish (payload view)
@@ -30,7 +30,7 @@ import type { CommitLog, LogOptions, LogStore, Offset, ReadBatch } from '../comm
 import { AckQueue, type Completion } from './acks.js';
 import { RouterError } from './errors.js';
 import type { QoS, TopicId } from './ids.js';
-import { encodeRecord, isRecord, recordExpiry, recordOrigin, recordPayload, recordProperties, recordQos, recordRetain } from './record.js';
+import { encodeRecordInto, isRecord, recordBytes, recordExpiry, recordOrigin, recordPayload, recordProperties, recordQos, recordRetain } from './record.js';
 import { type Cursor, type Inflight, type InflightRow, newTopicState, type Outlet, Session, type SharedGroup, type SubscriptionOptions, type TopicState } from './session.js';
 import { SubscriptionTrie } from './subscriptions.js';
 import { topicMatches } from './topic-filter.js';
@@ -452,22 +452,25 @@ export class Router {
       if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
       return;
     }
-    const record = encodeRecord(qos, retain, origin === null ? 0 : origin.number, expiry, properties, payload);
     this.stats.messagesIn++;
     this.stats.bytesIn += payload.length;
     this.stats.bytesCopiedIn += payload.length;
     let waiter: Completion | null = null;
     if (packetId > 0 && outlet !== null && origin !== null) waiter = this.#completion(origin, packetId, qos as 1 | 2);
-    let offset: Offset;
+    let record: Buffer;
     try {
-      offset = log.append(record);
+      // encoded straight into the log's tail: the one copy of the payload on the way in
+      record = log.reserve(recordBytes(properties, payload));
     } catch (err) {
       this.stats.appendFailures++;
       if (waiter !== null) waiter.done(err as Error);
       return;
     }
+    encodeRecordInto(record, qos, retain, origin === null ? 0 : origin.number, expiry, properties, payload);
+    const offset = log.end - 1;
     if (waiter !== null) state.acks.push(offset, waiter);
-    if (retain) this.#setRetained(state, payload.length === 0 ? null : record, offset, waiter);
+    // the retained value outlives the tail: a copy of its own, not a view pinning a slab
+    if (retain) this.#setRetained(state, payload.length === 0 ? null : Buffer.from(record), offset, waiter);
   }
 
   #completion(session: Session, packetId: number, qos: 1 | 2): Completion {

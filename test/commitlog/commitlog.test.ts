@@ -298,3 +298,56 @@ test('opening the same name twice returns the same log', async (t) => {
   const [a, b] = await Promise.all([store.open('same'), store.open('same')]);
   t.is(a, b);
 });
+
+test('tail slabs whose records were never read are reused; a slab a reader saw never is', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  // tailBytes 8 KiB: slabs grow 4 → 64 KiB (the floor of the largest slab), the tail keeps ~8 KiB
+  const log = await store.open('slabs', { tailBytes: 8 * 1024, durability: { mode: 'never' } });
+  const rec = (i: number): Buffer => Buffer.alloc(1000, i & 0xff);
+  let next = 0;
+  const batch = async (n: number): Promise<void> => {
+    for (let k = 0; k < n; k++) log.append(rec(next++));
+    await log.flush();
+  };
+  for (let b = 0; b < 10; b++) await batch(20); // 200 KB: past the growth, into 64 KiB slabs
+  const grown = log.slabsAllocated;
+  for (let b = 0; b < 50; b++) await batch(20); // 1 MB more, nobody reading
+  t.true(log.slabsAllocated - grown <= 3, `unread slabs are reused (${log.slabsAllocated - grown} new for 1 MB)`);
+
+  // A reader keeps a view: its slab must never be written again.
+  const seen = log.readTail(next - 1, 1, 1 << 20)?.records[0];
+  t.truthy(seen);
+  const copy = Buffer.from(seen as Buffer);
+  const before = log.slabsAllocated;
+  for (let b = 0; b < 50; b++) await batch(20);
+  t.deepEqual(seen, copy);
+  t.true(log.slabsAllocated > before, 'the slab the reader saw was not reused');
+  // and everything written reads back from disk
+  const all = await readAll(log);
+  t.is(all.length, next);
+  t.true(all.every((r, i) => r.equals(rec(i))));
+});
+
+test('appends without a timestamp share the one read at the first append of their tick', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('ts', { tailBytes: 1 << 20 });
+  const before = Date.now();
+  log.append(Buffer.from('a'));
+  const busy = Date.now() + 5;
+  while (Date.now() < busy) {
+    // the same tick, 5 ms later
+  }
+  log.append(Buffer.from('b'));
+  log.append(Buffer.from('c'), 42);
+  await log.flush();
+  await new Promise((r) => setTimeout(r, 5));
+  log.append(Buffer.from('d'));
+  await log.flush();
+  const { timestamps } = log.readTail(0, 10, 1 << 20) ?? { timestamps: [] };
+  t.true((timestamps[0] ?? 0) >= before);
+  t.is(timestamps[1], timestamps[0]);
+  t.is(timestamps[2], 42);
+  t.true((timestamps[3] ?? 0) >= (timestamps[0] ?? 0) + 5);
+});
