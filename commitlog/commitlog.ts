@@ -200,6 +200,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #memBytes = 0;
   /** The slab appends go into, and how much of it is taken. */
   #slab: Slab | null = null;
+  /** The slab the latest append went into (the current one, or a large record's own). */
+  #placed: Slab | null = null;
   /** Slabs of #slabMax bytes whose records are gone and whose memory never escaped. */
   #spare: Buffer[] = [];
   #slabsAllocated = 0;
@@ -312,10 +314,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    *   (timestampMs not an integer ≥ 0)
    */
   append(record: Uint8Array, timestampMs?: number): Offset {
-    const len = record.length;
-    this.#admit(len, timestampMs);
-    const i = this.#recSlab.length - 1;
-    (this.#recSlab[i] as Slab).buf.set(record, this.#recPos[i] as number);
+    const at = this.#admit(record.length, timestampMs);
+    (this.#placed as Slab).buf.set(record, at);
     return this.#end++;
   }
 
@@ -324,22 +324,26 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * encode the record into before it yields to the event loop (the flush runs on the next tick).
    * The record's offset is `end - 1` afterwards. The view stays valid (and pins its slab) for as
    * long as the caller keeps it; its bytes must not change once the call that reserved it returns.
-   * @throws as append()
+   * @throws as append(), and ERR_COMMITLOG_INVALID_ARGUMENT (length not an integer ≥ 0)
    */
   reserve(length: number, timestampMs?: number): Buffer {
-    this.#admit(length, timestampMs);
-    const i = this.#recSlab.length - 1;
-    const at = this.#recPos[i] as number;
-    this.#end++;
-    const slab = this.#recSlab[i] as Slab;
+    if (!(length >= 0 && Number.isInteger(length))) {
+      throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `length must be an integer ≥ 0, got ${String(length)}`);
+    }
+    const at = this.#admit(length, timestampMs);
+    const slab = this.#placed as Slab;
     slab.escaped = true;
     const view = slab.buf.subarray(at, at + length);
-    this.#recView[i] = view;
+    this.#recView[this.#recView.length - 1] = view;
+    this.#end++;
     return view;
   }
 
-  /** Checks an append and places its record in a slab (the tail's last slot); schedules the flush. */
-  #admit(len: number, ts: number | undefined): void {
+  /**
+   * Checks an append, places its record in a slab (the tail's last slot; the slab is left in
+   * #placed) and schedules the flush. Returns the record's position in the slab.
+   */
+  #admit(len: number, ts: number | undefined): number {
     if (this.#closing !== null) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
     let timestampMs: number;
     if (ts === undefined) {
@@ -348,12 +352,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         this.#tickTsFresh = true;
       }
       timestampMs = this.#tickTs;
-    } else timestampMs = ts;
-    if (!(timestampMs >= 0 && timestampMs <= Number.MAX_SAFE_INTEGER && Number.isInteger(timestampMs))) {
-      throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `timestampMs must be an integer in 0 .. 2^53-1, got ${String(timestampMs)}`);
-    }
-    if (!(len >= 0 && Number.isInteger(len))) {
-      throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `length must be an integer ≥ 0, got ${String(len)}`);
+    } else if (ts >= 0 && ts <= Number.MAX_SAFE_INTEGER && Number.isInteger(ts)) {
+      timestampMs = ts;
+    } else {
+      throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `timestampMs must be an integer in 0 .. 2^53-1, got ${String(ts)}`);
     }
     if (len > this.#opts.maxRecordBytes) {
       throw new CommitLogError(
@@ -383,6 +385,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.#slabUsed += len;
     }
     slab.records++;
+    this.#placed = slab;
     this.#recSlab.push(slab);
     this.#recView.push(undefined);
     this.#recPos.push(at);
@@ -393,6 +396,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.#flushScheduled = true;
       process.nextTick(this.#onTick);
     }
+    return at;
   }
 
   /**
@@ -470,7 +474,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#trimTail(0);
     if (this.#memStart === this.#end) {
       // nothing left in memory: an idle log holds no slab either
-      this.#slab = null;
+      this.#slab = this.#placed = null;
       this.#spare = [];
       this.#slabNext = SLAB_MIN_BYTES;
     }
@@ -532,7 +536,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     this.#closed = true;
     this.#recSlab.length = this.#recView.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = 0;
-    this.#slab = null;
+    this.#slab = this.#placed = null;
     this.#spare = [];
     this.#memBytes = 0;
     for (const s of this.#segments) {
