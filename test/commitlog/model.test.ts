@@ -7,7 +7,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { LogStore, type CommitLog, type ReadBatch } from '../../commitlog/index.js';
 import { crc32 } from 'node:zlib';
-import { checksum, crc32Js } from '../../commitlog/format.js';
+import { CRC32_IMPLEMENTATION, checksum, crc32Js } from '../../commitlog/format.js';
 import { readAll, tempDir } from './helpers.js';
 
 type Op =
@@ -158,4 +158,21 @@ test('the JS CRC-32 for small records equals zlib.crc32 for any bytes and seed',
     { numRuns: 2000 },
   );
   t.is(checksum(new Uint8Array(0), 1234), 1234);
+});
+
+test('the native CRC-32 the log uses for chunks equals zlib.crc32 for any bytes and seed, views included', (t) => {
+  // On linux-x64 (this project's CI) the @node-rs/crc32 binary must load; elsewhere zlib stands in.
+  if (process.platform === 'linux' && process.arch === 'x64') t.is(CRC32_IMPLEMENTATION, '@node-rs/crc32');
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 96, maxLength: 70_000 }),
+      fc.nat({ max: 50 }),
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      (bytes, cut, seed) => {
+        const view = Buffer.from(bytes.buffer, bytes.byteOffset + Math.min(cut, bytes.length - 96), bytes.length - Math.min(cut, bytes.length - 96));
+        return checksum(bytes, seed) === crc32(bytes, seed) && checksum(view, seed) === crc32(view, seed);
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
