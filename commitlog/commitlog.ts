@@ -345,16 +345,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    */
   #admit(len: number, ts: number | undefined): number {
     if (this.#closing !== null) throw new CommitLogError('ERR_COMMITLOG_CLOSED', `log ${this.name} is closed`);
-    let timestampMs: number;
-    if (ts === undefined) {
-      if (!this.#tickTsFresh) {
-        this.#tickTs = Date.now();
-        this.#tickTsFresh = true;
-      }
-      timestampMs = this.#tickTs;
-    } else if (ts >= 0 && ts <= Number.MAX_SAFE_INTEGER && Number.isInteger(ts)) {
-      timestampMs = ts;
-    } else {
+    if (ts !== undefined && !(ts >= 0 && ts <= Number.MAX_SAFE_INTEGER && Number.isInteger(ts))) {
       throw new CommitLogError('ERR_COMMITLOG_INVALID_ARGUMENT', `timestampMs must be an integer in 0 .. 2^53-1, got ${String(ts)}`);
     }
     if (len > this.#opts.maxRecordBytes) {
@@ -362,6 +353,17 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         'ERR_COMMITLOG_RECORD_TOO_LARGE',
         `record of ${len} bytes exceeds maxRecordBytes ${this.#opts.maxRecordBytes} of log ${this.name}`,
       );
+    }
+    // The tick's clock is read only once the append is certain to go ahead: a refused first
+    // append would leave it marked fresh with no flush scheduled to clear it.
+    let timestampMs: number;
+    if (ts !== undefined) timestampMs = ts;
+    else {
+      if (!this.#tickTsFresh) {
+        this.#tickTs = Date.now();
+        this.#tickTsFresh = true;
+      }
+      timestampMs = this.#tickTs;
     }
     let slab = this.#slab;
     let at: number;
@@ -709,6 +711,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       (this.#recSlab[k] as Slab).records--;
     }
     this.#recSlab.length = this.#recView.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = keep;
+    this.#ctx.tailChanged(this, this.#memBytes);
     this.#end = this.#flushed = this.#written = from;
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -822,10 +825,15 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
           segWrite.catch(() => undefined);
           const idxBuf = this.#indexEntries(g);
-          await Promise.all([
+          // Both must have settled before a failure is handled: the repair truncates and the
+          // next batch reuses these positions (and perhaps this slab), so a write still in the
+          // threadpool would land on top of newer records.
+          const [segDone, idxDone] = await Promise.allSettled([
             segWrite,
             ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
           ]);
+          if (segDone.status === 'rejected') throw segDone.reason;
+          if (idxDone.status === 'rejected') throw idxDone.reason;
         }
       } finally {
         files.release(segRef);
@@ -903,7 +911,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         runStart = from;
       }
       runEnd = from + len;
-      writeEntry(idxBuf, at, pos, len, g.timestamps[k] as number);
+      writeEntry(idxBuf, at, pos, len, g.timestamps[k] as number, chunkRecords === 0);
       chunkRecords++;
       chunkBytes += len;
       at += INDEX_ENTRY_BYTES;
@@ -1093,7 +1101,14 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     if (!entryEndsChunk(entries, (k - 1 - first) * INDEX_ENTRY_BYTES)) throw corrupt(k - 1, 'does not end a chunk where the committed records end');
     const data = Buffer.allocUnsafe(bytes);
-    const segRef = await files.acquireOne(seg.segPath, false);
+    let segRef: FileRef;
+    try {
+      segRef = await files.acquireOne(seg.segPath, false);
+    } catch (err) {
+      // Deleted by retention while the index was being read.
+      if (from < this.#start) return empty('belowStart', this.#start);
+      throw err;
+    }
     try {
       let done = 0;
       while (done < bytes) {

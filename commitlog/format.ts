@@ -23,7 +23,8 @@
  *   ┌──────────┬──────────────────────┬────────────────────┬──────────┐
  *   │ pos u32  │ len u32: bit 31 set  │ timestamp ms u64   │ crc u32  │
  *   │ in seg.  │ on a chunk's last    │ (lo u32, hi u32)   │ (0 unless│
- *   │          │ record, bits 0-30 len│                    │ last)    │
+ *   │          │ record, bit 30 on its│                    │ last)    │
+ *   │          │ first, bits 0-29 len │                    │          │
  *   └──────────┴──────────────────────┴────────────────────┴──────────┘
  *
  * Chunks: consecutive records written together are checksummed as one chunk of at most
@@ -37,7 +38,8 @@
  * so one checksum covers every field of every entry and every record byte of the chunk; the
  * other entries' crc fields are 0 (and covered). A chunk validates as a whole: a record is
  * readable only if its chunk is intact. A zero-filled entry never validates: pos 0 lies inside
- * the header.
+ * the header. Both ends of a chunk are flagged, so one damaged entry cannot hide where the next
+ * chunk starts (recovery looks for intact chunks after damage).
  *
  * Invariants of a valid segment: entry 0 has pos = HEADER_BYTES; entry i+1 has
  * pos = pos_i + len_i; the segment's size is pos_last + len_last; the last entry ends a chunk;
@@ -63,7 +65,10 @@ export const CHUNK_MAX_RECORDS = 512;
 export const CHUNK_MAX_BYTES = 32 * 1024;
 /** Set in an entry's len field on the last record of a chunk. */
 const END_FLAG = 0x80000000;
-const LEN_MASK = 0x7fffffff;
+/** Set in an entry's len field on the first record of a chunk. */
+const START_FLAG = 0x40000000;
+/** The len field's record length bits: records are < 1 GiB (MAX_RECORD_BYTES_MAX). */
+const LEN_MASK = 0x3fffffff;
 /** Byte of an entry where its crc field starts. */
 const CRC_AT = 16;
 
@@ -109,10 +114,13 @@ export function checkHeader(buf: Buffer, magic: number, base: number, path: stri
   return 'ok';
 }
 
-/** Writes the entry of a record at byte `at` of `out`, crc 0 and not (yet) ending a chunk. */
-export function writeEntry(out: Buffer, at: number, pos: number, len: number, timestampMs: number): void {
+/**
+ * Writes the entry of a record at byte `at` of `out`, crc 0 and not (yet) ending a chunk;
+ * `first` flags the first record of a chunk.
+ */
+export function writeEntry(out: Buffer, at: number, pos: number, len: number, timestampMs: number, first: boolean): void {
   out.writeUInt32LE(pos, at);
-  out.writeUInt32LE(len, at + 4);
+  out.writeUInt32LE(first ? (START_FLAG | len) >>> 0 : len, at + 4);
   out.writeUInt32LE(timestampMs % TWO_32, at + 8);
   out.writeUInt32LE(Math.floor(timestampMs / TWO_32), at + 12);
   out.writeUInt32LE(0, at + CRC_AT);
@@ -131,6 +139,11 @@ export function entryLen(index: Buffer, at: number): number {
 /** True when the entry at byte `at` ends its chunk. */
 export function entryEndsChunk(index: Buffer, at: number): boolean {
   return (index.readUInt32LE(at + 4) & END_FLAG) !== 0;
+}
+
+/** True when the entry at byte `at` starts its chunk. */
+export function entryStartsChunk(index: Buffer, at: number): boolean {
+  return (index.readUInt32LE(at + 4) & START_FLAG) !== 0;
 }
 
 /** Append timestamp (ms since the epoch) of the entry at byte `at`. */

@@ -106,8 +106,8 @@ export const SEGMENT_BYTES_MIN = 64;
 export const SEGMENT_BYTES_MAX = 2 ** 31;
 /** MQTT payloads above a few MiB are unusual; larger ones need an explicit choice. */
 export const MAX_RECORD_BYTES_DEFAULT = 4 * MIB;
-/** Index lengths are u32 and positions must stay below 2^32. */
-export const MAX_RECORD_BYTES_MAX = 2 ** 30;
+/** An index entry's length field has 30 bits (two chunk flags above them, format.ts). */
+export const MAX_RECORD_BYTES_MAX = 2 ** 30 - 1;
 /** "A few MiB": serves caught-up readers of a busy topic for a second or so. */
 export const TAIL_BYTES_DEFAULT = 4 * MIB;
 /** Upper bound of any byte budget (1 TiB): catches unit mistakes. */

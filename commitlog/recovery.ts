@@ -36,6 +36,7 @@ import {
   entryEndsChunk,
   entryLen,
   entryPos,
+  entryStartsChunk,
   entryTimestamp,
   indexBytes,
 } from './format.js';
@@ -149,8 +150,9 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
     };
     const plausible = (pos: number, len: number): boolean => pos >= HEADER_BYTES && pos + len <= segSize;
     /**
-     * The chunk whose first entry is `j`: its last entry and byte range, if its entries are
-     * contiguous, inside the segment and end within CHUNK_MAX_RECORDS; else null.
+     * The chunk whose first entry is `j`: its last entry and byte range, if it is flagged as
+     * starting there, its entries are contiguous, inside the segment and end within
+     * CHUNK_MAX_RECORDS; else null.
      */
     const chunkAt = (j: number, startPos: number): { last: number; end: number } | null => {
       let expect = startPos;
@@ -158,7 +160,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
         const at = k * INDEX_ENTRY_BYTES;
         const pos = entryPos(entries, at);
         const len = entryLen(entries, at);
-        if (pos !== expect || !plausible(pos, len)) return null;
+        if (pos !== expect || !plausible(pos, len) || entryStartsChunk(entries, at) !== (k === j)) return null;
         expect += len;
         if (entryEndsChunk(entries, at)) return { last: k, end: expect };
       }
@@ -180,16 +182,18 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
       expected = c.end;
     }
     // A torn write leaves only a damaged suffix; an intact chunk after the damage means the
-    // damage is in the middle of data that was once complete. Candidate chunks start after
-    // each chunk-end flag past the damage.
-    for (let j = valid; j + 1 < usable; j++) {
-      if (!entryEndsChunk(entries, j * INDEX_ENTRY_BYTES)) continue;
-      const startPos = entryPos(entries, (j + 1) * INDEX_ENTRY_BYTES);
-      if (!plausible(startPos, 0) || entryLen(entries, (j + 1) * INDEX_ENTRY_BYTES) === 0) continue;
-      if ((await intact(j + 1, startPos)) !== null) {
+    // damage is in the middle of data that was once complete. Candidates: every entry past
+    // the damage flagged as a chunk's first or following a chunk's last (one damaged entry
+    // cannot clear both marks of a boundary).
+    for (let j = valid + 1; j < usable; j++) {
+      const at = j * INDEX_ENTRY_BYTES;
+      if (!entryStartsChunk(entries, at) && !entryEndsChunk(entries, at - INDEX_ENTRY_BYTES)) continue;
+      const startPos = entryPos(entries, at);
+      if (!plausible(startPos, 0)) continue;
+      if ((await intact(j, startPos)) !== null) {
         throw new CommitLogError(
           'ERR_COMMITLOG_CORRUPT',
-          `${seg.segPath}: record ${seg.base + valid} at byte ${expected} is damaged but record ${seg.base + j + 1} after it is intact`,
+          `${seg.segPath}: record ${seg.base + valid} at byte ${expected} is damaged but record ${seg.base + j} after it is intact`,
           { path: seg.segPath, position: expected },
         );
       }

@@ -351,3 +351,15 @@ test('appends without a timestamp share the one read at the first append of thei
   t.is(timestamps[2], 42);
   t.true((timestamps[3] ?? 0) >= (timestamps[0] ?? 0) + 5);
 });
+
+test('an append refused as too large does not leave a stale clock for the next tick', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('stale', { maxRecordBytes: 100 });
+  t.throws(() => log.append(Buffer.alloc(200)), { code: 'ERR_COMMITLOG_RECORD_TOO_LARGE' });
+  await new Promise((r) => setTimeout(r, 60));
+  const before = Date.now();
+  log.append(Buffer.from('x'));
+  await log.flush();
+  t.true((log.readTail(0, 1, 100)?.timestamps[0] ?? 0) >= before);
+});

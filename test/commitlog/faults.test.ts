@@ -3,7 +3,7 @@
  * event names the lost range, and the log stays readable and consistent, also after reopen.
  */
 import test from 'ava';
-import { type CommitLog, LogStore, type CommitLogError } from '../../commitlog/index.js';
+import { type CommitLog, LogStore, type CommitLogError, nodeFileOps, type FileOps } from '../../commitlog/index.js';
 import { appendRange, faultyOps, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
 test('ENOSPC on append reaches the caller as ERR_COMMITLOG_NO_SPACE and the log stays consistent', async (t) => {
@@ -288,4 +288,84 @@ test("under 'batch', the next batch is written while the previous one's fdatasyn
   const again = await LogStore.open(dir, { retentionCheckMs: 0 });
   t.teardown(() => again.close());
   t.deepEqual((await readAll(await again.open('pipe'))).map(String), ['one', 'two', 'three'], 'and so are the files');
+});
+
+test('when one write of a batch fails while the other is still on the threadpool, nothing is repaired or reused until it lands', async (t) => {
+  const paths = new Map<number, string>();
+  let armed = false;
+  let late: Promise<void> | null = null;
+  const ops: FileOps = {
+    ...nodeFileOps,
+    async open(path, create) {
+      const fd = await nodeFileOps.open(path, create);
+      paths.set(fd, path);
+      return fd;
+    },
+    async writev(fd, buffers, position) {
+      if (!armed) return nodeFileOps.writev(fd, buffers, position);
+      if ((paths.get(fd) ?? '').endsWith('.index')) {
+        armed = false;
+        throw Object.assign(new Error('injected EIO on the index'), { code: 'EIO' });
+      }
+      // the segment write is picked up late by the threadpool
+      late = new Promise<void>((r) => setTimeout(r, 300)).then(() => nodeFileOps.writev(fd, buffers, position));
+      return late;
+    },
+  };
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { fileOps: ops, syncWriteMaxBytes: 0 });
+  const log = await store.open('late', { tailBytes: 0, durability: { mode: 'never' } });
+  const rec = (i: number, salt: number): Buffer => Buffer.alloc(1000, (i * 7 + salt) & 0xff);
+  let n = 0;
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 60; i++) log.append(rec(n++, 0));
+    await log.flush();
+  }
+  armed = true;
+  for (let i = 0; i < 20; i++) log.append(rec(n + i, 1));
+  await t.throwsAsync(log.flush(), { code: 'ERR_COMMITLOG_IO' });
+  t.not(late, null);
+  // the offsets (and file positions, and perhaps the slab) of the failed batch are reused
+  const good: Buffer[] = [];
+  for (let round = 0; round < 6; round++) {
+    for (let i = 0; i < 60; i++) {
+      const r = rec(n + good.length, 2);
+      good.push(r);
+      log.append(r);
+    }
+    await log.flush();
+  }
+  await late;
+  const all = await readAll(log);
+  t.is(all.length, n + good.length);
+  t.true(all.slice(n).every((r, i) => r.equals(good[i] as Buffer)), 'records written after the failure are intact');
+});
+
+test('a disk read racing a retention delete of its segment answers belowStart, not an I/O error', async (t) => {
+  const paths = new Map<number, string>();
+  let slowIndex = '';
+  const ops: FileOps = {
+    ...nodeFileOps,
+    async open(path, create) {
+      const fd = await nodeFileOps.open(path, create);
+      paths.set(fd, path);
+      return fd;
+    },
+    async read(fd, buf, off, len, pos) {
+      if (paths.get(fd) === slowIndex) await new Promise((r) => setTimeout(r, 200));
+      return nodeFileOps.read(fd, buf, off, len, pos);
+    },
+  };
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { fileOps: ops, maxOpenFiles: 4 });
+  const log = await store.open('race', { segmentBytes: 1024, tailBytes: 0 });
+  for (let i = 0; i < 40; i++) await appendRange(log, i, i + 1);
+  slowIndex = `${dir}/race/00000000000000000000.index`;
+  const reading = log.read(0, 5, 1 << 20);
+  await new Promise((r) => setTimeout(r, 50));
+  slowIndex = '';
+  t.true((await log.trimBefore(30)) > 0);
+  const got = await reading;
+  t.is(got.status, 'belowStart');
+  t.is(got.next, log.start);
 });

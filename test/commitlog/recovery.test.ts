@@ -363,3 +363,41 @@ test('a bit flip in a chunk entry other than its last is caught by the chunk che
   t.is(err?.position, posOf(10));
   t.regex(err?.message ?? '', /record 10 .*record 30 after it is intact/);
 });
+
+/** Writes three chunks of five 50-byte records (A: 0..4, B: 5..9, C: 10..14), C's first record empty if asked; stops uncleanly. */
+async function threeChunks(dir: string, name: string, cStartsEmpty: boolean): Promise<void> {
+  const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const log = await store.open(name);
+  for (const fill of [1, 2, 3]) {
+    for (let i = 0; i < 5; i++) log.append(fill === 3 && i === 0 && cStartsEmpty ? Buffer.alloc(0) : Buffer.alloc(50, fill));
+    await log.flush();
+  }
+  await store.close();
+  await unlink(join(dir, name, 'clean-shutdown'));
+}
+
+test('damage before an intact chunk that starts with an empty record is ERR_COMMITLOG_CORRUPT, not a silent truncation', async (t) => {
+  const dir = await tempDir(t);
+  await threeChunks(dir, 'emptyfirst', true);
+  await flipBit(join(dir, 'emptyfirst', SEG), HEADER + 5 * 50 + 7); // inside chunk B
+  const err = await t.throwsAsync((await openStore(t, dir)).open('emptyfirst'), { instanceOf: CommitLogError });
+  t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
+  t.is(err?.position, HEADER + 5 * 50);
+  t.regex(err?.message ?? '', /record 5 .*record 10 after it is intact/);
+});
+
+test("a cleared chunk-end flag cannot hide the next chunk: it is found by its start flag", async (t) => {
+  const dir = await tempDir(t);
+  await threeChunks(dir, 'endflag', false);
+  const idx = join(dir, 'endflag', IDX);
+  const fh = await open(idx, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, HEADER + 9 * ENTRY + 7); // top byte of record 9's len field
+  t.is((b[0] ?? 0) & 0x80, 0x80, 'record 9 ends chunk B');
+  b[0] = (b[0] ?? 0) & 0x7f;
+  await fh.write(b, 0, 1, HEADER + 9 * ENTRY + 7);
+  await fh.close();
+  const err = await t.throwsAsync((await openStore(t, dir)).open('endflag'), { instanceOf: CommitLogError });
+  t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
+  t.regex(err?.message ?? '', /record 5 .*record 10 after it is intact/);
+});
