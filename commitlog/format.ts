@@ -226,7 +226,7 @@ function loadNativeCrc32(): { crc32: Crc32; name: string } {
   try {
     const mod = createRequire(import.meta.url)('@node-rs/crc32') as { crc32: (input: Uint8Array, initialState?: number) => number };
     const probe = Buffer.from('123456789');
-    if (mod.crc32(probe, 0) === zlibCrc32(probe, 0)) return { crc32: (b, s) => mod.crc32(b, s), name: '@node-rs/crc32' };
+    if (mod.crc32(probe, 0) === zlibCrc32(probe, 0)) return { crc32: mod.crc32, name: '@node-rs/crc32' };
   } catch {
     // no binary for this platform: zlib's table-driven CRC below
   }

@@ -3,8 +3,8 @@
  * event names the lost range, and the log stays readable and consistent, also after reopen.
  */
 import test from 'ava';
-import { type CommitLog, LogStore, type CommitLogError, nodeFileOps, type FileOps } from '../../commitlog/index.js';
-import { appendRange, faultyOps, openStore, readAll, recordFor, tempDir } from './helpers.js';
+import { type CommitLog, LogStore, type CommitLogError, nodeFileOps } from '../../commitlog/index.js';
+import { appendRange, faultyOps, openStore, pathAwareOps, readAll, recordFor, tempDir } from './helpers.js';
 
 test('ENOSPC on append reaches the caller as ERR_COMMITLOG_NO_SPACE and the log stays consistent', async (t) => {
   const dir = await tempDir(t);
@@ -291,19 +291,12 @@ test("under 'batch', the next batch is written while the previous one's fdatasyn
 });
 
 test('when one write of a batch fails while the other is still on the threadpool, nothing is repaired or reused until it lands', async (t) => {
-  const paths = new Map<number, string>();
   let armed = false;
   let late: Promise<void> | null = null;
-  const ops: FileOps = {
-    ...nodeFileOps,
-    async open(path, create) {
-      const fd = await nodeFileOps.open(path, create);
-      paths.set(fd, path);
-      return fd;
-    },
+  const ops = pathAwareOps((pathOf) => ({
     async writev(fd, buffers, position) {
       if (!armed) return nodeFileOps.writev(fd, buffers, position);
-      if ((paths.get(fd) ?? '').endsWith('.index')) {
+      if (pathOf(fd).endsWith('.index')) {
         armed = false;
         throw Object.assign(new Error('injected EIO on the index'), { code: 'EIO' });
       }
@@ -311,7 +304,7 @@ test('when one write of a batch fails while the other is still on the threadpool
       late = new Promise<void>((r) => setTimeout(r, 300)).then(() => nodeFileOps.writev(fd, buffers, position));
       return late;
     },
-  };
+  }));
   const dir = await tempDir(t);
   const store = await openStore(t, dir, { fileOps: ops, syncWriteMaxBytes: 0 });
   const log = await store.open('late', { tailBytes: 0, durability: { mode: 'never' } });
@@ -342,20 +335,13 @@ test('when one write of a batch fails while the other is still on the threadpool
 });
 
 test('a disk read racing a retention delete of its segment answers belowStart, not an I/O error', async (t) => {
-  const paths = new Map<number, string>();
   let slowIndex = '';
-  const ops: FileOps = {
-    ...nodeFileOps,
-    async open(path, create) {
-      const fd = await nodeFileOps.open(path, create);
-      paths.set(fd, path);
-      return fd;
-    },
+  const ops = pathAwareOps((pathOf) => ({
     async read(fd, buf, off, len, pos) {
-      if (paths.get(fd) === slowIndex) await new Promise((r) => setTimeout(r, 200));
+      if (pathOf(fd) === slowIndex) await new Promise((r) => setTimeout(r, 200));
       return nodeFileOps.read(fd, buf, off, len, pos);
     },
-  };
+  }));
   const dir = await tempDir(t);
   const store = await openStore(t, dir, { fileOps: ops, maxOpenFiles: 4 });
   const log = await store.open('race', { segmentBytes: 1024, tailBytes: 0 });

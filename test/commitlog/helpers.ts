@@ -64,6 +64,20 @@ export async function appendRange(log: CommitLog, from: number, to: number, salt
   return recs;
 }
 
+/** nodeFileOps that remember which path each fd was opened for; `with` builds overrides on top. */
+export function pathAwareOps(with_: (pathOf: (fd: number) => string) => Partial<FileOps>): FileOps {
+  const paths = new Map<number, string>();
+  return {
+    ...nodeFileOps,
+    async open(path, create) {
+      const fd = await nodeFileOps.open(path, create);
+      paths.set(fd, path);
+      return fd;
+    },
+    ...with_((fd) => paths.get(fd) ?? ''),
+  };
+}
+
 /** A FileOps whose operations can be made to fail on demand. */
 export interface FaultyOps extends FileOps {
   /** When set, the named operation fails with this errno code. */
