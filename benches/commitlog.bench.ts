@@ -17,7 +17,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { crc32 } from 'node:zlib';
 import { LogStore, nodeFileOps, type CommitLog, type FileOps, type LogOptions } from '../commitlog/index.js';
-import { printTable, rowFromTask, writeResults, type BenchRow } from './lib/reporter.js';
+import { printTable, rowFromSamples, rowFromTask, writeResults, type BenchRow } from './lib/reporter.js';
 
 const QUICK = process.env.COMMITLOG_BENCH_QUICK === '1';
 const MIB = 1024 * 1024;
@@ -201,6 +201,64 @@ async function appendBenches(): Promise<void> {
     const rawRow = rowFromTask(rawTask as NonNullable<typeof rawTask>, { bytes, records: c.batch });
     logRow.extra = { 'x raw': (logRow.mbPerSec ?? 0) / (rawRow.mbPerSec ?? 1) };
     rows.push(logRow, rawRow);
+    raw.close();
+    await store.close();
+  }
+}
+
+// ---------------------------------------------------------------- appends pipelined, wall clock
+/**
+ * Throughput the way a producer drives a log: batch k+1 is appended while batch k is written
+ * (one batch in flight; the caller awaits batch k before appending k+2). tinybench times each
+ * call and leaves out the time between calls, during which a write in the background moves on,
+ * so these rows are timed by the wall clock over whole rounds instead: rounds of `batches`
+ * batches, log and raw alternating, and each row is the median round. The raw round is the
+ * same sequential pwritevs as above, back to back; they cannot overlap (one file, in order).
+ */
+async function pipelinedAppends(): Promise<void> {
+  const rounds = QUICK ? 3 : 7;
+  const batches = QUICK ? 200 : 1000;
+  for (const mode of ['never', 'batch'] as const) {
+    const size = 1024;
+    const batch = 256;
+    const bytes = size * batch;
+    const sync = mode === 'batch';
+    const perRound = sync ? batches / 4 : batches;
+    const recs = makeRecords(batch, size);
+    const { store, log } = await openLog({ segmentBytes: APPEND_SEGMENT_BYTES, retentionBytes: RETENTION_BYTES, durability: { mode }, tailBytes: 4 * MIB });
+    const raw = new RawWriter(join(root, `raw-${logSeq++}`), APPEND_SEGMENT_BYTES);
+    const logMs: number[] = [];
+    const rawMs: number[] = [];
+    for (let round = -1; round < rounds; round++) {
+      let t0 = performance.now();
+      for (let b = 0; b < perRound; b++) await raw.batch(recs, bytes, sync);
+      const rawRound = performance.now() - t0;
+      const first = log.end;
+      t0 = performance.now();
+      let inFlight: Promise<void> = Promise.resolve();
+      for (let b = 0; b < perRound; b++) {
+        for (const r of recs) log.append(r);
+        const previous = inFlight;
+        inFlight = log.flush();
+        await previous;
+      }
+      await inFlight;
+      const logRound = performance.now() - t0;
+      check(log.committed === first + perRound * batch, 'pipelined appends all committed');
+      if (round >= 0) {
+        // round -1 warms both up
+        logMs.push(logRound);
+        rawMs.push(rawRound);
+      }
+    }
+    const logRound = medianOf(logMs);
+    const rawRound = medianOf(rawMs);
+    const perBatch = (ms: number): number[] => Array.from({ length: perRound }, () => ms / perRound);
+    const logRow = rowFromSamples(`append ${size} B x${batch} (${mode}, pipelined; wall clock)`, perBatch(logRound), logRound, { bytes, records: batch });
+    const rawRow = rowFromSamples(`raw pwritev ${batch} bufs${sync ? ' + fdatasync' : ''} (wall clock)`, perBatch(rawRound), rawRound, { bytes, records: batch });
+    logRow.extra = { 'x raw': rawRound / logRound };
+    rows.push(logRow, rawRow);
+    notes[`pipelined_${mode}_roundsMs`] = { log: logMs.map((x) => +x.toFixed(1)), raw: rawMs.map((x) => +x.toFixed(1)), batchesPerRound: perRound };
     raw.close();
     await store.close();
   }
@@ -500,6 +558,12 @@ async function manyLogs(): Promise<void> {
 try {
   const t0 = performance.now();
   await appendBenches();
+  await pipelinedAppends();
+  if (process.env.COMMITLOG_BENCH_ONLY === 'append') {
+    printTable('commit log appends only (COMMITLOG_BENCH_ONLY=append)', rows);
+    console.log(JSON.stringify(notes));
+    process.exit(0);
+  }
   await appendLatencySplit();
   await syscallCount();
   await readBenches();

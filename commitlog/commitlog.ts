@@ -42,9 +42,11 @@ import {
   entryLen,
   entryPos,
   entryTimestamp,
+  entryWords,
   indexBytes,
   sealChunk,
   writeEntry,
+  writeEntryWords,
 } from './format.js';
 import { CLEAN_MARKER } from './naming.js';
 import type { ResolvedLogOptions } from './options.js';
@@ -803,7 +805,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         }
         this.#orphans.push(seg);
       }
-      const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], g.isNew)) as [FileRef, FileRef];
+      const paths = [seg.segPath, seg.idxPath];
+      const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, g.isNew))) as [FileRef, FileRef];
       try {
         const segBytes = g.endPos - g.segPos;
         const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
@@ -828,10 +831,18 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           // Both must have settled before a failure is handled: the repair truncates and the
           // next batch reuses these positions (and perhaps this slab), so a write still in the
           // threadpool would land on top of newer records.
-          const [segDone, idxDone] = await Promise.allSettled([
-            segWrite,
-            ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e))),
-          ]);
+          let idxWrite: Promise<void>;
+          if (ops.writevSync !== undefined && idxBuf.length <= this.#ctx.syncWriteMaxBytes) {
+            try {
+              ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
+              idxWrite = Promise.resolve();
+            } catch (e) {
+              idxWrite = Promise.reject(ioError('write', seg.idxPath, e));
+            }
+          } else {
+            idxWrite = ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e)));
+          }
+          const [segDone, idxDone] = await Promise.allSettled([segWrite, idxWrite]);
           if (segDone.status === 'rejected') throw segDone.reason;
           if (idxDone.status === 'rejected') throw idxDone.reason;
         }
@@ -883,6 +894,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       encodeHeader(INDEX_MAGIC, g.seg.base).copy(idxBuf, 0);
       at = HEADER_BYTES;
     }
+    const words = entryWords(idxBuf);
     let pos = g.isNew ? HEADER_BYTES : g.segPos;
     let chunkAt = at;
     let chunkBytes = 0;
@@ -911,7 +923,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         runStart = from;
       }
       runEnd = from + len;
-      writeEntry(idxBuf, at, pos, len, g.timestamps[k] as number, chunkRecords === 0);
+      if (words !== null) writeEntryWords(words, at, pos, len, g.timestamps[k] as number, chunkRecords === 0);
+      else writeEntry(idxBuf, at, pos, len, g.timestamps[k] as number, chunkRecords === 0);
       chunkRecords++;
       chunkBytes += len;
       at += INDEX_ENTRY_BYTES;

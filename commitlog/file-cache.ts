@@ -92,6 +92,19 @@ export class FileCache {
     }
   }
 
+  /**
+   * Pins the fds of all `paths` when every one is already open, without waiting; null
+   * otherwise (then use acquire()). Lets a writer whose files are open issue its write in the
+   * same turn of the event loop.
+   */
+  tryAcquire(paths: readonly string[]): FileRef[] | null {
+    for (const p of paths) {
+      const entry = this.#entries.get(p);
+      if (entry === undefined || entry.dropped) return null;
+    }
+    return paths.map((p) => this.#pin(this.#entries.get(p) as Entry));
+  }
+
   /** Pins the fd of one path (see acquire()). */
   async acquireOne(path: string, create: boolean): Promise<FileRef> {
     return (await this.acquire([path], create))[0] as FileRef;

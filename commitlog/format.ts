@@ -126,6 +126,29 @@ export function writeEntry(out: Buffer, at: number, pos: number, len: number, ti
   out.writeUInt32LE(0, at + CRC_AT);
 }
 
+/** Whether this host stores a Uint32Array's elements little-endian, as the format does. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * A Uint32Array over `index` for writeEntryWords(), or null when the host is big-endian or the
+ * buffer is not 4-byte aligned (then use writeEntry()). Five array stores cost a fifth of five
+ * writeUInt32LE calls: 256 entries took 31 µs that way (notes/commitlog.md, run 13).
+ */
+export function entryWords(index: Buffer): Uint32Array | null {
+  if (!HOST_LITTLE_ENDIAN || index.byteOffset % 4 !== 0) return null;
+  return new Uint32Array(index.buffer, index.byteOffset, index.length >>> 2);
+}
+
+/** writeEntry() through entryWords(index); `at` is the entry's byte position (a multiple of 4). */
+export function writeEntryWords(words: Uint32Array, at: number, pos: number, len: number, timestampMs: number, first: boolean): void {
+  const w = at >>> 2;
+  words[w] = pos;
+  words[w + 1] = first ? (START_FLAG | len) >>> 0 : len;
+  words[w + 2] = timestampMs % TWO_32;
+  words[w + 3] = Math.floor(timestampMs / TWO_32);
+  words[w + 4] = 0;
+}
+
 /** Record position of the entry at byte `at`. */
 export function entryPos(index: Buffer, at: number): number {
   return index.readUInt32LE(at);

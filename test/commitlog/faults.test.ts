@@ -3,7 +3,7 @@
  * event names the lost range, and the log stays readable and consistent, also after reopen.
  */
 import test from 'ava';
-import { type CommitLog, LogStore, type CommitLogError, nodeFileOps } from '../../commitlog/index.js';
+import { type CommitLog, LogStore, type CommitLogError, type FileOps, nodeFileOps } from '../../commitlog/index.js';
 import { appendRange, faultyOps, openStore, pathAwareOps, readAll, recordFor, tempDir } from './helpers.js';
 
 test('ENOSPC on append reaches the caller as ERR_COMMITLOG_NO_SPACE and the log stays consistent', async (t) => {
@@ -165,7 +165,7 @@ test('small batches are written on the calling thread, large ones on the threadp
   const big = [Buffer.alloc(8192, 1), Buffer.alloc(8192, 2)];
   for (const b of big) log.append(b);
   await log.flush();
-  t.is(ops.calls.writevSync, 2, 'a batch above syncWriteMaxBytes left the event-loop thread');
+  t.is(ops.calls.writevSync, 3, "the big batch's segment write left the event-loop thread; its 40-byte index write did not");
   t.is(ops.calls.writev, 4);
   ops.fail.writev = 'EIO';
   log.append(Buffer.from('small'));
@@ -290,49 +290,58 @@ test("under 'batch', the next batch is written while the previous one's fdatasyn
   t.deepEqual((await readAll(await again.open('pipe'))).map(String), ['one', 'two', 'three'], 'and so are the files');
 });
 
-test('when one write of a batch fails while the other is still on the threadpool, nothing is repaired or reused until it lands', async (t) => {
-  let armed = false;
-  let late: Promise<void> | null = null;
-  const ops = pathAwareOps((pathOf) => ({
-    async writev(fd, buffers, position) {
-      if (!armed) return nodeFileOps.writev(fd, buffers, position);
-      if (pathOf(fd).endsWith('.index')) {
-        armed = false;
-        throw Object.assign(new Error('injected EIO on the index'), { code: 'EIO' });
-      }
-      // the segment write is picked up late by the threadpool
-      late = new Promise<void>((r) => setTimeout(r, 300)).then(() => nodeFileOps.writev(fd, buffers, position));
-      return late;
-    },
-  }));
-  const dir = await tempDir(t);
-  const store = await openStore(t, dir, { fileOps: ops, syncWriteMaxBytes: 0 });
-  const log = await store.open('late', { tailBytes: 0, durability: { mode: 'never' } });
-  const rec = (i: number, salt: number): Buffer => Buffer.alloc(1000, (i * 7 + salt) & 0xff);
-  let n = 0;
-  for (let round = 0; round < 10; round++) {
-    for (let i = 0; i < 60; i++) log.append(rec(n++, 0));
-    await log.flush();
-  }
-  armed = true;
-  for (let i = 0; i < 20; i++) log.append(rec(n + i, 1));
-  await t.throwsAsync(log.flush(), { code: 'ERR_COMMITLOG_IO' });
-  t.not(late, null);
-  // the offsets (and file positions, and perhaps the slab) of the failed batch are reused
-  const good: Buffer[] = [];
-  for (let round = 0; round < 6; round++) {
-    for (let i = 0; i < 60; i++) {
-      const r = rec(n + good.length, 2);
-      good.push(r);
-      log.append(r);
+// The index write of a big batch runs on the calling thread when it fits syncWriteMaxBytes
+// (4096 here), else on the threadpool (0); either way it fails while the segment write waits.
+for (const syncWriteMaxBytes of [0, 4096]) {
+  test(`when the index write of a batch fails while its segment write is still on the threadpool, nothing is repaired or reused until it lands (index write ${syncWriteMaxBytes === 0 ? 'on the threadpool' : 'on the calling thread'})`, async (t) => {
+    let armed = false;
+    let late: Promise<void> | null = null;
+    const failIndex = (): never => {
+      armed = false;
+      throw Object.assign(new Error('injected EIO on the index'), { code: 'EIO' });
+    };
+    const ops = pathAwareOps((pathOf) => ({
+      async writev(fd, buffers, position) {
+        if (!armed) return nodeFileOps.writev(fd, buffers, position);
+        if (pathOf(fd).endsWith('.index')) failIndex();
+        // the segment write is picked up late by the threadpool
+        late = new Promise<void>((r) => setTimeout(r, 300)).then(() => nodeFileOps.writev(fd, buffers, position));
+        return late;
+      },
+      writevSync(fd, buffers, position) {
+        if (armed && pathOf(fd).endsWith('.index')) failIndex();
+        (nodeFileOps.writevSync as NonNullable<FileOps['writevSync']>)(fd, buffers, position);
+      },
+    }));
+    const dir = await tempDir(t);
+    const store = await openStore(t, dir, { fileOps: ops, syncWriteMaxBytes });
+    const log = await store.open('late', { tailBytes: 0, durability: { mode: 'never' } });
+    const rec = (i: number, salt: number): Buffer => Buffer.alloc(1000, (i * 7 + salt) & 0xff);
+    let n = 0;
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 60; i++) log.append(rec(n++, 0));
+      await log.flush();
     }
-    await log.flush();
-  }
-  await late;
-  const all = await readAll(log);
-  t.is(all.length, n + good.length);
-  t.true(all.slice(n).every((r, i) => r.equals(good[i] as Buffer)), 'records written after the failure are intact');
-});
+    armed = true;
+    for (let i = 0; i < 20; i++) log.append(rec(n + i, 1));
+    await t.throwsAsync(log.flush(), { code: 'ERR_COMMITLOG_IO' });
+    t.not(late, null, 'the segment write was still pending when the index write failed');
+    // the offsets (and file positions, and perhaps the slab) of the failed batch are reused
+    const good: Buffer[] = [];
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 60; i++) {
+        const r = rec(n + good.length, 2);
+        good.push(r);
+        log.append(r);
+      }
+      await log.flush();
+    }
+    await late;
+    const all = await readAll(log);
+    t.is(all.length, n + good.length);
+    t.true(all.slice(n).every((r, i) => r.equals(good[i] as Buffer)), 'records written after the failure are intact');
+  });
+}
 
 test('a disk read racing a retention delete of its segment answers belowStart, not an I/O error', async (t) => {
   let slowIndex = '';

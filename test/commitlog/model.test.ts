@@ -7,7 +7,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { LogStore, type CommitLog, type ReadBatch } from '../../commitlog/index.js';
 import { crc32 } from 'node:zlib';
-import { CRC32_IMPLEMENTATION, checksum, crc32Js } from '../../commitlog/format.js';
+import { CRC32_IMPLEMENTATION, INDEX_ENTRY_BYTES, checksum, crc32Js, entryWords, writeEntry, writeEntryWords } from '../../commitlog/format.js';
 import { readAll, tempDir } from './helpers.js';
 
 type Op =
@@ -175,4 +175,24 @@ test('the native CRC-32 the log uses for chunks equals zlib.crc32 for any bytes 
     ),
     { numRuns: 300 },
   );
+});
+
+test('index entries written through a Uint32Array view equal those written with writeUInt32LE, and an unaligned buffer gets no view', (t) => {
+  fc.assert(
+    fc.property(
+      fc.nat({ max: 2 ** 32 - 1 }),
+      fc.nat({ max: 2 ** 30 - 1 }),
+      fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+      fc.boolean(),
+      (pos, len, ts, first) => {
+        const slow = Buffer.alloc(2 * INDEX_ENTRY_BYTES, 0xaa);
+        const fast = Buffer.alloc(2 * INDEX_ENTRY_BYTES, 0xaa);
+        writeEntry(slow, INDEX_ENTRY_BYTES, pos, len, ts, first);
+        writeEntryWords(entryWords(fast) as Uint32Array, INDEX_ENTRY_BYTES, pos, len, ts, first);
+        return slow.equals(fast);
+      },
+    ),
+  );
+  t.not(entryWords(Buffer.alloc(40)), null, 'this host is little-endian and the buffer aligned');
+  t.is(entryWords(Buffer.alloc(41).subarray(1)), null);
 });

@@ -11,7 +11,9 @@ import {
   resolveLogOptions,
   resolveStoreOptions,
   type LogOptions,
+  nodeFileOps,
 } from '../../commitlog/index.js';
+import { FileCache, type FileRef } from '../../commitlog/file-cache.js';
 import { openStore, recordFor, tempDir } from './helpers.js';
 
 async function fdCount(): Promise<number> {
@@ -145,4 +147,31 @@ test('hundreds of logs opened, written and read concurrently through 8 fds neith
   const reads = await Promise.all(logs.map((log) => log.read(0, 10, 1 << 20)));
   reads.forEach((batch, i) => t.deepEqual(batch.records, [recordFor(i), recordFor(i, 1)]));
   t.true(s2.openFiles <= 8);
+});
+
+test('FileCache.tryAcquire pins already-open fds without waiting, and answers null for anything it would have to open', async (t) => {
+  const dir = await tempDir(t);
+  const cache = new FileCache(nodeFileOps, 1);
+  const a = `${dir}/a`;
+  const b = `${dir}/b`;
+  t.is(cache.tryAcquire([a]), null, 'not open yet');
+  const [opened] = (await cache.acquire([a], true)) as [FileRef];
+  cache.release(opened);
+  const [pinned] = cache.tryAcquire([a]) as [FileRef];
+  t.is(pinned.fd, opened.fd, 'the open fd, no new open');
+  t.is(cache.tryAcquire([a, b]), null, 'one of the two is not open');
+  // The only slot is pinned: opening b waits until the pin goes.
+  let gotB = false;
+  const waitB = cache.acquire([b], true).then(([ref]) => {
+    gotB = true;
+    return ref as FileRef;
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  t.false(gotB, 'a pin from tryAcquire keeps its fd from being evicted');
+  cache.release(pinned);
+  cache.release(await waitB);
+  t.is(cache.tryAcquire([a]), null, 'a was evicted for b');
+  cache.forget(b);
+  t.is(cache.tryAcquire([b]), null, 'a forgotten path is not handed out');
+  await cache.closeAll();
 });
