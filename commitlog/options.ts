@@ -77,7 +77,8 @@ export interface StoreOptions {
   /**
    * A batch (one segment's records plus their index entries) up to this many bytes is written
    * with a synchronous pwritev on the event-loop thread when the FileOps offer writevSync;
-   * larger batches go to the threadpool, so the copy overlaps with the checksums. 0 = never.
+   * a larger batch sends its segment write to the threadpool, so the kernel's copy overlaps with
+   * the checksums, and still writes its index on this thread if the index alone fits. 0 = never.
    * @default 65536 (64 KiB); range 0 .. 2^30 bytes
    */
   syncWriteMaxBytes?: number;
