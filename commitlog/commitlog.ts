@@ -653,21 +653,22 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         if (g.isNew) created = true;
       }
     }
-    const refs: FileRef[] = [];
-    try {
-      const syncs: Promise<void>[] = [];
-      for (const seg of segs) {
-        const [segRef, idxRef] = (await files.acquire([seg.segPath, seg.idxPath], false)) as [FileRef, FileRef];
-        refs.push(segRef, idxRef);
-        syncs.push(ops.fdatasync(segRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.segPath, e))));
-        syncs.push(ops.fdatasync(idxRef.fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', seg.idxPath, e))));
+    // One segment at a time, its pins released before the next acquire: holding one segment's
+    // fds while waiting for another's slots deadlocks once a round (or two logs' rounds) needs
+    // more than the cache's maxOpenFiles (FileCache: all of an operation's slots in one call).
+    for (const seg of segs) {
+      const paths = [seg.segPath, seg.idxPath];
+      const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, false))) as [FileRef, FileRef];
+      try {
+        const [segDone, idxDone] = await Promise.allSettled([ops.fdatasync(segRef.fd), ops.fdatasync(idxRef.fd)]);
+        if (segDone.status === 'rejected') throw ioError('fdatasync', seg.segPath, segDone.reason);
+        if (idxDone.status === 'rejected') throw ioError('fdatasync', seg.idxPath, idxDone.reason);
+      } finally {
+        files.release(segRef);
+        files.release(idxRef);
       }
-      for (const p of syncs) p.catch(() => undefined);
-      await Promise.all(syncs);
-      if (created) await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
-    } finally {
-      for (const r of refs) files.release(r);
     }
+    if (created) await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
   }
 
   /** Resolves once no fdatasync round is in flight. */

@@ -14,7 +14,7 @@ import {
   nodeFileOps,
 } from '../../commitlog/index.js';
 import { FileCache, type FileRef } from '../../commitlog/file-cache.js';
-import { openStore, recordFor, tempDir } from './helpers.js';
+import { openStore, readAll, recordFor, tempDir } from './helpers.js';
 
 async function fdCount(): Promise<number> {
   return (await readdir('/proc/self/fd')).length;
@@ -174,4 +174,21 @@ test('FileCache.tryAcquire pins already-open fds without waiting, and answers nu
   cache.forget(b);
   t.is(cache.tryAcquire([b]), null, 'a forgotten path is not handed out');
   await cache.closeAll();
+});
+
+test("'batch' sync rounds that span more segments than the fd cache holds, in two logs at once, finish", async (t) => {
+  // Each round below touches 5 segments (10 files) through a cache of 4 fds.
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { maxOpenFiles: 4 });
+  const logs = await Promise.all(['a', 'b'].map((name) => store.open(name, { segmentBytes: 1000, durability: { mode: 'batch' } })));
+  const record = (log: number, i: number): Buffer => Buffer.alloc(500, log * 16 + i);
+  for (const [k, log] of logs.entries()) for (let i = 0; i < 10; i++) log.append(record(k, i));
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), 5_000)));
+  t.is(await Promise.race([Promise.all(logs.map((l) => l.flush())).then(() => 'done'), hung]), 'done');
+  clearTimeout(timer);
+  for (const [k, log] of logs.entries()) {
+    t.is(log.committed, 10);
+    t.deepEqual(await readAll(log), Array.from({ length: 10 }, (_, i) => record(k, i)));
+  }
 });
