@@ -1039,6 +1039,19 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   /**
+   * Pins a file of the segment a disk read from `from` is in; null when retention deleted the
+   * segment between the lookup and the open (the read is then below the start).
+   */
+  async #pinForRead(path: string, from: Offset): Promise<FileRef | null> {
+    try {
+      return await this.#ctx.files.acquireOne(path, false);
+    } catch (err) {
+      if (from < this.#start) return null;
+      throw err;
+    }
+  }
+
+  /**
    * Reads from disk: one positional read of the index and one of the segment. A record can
    * only be verified with its whole chunk, so the reads start at the chunk holding `from` and
    * end with the chunk holding the last record returned (up to CHUNK_MAX_RECORDS entries and a
@@ -1054,14 +1067,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     // a chunk holds at most CHUNK_MAX_RECORDS: the end of the one before `from`'s is in view
     const first = Math.max(0, rel - CHUNK_MAX_RECORDS);
     const last = Math.min(available, rel + want + CHUNK_MAX_RECORDS - 1);
-    let idxRef: FileRef;
-    try {
-      idxRef = await files.acquireOne(seg.idxPath, false);
-    } catch (err) {
-      // Deleted by retention between the lookup and the open.
-      if (from < this.#start) return empty('belowStart', this.#start);
-      throw err;
-    }
+    const idxRef = await this.#pinForRead(seg.idxPath, from);
+    if (idxRef === null) return empty('belowStart', this.#start);
     let entries: Buffer;
     try {
       entries = Buffer.allocUnsafe((last - first) * INDEX_ENTRY_BYTES);
@@ -1115,14 +1122,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     if (!entryEndsChunk(entries, (k - 1 - first) * INDEX_ENTRY_BYTES)) throw corrupt(k - 1, 'does not end a chunk where the committed records end');
     const data = Buffer.allocUnsafe(bytes);
-    let segRef: FileRef;
-    try {
-      segRef = await files.acquireOne(seg.segPath, false);
-    } catch (err) {
-      // Deleted by retention while the index was being read.
-      if (from < this.#start) return empty('belowStart', this.#start);
-      throw err;
-    }
+    const segRef = await this.#pinForRead(seg.segPath, from);
+    if (segRef === null) return empty('belowStart', this.#start);
     try {
       let done = 0;
       while (done < bytes) {
