@@ -49,7 +49,7 @@ import {
   writeEntryWords,
 } from './format.js';
 import { CLEAN_MARKER } from './naming.js';
-import type { ResolvedLogOptions } from './options.js';
+import { LAZY_SYNC_MAX_BYTES, type ResolvedLogOptions } from './options.js';
 import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
 
 /** Dense, 0-based, per-log record number; safe up to 2^53. */
@@ -229,6 +229,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #unsynced: UnsyncedBatch[] = [];
   /** 'batch': the fdatasync round in flight, if any. */
   #syncInFlight: Promise<void> | null = null;
+  /** 'batch': records below it are to be synced as soon as they are written (see lazyMs). */
+  #syncWanted: Offset = 0;
+  /** 'batch' with lazyMs: bytes of the written batches in #unsynced, and the timer that bounds their wait. */
+  #unsyncedBytes = 0;
+  #lazyTimer: NodeJS.Timeout | null = null;
   /** A sync round failed; the writer (or the syncer, if the writer is idle) rolls back. */
   #syncError: CommitLogError | null = null;
   /** The writer loop is running (set and cleared synchronously, unlike #flushing). */
@@ -463,11 +468,25 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#committed >= this.#end) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#waiters.push({ target: this.#end, resolve, reject });
+      this.requestSync();
       if (!this.#flushScheduled && this.#flushing === null) {
         this.#flushScheduled = true;
         process.nextTick(this.#onTick);
       }
     });
+  }
+
+  /**
+   * 'batch' with lazyMs: the records appended so far are to be committed without waiting out
+   * lazyMs (a broker calls it for a message whose acknowledgement waits on the commit). Their
+   * sync round starts once they are written; records appended in the same tick without it go
+   * with them. Costs a comparison; a no-op under the other policies, which sync (or not) anyway.
+   */
+  requestSync(): void {
+    if (this.#end <= this.#syncWanted) return;
+    this.#syncWanted = this.#end;
+    // all written already (lazily): start their round now; otherwise the writer starts it
+    if (this.#written >= this.#end && !this.#writerActive) this.#kickSync();
   }
 
   /**
@@ -530,6 +549,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#retaining !== null) await this.#retaining.catch(() => undefined);
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    if (this.#lazyTimer !== null) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = null;
     try {
       // 'never' promises nothing across power loss, so close does not sync either; the marker is
       // then only a hint, and the open-time check of the newest record catches a lost tail.
@@ -605,6 +626,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         this.#unsynced.push({ to, groups: written });
         if (this.#syncError !== null) continue; // a sync failed meanwhile: this batch goes too
         this.#flushed = to;
+        this.#wantSync(to, written);
         this.emit('flushed', to);
         this.#kickSync();
       } else {
@@ -617,12 +639,41 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   /**
+   * 'batch': decides whether the batch just written (ending at `to`) is to be synced now: always
+   * without lazyMs; with it, when asked for (requestSync, flush) or when the unsynced bytes reach
+   * LAZY_SYNC_MAX_BYTES; else the lazy timer bounds the wait.
+   */
+  #wantSync(to: Offset, groups: Group[]): void {
+    const lazyMs = (this.#opts.durability as { lazyMs?: number }).lazyMs;
+    if (lazyMs === undefined) {
+      this.#syncWanted = to;
+      return;
+    }
+    for (const g of groups) this.#unsyncedBytes += g.endPos - g.segPos;
+    if (this.#unsyncedBytes >= LAZY_SYNC_MAX_BYTES) this.#syncWanted = Math.max(this.#syncWanted, to);
+    else if (this.#syncWanted < to && this.#lazyTimer === null) {
+      this.#lazyTimer = setTimeout(this.#onLazyTimer, lazyMs);
+      this.#lazyTimer.unref();
+    }
+  }
+
+  readonly #onLazyTimer = (): void => {
+    this.#lazyTimer = null;
+    if (this.#closed) return;
+    this.#syncWanted = Math.max(this.#syncWanted, this.#flushed);
+    this.#kickSync();
+  };
+
+  /**
    * The syncer ('batch' mode): fdatasyncs every file the written-but-unsynced batches touched,
-   * at most one round in flight; what is written meanwhile waits for the next round.
+   * at most one round in flight; what is written meanwhile waits for the next round. A round
+   * starts only when some record not yet committed is wanted synced (#wantSync).
    */
   #kickSync(): void {
     if (this.#syncInFlight !== null || this.#unsynced.length === 0 || this.#syncError !== null) return;
+    if (this.#syncWanted <= this.#committed) return;
     const batches = this.#unsynced.splice(0);
+    this.#unsyncedBytes = 0;
     const target = (batches[batches.length - 1] as UnsyncedBatch).to;
     this.#syncInFlight = this.#syncBatches(batches).then(
       () => {
@@ -698,6 +749,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       for (let k = groups.length - 1; k >= 0; k--) this.#unmove(groups[k] as Group);
     }
     this.#unsynced = [];
+    this.#unsyncedBytes = 0;
     this.#needsRepair = true;
     this.#syncError = null;
     if (this.#end > this.#committed || this.#waiters.length > 0) this.#failPending(err);
@@ -716,6 +768,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#recSlab.length = this.#recView.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = keep;
     this.#ctx.tailChanged(this, this.#memBytes);
     this.#end = this.#flushed = this.#written = from;
+    this.#syncWanted = Math.min(this.#syncWanted, from);
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(err);

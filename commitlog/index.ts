@@ -9,6 +9,7 @@ export { nodeFileOps, type FileOps } from './file-ops.js';
 export { LogStore } from './store.js';
 export { decodeLogName, encodeLogName, isValidLogName, LOG_NAME_MAX_BYTES } from './naming.js';
 export {
+  LAZY_SYNC_MAX_BYTES,
   LOG_DEFAULTS,
   resolveLogOptions,
   resolveStoreOptions,

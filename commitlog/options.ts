@@ -11,8 +11,15 @@ import type { FileOps } from './file-ops.js';
 
 /** When a batch counts as committed (and becomes readable). */
 export type Durability =
-  /** fdatasync the segment and index before the batch commits. Survives power loss. */
-  | { mode: 'batch' }
+  /**
+   * fdatasync the segment and index before the batch commits. Survives power loss.
+   * `lazyMs` > 0 lets records nobody waits on share a later fdatasync instead of paying one per
+   * batch (a broker's QoS 0 messages): a written batch is synced as soon as something asks, i.e.
+   * flush(), requestSync() covering one of its records, or LAZY_SYNC_MAX_BYTES written but not
+   * synced; otherwise `lazyMs` after it was written. Until then its records are `flushed` (they
+   * survive kill -9) but not `committed`. 0 (the default): every batch is synced.
+   */
+  | { mode: 'batch'; lazyMs?: number }
   /** Commit once written to the OS; fdatasync every `intervalMs` and on close. Survives kill -9. */
   | { mode: 'interval'; intervalMs: number }
   /** Commit once written to the OS; never fsync (not even on close). Survives kill -9 only. */
@@ -39,7 +46,7 @@ export interface LogOptions {
   tailBytes?: number;
   /**
    * Durability policy.
-   * @default { mode: 'batch' }; intervalMs range 1 .. 3600000
+   * @default { mode: 'batch' }; intervalMs range 1 .. 3600000; lazyMs range 0 .. 3600000
    */
   durability?: Durability;
   /**
@@ -115,6 +122,11 @@ export const TAIL_BYTES_DEFAULT = 4 * MIB;
 export const BUDGET_BYTES_MAX = 2 ** 40;
 /** One hour: an fsync interval longer than that is a mistake. */
 export const INTERVAL_MS_MAX = 3_600_000;
+/**
+ * 'batch' with lazyMs: written but unsynced bytes that start a sync round without anyone asking.
+ * They are held in memory until committed, so this bounds what a log nobody waits on holds.
+ */
+export const LAZY_SYNC_MAX_BYTES = 1024 * 1024;
 /** Linux's default RLIMIT_NOFILE is 1024 soft; leave room for sockets with a 1024 cap. */
 export const MAX_OPEN_FILES_DEFAULT = 1024;
 export const MAX_OPEN_FILES_MIN = 4;
@@ -161,10 +173,14 @@ function limitOrInfinity(field: string, value: unknown, min: number, unit: strin
 
 function resolveDurability(value: unknown): Readonly<Durability> {
   if (typeof value !== 'object' || value === null || !('mode' in value)) {
-    throw invalid('durability', "{ mode: 'batch' | 'never' } or { mode: 'interval', intervalMs }", JSON.stringify(value));
+    throw invalid('durability', "{ mode: 'batch', lazyMs? } | { mode: 'never' } or { mode: 'interval', intervalMs }", JSON.stringify(value));
   }
   const mode = (value as { mode: unknown }).mode;
-  if (mode === 'batch' || mode === 'never') return Object.freeze({ mode });
+  if (mode === 'never') return Object.freeze({ mode });
+  if (mode === 'batch') {
+    const lazyMs = integerIn('durability.lazyMs', (value as { lazyMs?: unknown }).lazyMs ?? 0, 0, INTERVAL_MS_MAX, 'ms');
+    return Object.freeze(lazyMs > 0 ? { mode, lazyMs } : { mode });
+  }
   if (mode === 'interval') {
     const ms = integerIn('durability.intervalMs', (value as { intervalMs?: unknown }).intervalMs, 1, INTERVAL_MS_MAX, 'ms');
     return Object.freeze({ mode, intervalMs: ms });

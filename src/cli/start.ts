@@ -22,6 +22,8 @@ const HELP = `usage: mqlog start [options]
   --deliver-after WHEN   write | sync: when subscribers get QoS 0/1 messages, once
                          written to the OS or only after the fsync (default write;
                          QoS 2 always waits for the fsync)
+  --qos0-sync-ms MS      with fsync batch: QoS 0 messages share the next QoS 1/2
+                         message's fsync, or wait at most MS, 0 = own fsync (default 1000)
   --segment-bytes N      segment size before rolling     (default 64 MiB)
   --retention-bytes N    per-topic size limit, 0 = none  (default 0)
   --retention-hours N    per-topic age limit, 0 = none   (default 0)
@@ -49,6 +51,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
       'log-level': { type: 'string' },
       fsync: { type: 'string' },
       'deliver-after': { type: 'string' },
+      'qos0-sync-ms': { type: 'string' },
       'segment-bytes': { type: 'string' },
       'retention-bytes': { type: 'string' },
       'retention-hours': { type: 'string' },
@@ -79,6 +82,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
   set('logLevel', values['log-level'] as LogLevel | undefined);
   set('fsync', fsync);
   set('deliverAfter', values['deliver-after'] as BrokerOptions['deliverAfter']);
+  set('qos0SyncMs', num('qos0-sync-ms', values['qos0-sync-ms']));
   set('segmentBytes', num('segment-bytes', values['segment-bytes']));
   set('retentionBytes', num('retention-bytes', values['retention-bytes']));
   set('retentionHours', num('retention-hours', values['retention-hours']));

@@ -144,6 +144,7 @@ export class Broker {
         maxInflight: options.maxInflight,
         topicLog: topicLogOptions(options),
         deliverUnsynced: options.deliverAfter === 'write',
+        lazySyncMs: options.qos0SyncMs,
         logger,
       });
     } catch (err) {

@@ -41,6 +41,7 @@ function runAndKill(dir: string, mode: string, size: 'small' | 'big', killAfterM
 
 for (const [mode, size, rounds] of [
   ['batch', 'small', 4],
+  ['lazy', 'small', 2],
   ['never', 'small', 2],
   ['interval', 'small', 2],
   ['batch', 'big', 2],
