@@ -16,9 +16,11 @@
  *   a quarter of tailBytes (64 KiB .. 1 MiB); records appended one after another are contiguous
  *   in memory, so a batch leaves as a few large iovecs and is checksummed in chunks
  *   (format.ts) with one CRC call per chunk instead of one per record.
- * - Everything appended in one tick leaves in one flush: per segment touched, one pwritev of
- *   the records and one pwrite of their index entries, then (durability 'batch') one fdatasync
- *   of each. While a flush is in flight new appends gather for the next one (group commit).
+ * - Everything appended in one turn of the event loop leaves in one flush (setImmediate, so
+ *   the appends of every socket read in that turn go together, not one flush per read): per
+ *   segment touched, one pwritev of the records and one pwrite of their index entries, then
+ *   (durability 'batch') one fdatasync of each. While a flush is in flight new appends gather
+ *   for the next one (group commit).
  * - Only records below `committed` are ever readable (visibility = acknowledgement).
  * - The in-memory segment metadata changes only after a batch is fully written; after a failed
  *   batch the files are truncated back to it before anything else is written.
@@ -328,7 +330,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /**
    * Appends a record of `length` bytes and returns the tail's memory for it, for the caller to
-   * encode the record into before it yields to the event loop (the flush runs on the next tick).
+   * encode the record into before it yields to the event loop (the flush runs in the loop's
+   * check phase, after this turn's I/O callbacks).
    * The record's offset is `end - 1` afterwards. The view stays valid (and pins its slab) for as
    * long as the caller keeps it; its bytes must not change once the call that reserved it returns.
    * @throws as append(), and ERR_COMMITLOG_INVALID_ARGUMENT (length not an integer ≥ 0)
@@ -403,7 +406,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#memBytes += len;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(this.#onTick);
+      setImmediate(this.#onTick);
     }
     return at;
   }
@@ -471,7 +474,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.requestSync();
       if (!this.#flushScheduled && this.#flushing === null) {
         this.#flushScheduled = true;
-        process.nextTick(this.#onTick);
+        setImmediate(this.#onTick);
       }
     });
   }
