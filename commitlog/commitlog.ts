@@ -16,8 +16,9 @@
  *   a quarter of tailBytes (64 KiB .. 1 MiB); records appended one after another are contiguous
  *   in memory, so a batch leaves as a few large iovecs and is checksummed in chunks
  *   (format.ts) with one CRC call per chunk instead of one per record.
- * - Everything appended in one turn of the event loop leaves in one flush (setImmediate, so
- *   the appends of every socket read in that turn go together, not one flush per read): per
+ * - Everything appended in one turn of the event loop leaves in one flush (in the check phase,
+ *   one setImmediate for all the store's logs, so the appends of every socket read in that turn
+ *   go together and their readers are woken together, not one flush per read): per
  *   segment touched, one pwritev of the records and one pwrite of their index entries, then
  *   (durability 'batch') one fdatasync of each. While a flush is in flight new appends gather
  *   for the next one (group commit).
@@ -104,6 +105,11 @@ export interface LogContext {
   created(log: CommitLog): void;
   /** The log has closed. */
   closed(log: CommitLog): void;
+  /**
+   * Runs `flush` once in this event-loop turn's check phase, together with the flushes every
+   * other log of the store scheduled in this turn (one setImmediate for all of them).
+   */
+  schedule(flush: () => void): void;
 }
 
 /** Most index entries one disk read looks at (80 KiB of index). */
@@ -406,7 +412,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#memBytes += len;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(this.#onTick);
+      this.#ctx.schedule(this.#onTick);
     }
     return at;
   }
@@ -474,7 +480,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.requestSync();
       if (!this.#flushScheduled && this.#flushing === null) {
         this.#flushScheduled = true;
-        setImmediate(this.#onTick);
+        this.#ctx.schedule(this.#onTick);
       }
     });
   }

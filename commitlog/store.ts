@@ -29,6 +29,8 @@ export class LogStore {
   readonly #tails = new Map<CommitLog, number>();
   #tailTotal = 0;
   #timer: NodeJS.Timeout | null = null;
+  /** Flushes the logs scheduled in this event-loop turn (LogContext.schedule). */
+  #due: Array<() => void> = [];
   #closed = false;
 
   /** Opens (creating if needed) the store at `root`. Logs open lazily with open(name). */
@@ -97,6 +99,10 @@ export class LogStore {
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
         closed: (log) => this.#logClosed(log),
+        schedule: (flush) => {
+          this.#due.push(flush);
+          if (this.#due.length === 1) setImmediate(this.#runDue);
+        },
       };
       const opening = CommitLog.open(ctx);
       this.#open.set(name, opening);
@@ -116,6 +122,21 @@ export class LogStore {
     await Promise.all(logs.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
     await this.#files.closeAll();
   }
+
+  readonly #runDue = (): void => {
+    const due = this.#due;
+    this.#due = [];
+    for (const flush of due) {
+      try {
+        flush();
+      } catch (err) {
+        // a bug in one log's flush must not strand the others: report it, carry on
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  };
 
   #tailChanged(log: CommitLog, bytes: number): void {
     const before = this.#tails.get(log) ?? 0;

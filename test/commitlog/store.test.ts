@@ -192,3 +192,30 @@ test("'batch' sync rounds that span more segments than the fd cache holds, in tw
     t.deepEqual(await readAll(log), Array.from({ length: 10 }, (_, i) => record(k, i)));
   }
 });
+
+test("logs appended to in one event-loop turn flush together: every 'flushed' fires before a nextTick queued by the first", async (t) => {
+  // What the broker relies on to write one socket chunk per subscriber per turn: deliveries
+  // made from all logs' 'flushed' events are corked until a nextTick, which must come after all.
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const logs = await Promise.all(['a', 'b', 'c'].map((n) => store.open(n, { durability: { mode: 'never' } })));
+  for (const log of logs) log.append(recordFor(0));
+  await Promise.all(logs.map((log) => log.flush())); // segments created, fds open: no await left
+  const order: string[] = [];
+  logs.forEach((log, i) =>
+    log.once('flushed', () => {
+      order.push(`flushed ${i}`);
+      if (i === 0) process.nextTick(() => order.push('tick'));
+    }),
+  );
+  await new Promise<void>((resolve) =>
+    setImmediate(() => {
+      // appends from three "socket reads" of one turn
+      for (const log of logs) log.append(recordFor(1));
+      resolve();
+    }),
+  );
+  await Promise.all(logs.map((log) => log.flush()));
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(order, ['flushed 0', 'flushed 1', 'flushed 2', 'tick']);
+});
