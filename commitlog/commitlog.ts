@@ -241,6 +241,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #syncWanted: Offset = 0;
   /** 'batch' with lazyMs: bytes of the written batches in #unsynced, and the timer that bounds their wait. */
   #unsyncedBytes = 0;
+  /** Record bytes appended since the writer last took a batch (deferred ones included). */
+  #unwrittenBytes = 0;
   #lazyTimer: NodeJS.Timeout | null = null;
   /** A sync round failed; the writer (or the syncer, if the writer is idle) rolls back. */
   #syncError: CommitLogError | null = null;
@@ -300,6 +302,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /**
    * Records below it have been written to the operating system (committed ≤ flushed ≤ end).
    * Under 'batch' they wait for their fdatasync; a failed sync takes them back ('failed').
+   * Under 'batch' with lazyMs, records nobody asked to sync are flushed (readable as unsynced)
+   * without being written yet: they are written with the next batch someone asks for, at
+   * LAZY_SYNC_MAX_BYTES, or after lazyMs, so a kill -9 can take them back too.
    */
   get flushed(): Offset {
     return this.#flushed;
@@ -410,6 +415,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#recLen.push(len);
     this.#memTs.push(timestampMs);
     this.#memBytes += len;
+    this.#unwrittenBytes += len;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       this.#ctx.schedule(this.#onTick);
@@ -478,10 +484,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     return new Promise((resolve, reject) => {
       this.#waiters.push({ target: this.#end, resolve, reject });
       this.requestSync();
-      if (!this.#flushScheduled && this.#flushing === null) {
-        this.#flushScheduled = true;
-        this.#ctx.schedule(this.#onTick);
-      }
+      if (this.#flushing === null) this.#scheduleFlush();
     });
   }
 
@@ -494,8 +497,17 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   requestSync(): void {
     if (this.#end <= this.#syncWanted) return;
     this.#syncWanted = this.#end;
-    // all written already (lazily): start their round now; otherwise the writer starts it
-    if (this.#written >= this.#end && !this.#writerActive) this.#kickSync();
+    if (this.#writerActive) return; // it writes them and starts their round
+    // all written already: start their round now; records deferred unwritten: write them first
+    if (this.#written >= this.#end) this.#kickSync();
+    else this.#scheduleFlush();
+  }
+
+  /** Has the writer run in this turn's check phase (if it is not already due). */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    this.#ctx.schedule(this.#onTick);
   }
 
   /**
@@ -584,6 +596,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#flushScheduled = false;
     this.#tickTsFresh = false;
     if (this.#flushing === null && this.#written < this.#end) {
+      if (this.#flushed < this.#end && this.#deferWrite()) return;
+      if (this.#flushed >= this.#end && this.#syncWanted <= this.#written) return; // all deferred already
       this.#writerActive = true;
       this.#flushing = this.#flushLoop().finally(() => {
         this.#flushing = null;
@@ -621,6 +635,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const from = this.#written;
       const to = this.#end;
       this.#written = to;
+      this.#unwrittenBytes = 0;
       let written: Group[];
       try {
         written = await this.#writeBatch(from, to);
@@ -670,8 +685,30 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#lazyTimer = null;
     if (this.#closed) return;
     this.#syncWanted = Math.max(this.#syncWanted, this.#flushed);
-    this.#kickSync();
+    if (this.#written < this.#flushed && !this.#writerActive) this.#scheduleFlush();
+    else this.#kickSync();
   };
+
+  /**
+   * 'batch' with lazyMs, writer idle: true when the records appended since the last write can
+   * stay unwritten for now — nobody asked to sync them and they are under LAZY_SYNC_MAX_BYTES.
+   * They become `flushed` (readable as unsynced) at once and are written with the next batch
+   * someone asks for, or when the lazy timer fires. Saves a segment and an index write per
+   * batch for records a power loss or a kill -9 may take (a broker's QoS 0 messages).
+   */
+  #deferWrite(): boolean {
+    const lazyMs = (this.#opts.durability as { lazyMs?: number }).lazyMs;
+    if (lazyMs === undefined || this.#syncWanted > this.#written || this.#syncError !== null) return false;
+    if (this.#unwrittenBytes + this.#unsyncedBytes >= LAZY_SYNC_MAX_BYTES) return false;
+    const to = this.#end;
+    this.#flushed = to;
+    if (this.#lazyTimer === null) {
+      this.#lazyTimer = setTimeout(this.#onLazyTimer, lazyMs);
+      this.#lazyTimer.unref();
+    }
+    this.emit('flushed', to);
+    return true;
+  }
 
   /**
    * The syncer ('batch' mode): fdatasyncs every file the written-but-unsynced batches touched,
@@ -777,6 +814,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#recSlab.length = this.#recView.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = keep;
     this.#ctx.tailChanged(this, this.#memBytes);
     this.#end = this.#flushed = this.#written = from;
+    this.#unwrittenBytes = 0;
     this.#syncWanted = Math.min(this.#syncWanted, from);
     const waiters = this.#waiters;
     this.#waiters = [];

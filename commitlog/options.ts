@@ -13,11 +13,12 @@ import type { FileOps } from './file-ops.js';
 export type Durability =
   /**
    * fdatasync the segment and index before the batch commits. Survives power loss.
-   * `lazyMs` > 0 lets records nobody waits on share a later fdatasync instead of paying one per
-   * batch (a broker's QoS 0 messages): a written batch is synced as soon as something asks, i.e.
-   * flush(), requestSync() covering one of its records, or LAZY_SYNC_MAX_BYTES written but not
-   * synced; otherwise `lazyMs` after it was written. Until then its records are `flushed` (they
-   * survive kill -9) but not `committed`. 0 (the default): every batch is synced.
+   * `lazyMs` > 0 lets records nobody waits on share a later write and fdatasync instead of
+   * paying their own (a broker's QoS 0 messages): they are `flushed` (readable as unsynced) at
+   * once but written and synced only when something asks, i.e. flush(), requestSync() covering
+   * one of them, or LAZY_SYNC_MAX_BYTES waiting; otherwise `lazyMs` later. Until then a kill -9
+   * or power loss can take them back; they are not `committed`. 0 (the default): every batch is
+   * written and synced.
    */
   | { mode: 'batch'; lazyMs?: number }
   /** Commit once written to the OS; fdatasync every `intervalMs` and on close. Survives kill -9. */

@@ -16,8 +16,9 @@
  * and no connection starves the others, however many new topics appear.
  *
  * Invariants:
- * - a QoS 0/1 record is delivered once written to the OS (log 'flushed': it survives a kill -9),
- *   without waiting for its fdatasync; a QoS 2 record only once committed (the durability
+ * - a QoS 1 record is delivered once written to the OS (log 'flushed': it survives a kill -9),
+ *   without waiting for its fdatasync; a QoS 0 record the same way, or (lazySyncMs) already
+ *   before it is written, when nothing in its batch asked for a sync; a QoS 2 record only once committed (the durability
  *   policy), so exactly-once survives a power loss. With `deliverUnsynced: false` every record
  *   waits for its commit. A failed sync takes flushed records back: cursors rewind to the
  *   failed offset, and inflight entries for the lost records are dropped;
@@ -77,10 +78,11 @@ export interface RouterOptions {
   deliverUnsynced?: boolean;
   /**
    * With deliverUnsynced and 'batch' topic logs (that set no lazyMs of their own): a record
-   * nobody waits on (QoS 0 without RETAIN) gets no fdatasync of its own; it is synced with the
-   * next QoS 1/2 or RETAIN record of its topic, once 1 MiB waits, or after this many ms. It is
-   * still delivered once written and survives kill -9; only a power loss within that window can
-   * take it back, which QoS 0 (at most once) allows. 0: every batch is synced.
+   * nobody waits on (QoS 0 without RETAIN) gets no write and no fdatasync of its own; it is
+   * delivered from memory at once, and written and synced with the next QoS 1/2 or RETAIN
+   * record of its topic, once 1 MiB waits, or after this many ms. A kill -9 or a power loss
+   * within that window can take it back, which QoS 0 (at most once) allows. 0: every batch is
+   * written and synced.
    * @default 1000
    */
   lazySyncMs?: number;

@@ -30,10 +30,11 @@ export interface BrokerOptions {
    */
   deliverAfter?: 'write' | 'sync';
   /**
-   * With fsync 'batch' and deliverAfter 'write': a QoS 0 message (without RETAIN) gets no fsync
-   * of its own; it is synced with the next QoS 1/2 or RETAIN message of its topic, or after at
-   * most this many ms. It survives kill -9 either way; only a power loss inside that window can
-   * take it back, which QoS 0 (at most once) allows. 0 = fsync QoS 0 batches like the others.
+   * With fsync 'batch' and deliverAfter 'write': a QoS 0 message (without RETAIN) gets no disk
+   * write and no fsync of its own; subscribers get it from memory at once, and it is written and
+   * synced with the next QoS 1/2 or RETAIN message of its topic, or after at most this many ms.
+   * A kill -9 or power loss inside that window can lose it, which QoS 0 (at most once) allows.
+   * 0 = write and fsync QoS 0 batches like the others.
    * @default 1000
    */
   qos0SyncMs?: number;

@@ -13,6 +13,8 @@ interface Rig {
   router: Router;
   /** fdatasyncs of files of topic logs (directories `t-<id>`) so far. */
   topicSyncs(): number;
+  /** Writes (segment or index) to files of topic logs so far. */
+  topicWrites(): number;
   sub: FakeOutlet;
   pubSession: Session;
   pub: FakeOutlet;
@@ -22,15 +24,25 @@ interface Rig {
 async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> {
   const paths = new Map<number, string>();
   let topicSyncs = 0;
+  let topicWrites = 0;
+  const isTopic = (fd: number) => /[/\\]t-\d+[/\\]/.test(paths.get(fd) ?? '');
   const ops: FileOps = {
     ...nodeFileOps,
+    async writev(fd, buffers, position) {
+      if (isTopic(fd)) topicWrites++;
+      return nodeFileOps.writev(fd, buffers, position);
+    },
+    writevSync(fd, buffers, position) {
+      if (isTopic(fd)) topicWrites++;
+      nodeFileOps.writevSync?.(fd, buffers, position);
+    },
     async open(path, create) {
       const fd = await nodeFileOps.open(path, create);
       paths.set(fd, path);
       return fd;
     },
     async fdatasync(fd) {
-      if (/[/\\]t-\d+[/\\]/.test(paths.get(fd) ?? '')) topicSyncs++;
+      if (isTopic(fd)) topicSyncs++;
       return nodeFileOps.fdatasync(fd);
     },
   };
@@ -47,13 +59,14 @@ async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> 
   };
   publish('warm-up', 1, 1); // opens the topic's log
   await until(() => pub.acks.length === 1 && sub.sent.length === 1);
-  return { router, topicSyncs: () => topicSyncs, sub, pubSession, pub, publish };
+  return { router, topicSyncs: () => topicSyncs, topicWrites: () => topicWrites, sub, pubSession, pub, publish };
 }
 
-test('QoS 0 messages are delivered without an fdatasync of their own; the next QoS 1 message is synced together with them', async (t) => {
+test('QoS 0 messages are delivered without a write or an fdatasync of their own; the next QoS 1 message is written and synced together with them', async (t) => {
   // lazySyncMs of an hour: only the QoS 1 message's request can start a sync within the test
-  const { topicSyncs, sub, pub, publish } = await rig(t, { lazySyncMs: 3_600_000 });
+  const { topicSyncs, topicWrites, sub, pub, publish } = await rig(t, { lazySyncMs: 3_600_000 });
   const before = topicSyncs();
+  const writesBefore = topicWrites();
   for (let i = 0; i < 5; i++) {
     publish(`q0-${i}`, 0, 0);
     await new Promise((r) => setImmediate(r)); // one batch each
@@ -61,9 +74,11 @@ test('QoS 0 messages are delivered without an fdatasync of their own; the next Q
   await until(() => sub.sent.length === 6);
   await new Promise((r) => setTimeout(r, 50));
   t.is(topicSyncs(), before, 'no fdatasync for QoS 0 batches');
+  t.is(topicWrites(), writesBefore, 'not even a write: delivered from memory');
   publish('q1', 1, 2);
   await until(() => pub.acks.length === 2);
   t.is(topicSyncs(), before + 2, 'one round (segment + index) for the QoS 1 message and the five before it');
+  t.is(topicWrites(), writesBefore + 2, 'one batch (segment + index) for all six');
   t.deepEqual(sub.sent.map((m) => m.payload.toString()).slice(1), ['q0-0', 'q0-1', 'q0-2', 'q0-3', 'q0-4', 'q1']);
 });
 
