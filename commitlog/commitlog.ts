@@ -258,7 +258,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** @internal Use LogStore.open(). */
   static async open(ctx: LogContext): Promise<CommitLog> {
-    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.options.durability.mode !== 'batch');
+    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir);
     const log = new CommitLog(ctx, segments, nextOffset, report);
     if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
     return log;
@@ -568,6 +568,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     await this.#syncSettled().catch(() => undefined);
     if (this.#syncError !== null) ok = false;
     if (this.#retaining !== null) await this.#retaining.catch(() => undefined);
+    // Records a failure took back are still in the files until the next write truncates them;
+    // closing now would let the next open find them intact and bring them back.
+    if (this.#needsRepair && this.#dirReady) await this.#repair().catch(() => (ok = false));
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     if (this.#lazyTimer !== null) clearTimeout(this.#lazyTimer);

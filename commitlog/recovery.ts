@@ -226,7 +226,6 @@ export async function loadSegments(
   ops: FileOps,
   cache: FileCache,
   dir: string,
-  lazySeal: boolean,
 ): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport }> {
   let names: string[];
   try {
@@ -290,10 +289,13 @@ export async function loadSegments(
     nextOffset = Math.max(nextOffset, last.base);
   }
 
-  // Sealed segments: sizes only — except that with durability 'interval' / 'never' nothing
-  // forces them to disk, so after a power loss the segment before the newest, or any sealed one
-  // whose sizes disagree, may be torn: it is then validated in full, and the log ends at its tear
-  // (every later segment is dropped: offsets stay dense).
+  // Sealed segments: sizes only — except that a sealed segment's tail may never have reached the
+  // disk: with 'interval' / 'never' nothing forces it there, with 'batch' and lazyMs records wait
+  // unsynced across segment rolls, and even plain 'batch' syncs a round spanning two segments
+  // only after both were written. After a power loss the segment before the newest, or any
+  // sealed one whose sizes disagree, may be torn: it is then validated in full, and the log ends
+  // at its tear (every later segment is dropped: offsets stay dense). Nothing committed is lost
+  // that way: a round commits only once every segment it touched is synced.
   const tornAt = async (i: number): Promise<void> => {
     const s = segments[i] as SegmentState;
     const check = await recoverSegment(ops, cache, s, false);
@@ -323,8 +325,9 @@ export async function loadSegments(
   };
   // The size check stays lenient even after a clean close: the marker's removal before the
   // first write is not fsynced, so a power loss can bring back a stale marker.
-  const lenient = lazySeal;
-  if (lenient && !clean && segments.length >= 2) await tornAt(segments.length - 2);
+  // (The size check below is lenient even after a clean close: the marker's removal before the
+  // first write is not fsynced, so a power loss can bring back a stale marker.)
+  if (!clean && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;
     const next = segments[i + 1] as SegmentState;
@@ -335,15 +338,10 @@ export async function loadSegments(
     ]);
     const count = idxSize === null ? -1 : (idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES;
     if (segSize === null || !Number.isInteger(count) || count !== next.base - s.base) {
-      if (lenient) {
-        await tornAt(i);
-        break;
-      }
-      throw new CommitLogError(
-        'ERR_COMMITLOG_CORRUPT',
-        `${s.idxPath}: sealed segment should hold ${next.base - s.base} records (next segment starts at ${next.base}), its index says ${count}`,
-        { path: s.idxPath, position: HEADER_BYTES },
-      );
+      // torn, not corrupt: validated in full, where damage before an intact chunk is still
+      // ERR_COMMITLOG_CORRUPT naming file and position
+      await tornAt(i);
+      break;
     }
     s.count = count;
     s.bytes = segSize;

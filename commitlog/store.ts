@@ -13,7 +13,7 @@ import { CommitLogError, ioError } from './errors.js';
 import { FileCache } from './file-cache.js';
 import { nodeFileOps, type FileOps } from './file-ops.js';
 import { assertLogName, isValidLogName } from './naming.js';
-import { resolveLogOptions, resolveStoreOptions, type LogOptions, type ResolvedStoreOptions, type StoreOptions } from './options.js';
+import { resolveLogOptions, resolveStoreOptions, type LogOptions, type ResolvedLogOptions, type ResolvedStoreOptions, type StoreOptions } from './options.js';
 import { join, resolve } from 'node:path';
 
 /** Many logs under one root. */
@@ -32,6 +32,11 @@ export class LogStore {
   /** Flushes the logs scheduled in this event-loop turn (LogContext.schedule). */
   #due: Array<() => void> = [];
   #closed = false;
+
+  /** The options a log opened without its own gets (StoreOptions.logDefaults, validated). */
+  get logDefaults(): ResolvedLogOptions {
+    return this.#opts.logDefaults;
+  }
 
   /** Opens (creating if needed) the store at `root`. Logs open lazily with open(name). */
   static async open(root: string, opts: StoreOptions = {}): Promise<LogStore> {

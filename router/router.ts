@@ -27,7 +27,7 @@
  * - metadata lives in three logs of its own: `topics` (record N = name of TopicId N),
  *   `retained` (latest retained record per topic), `sessions` (persistent session changes).
  */
-import type { CommitLog, LogOptions, LogStore, Offset, ReadBatch } from '../commitlog/index.js';
+import type { CommitLog, Durability, LogOptions, LogStore, Offset, ReadBatch } from '../commitlog/index.js';
 import { AckQueue, type Completion } from './acks.js';
 import { RouterError } from './errors.js';
 import type { QoS, TopicId } from './ids.js';
@@ -90,12 +90,13 @@ export interface RouterOptions {
 }
 
 /**
- * A topic log's options with lazy syncing: 'batch' logs that set no lazyMs get `lazyMs`
- * (see RouterOptions.lazySyncMs); other policies and 0 leave them as they are.
+ * A topic log's options with lazy syncing: a 'batch' policy that sets no lazyMs gets `lazyMs`
+ * (see RouterOptions.lazySyncMs). `inherited` is what the log gets when `opts` names no policy
+ * (the store's logDefaults); other policies, an explicit lazyMs, and 0 are left as they are.
  */
-function lazyTopicLog(opts: LogOptions, lazyMs: number): LogOptions {
-  const d = opts.durability;
-  if (lazyMs === 0 || (d !== undefined && (d.mode !== 'batch' || d.lazyMs !== undefined))) return opts;
+function lazyTopicLog(opts: LogOptions, inherited: Durability, lazyMs: number): LogOptions {
+  const d = opts.durability ?? inherited;
+  if (lazyMs === 0 || d.mode !== 'batch' || d.lazyMs !== undefined) return opts;
   return { ...opts, durability: { mode: 'batch', lazyMs } };
 }
 
@@ -239,7 +240,7 @@ export class Router {
       batchRecords: opts.batchRecords ?? DEFAULTS.batchRecords,
       batchBytes: opts.batchBytes ?? DEFAULTS.batchBytes,
       // lazy only when records are delivered unsynced: otherwise every reader waits for the sync
-      topicLog: lazyTopicLog(opts.topicLog ?? {}, this.#early ? (opts.lazySyncMs ?? DEFAULTS.lazySyncMs) : 0),
+      topicLog: lazyTopicLog(opts.topicLog ?? {}, store.logDefaults.durability, this.#early ? (opts.lazySyncMs ?? DEFAULTS.lazySyncMs) : 0),
     };
     this.#log = opts.logger ?? SILENT;
     this.#topicsLog = topics;

@@ -364,3 +364,23 @@ test('a disk read racing a retention delete of its segment answers belowStart, n
   t.is(got.status, 'belowStart');
   t.is(got.next, log.start);
 });
+
+test('records a failed sync took back stay gone after close and reopen, though no write followed the failure', async (t) => {
+  // The rollback leaves them in the files until the next write truncates them; close() must
+  // repair first, or the next open finds them intact and brings them back.
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('back');
+  const good = await appendRange(log, 0, 3);
+  ops.fail.fdatasync = 'EIO';
+  for (let i = 3; i < 5; i++) log.append(recordFor(i, 9));
+  const err = await t.throwsAsync<CommitLogError>(log.flush());
+  t.is(err?.code, 'ERR_COMMITLOG_IO');
+  t.is(log.end, 3);
+  delete ops.fail.fdatasync;
+  await log.close();
+  const again = await store.open('back');
+  t.is(again.end, 3);
+  t.deepEqual(await readAll(again), good);
+});

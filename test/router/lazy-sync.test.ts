@@ -123,3 +123,31 @@ test('lazySyncMs is validated', async (t) => {
     t.is((err as { code?: string }).code, 'ERR_ROUTER_INVALID_OPTION');
   }
 });
+
+for (const durability of [{ mode: 'never' as const }, { mode: 'interval' as const, intervalMs: 3_600_000 }]) {
+  test(`a store whose logDefaults say '${durability.mode}' keeps it for topic logs: lazy syncing only ever relaxes 'batch'`, async (t) => {
+    const paths = new Map<number, string>();
+    let topicSyncs = 0;
+    const ops: FileOps = {
+      ...nodeFileOps,
+      async open(path, create) {
+        const fd = await nodeFileOps.open(path, create);
+        paths.set(fd, path);
+        return fd;
+      },
+      async fdatasync(fd) {
+        if (/[/\\]t-\d+[/\\]/.test(paths.get(fd) ?? '')) topicSyncs++;
+        return nodeFileOps.fdatasync(fd);
+      },
+    };
+    const { router } = await withRouter(t, {}, { fileOps: ops, logDefaults: { durability } });
+    const pub = fakeOutlet();
+    const { session } = router.attach('pub', true, pub);
+    const id = router.intern('t/x');
+    for (let i = 1; i <= 3; i++) {
+      router.publish(session, id, 1, false, Buffer.from(`m${i}`), null, -1, i, pub);
+      await until(() => pub.acks.length === i, 3000);
+    }
+    t.is(topicSyncs, 0);
+  });
+}
