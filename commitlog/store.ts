@@ -135,7 +135,9 @@ export class LogStore {
       try {
         flush();
       } catch (err) {
-        // a bug in one log's flush must not strand the others: report it, carry on
+        // #onTick does not throw (its work is async); should a bug make one throw, the other
+        // logs still flush in this turn and the error is rethrown after it (uncaught, as it
+        // would be from a setImmediate of its own)
         queueMicrotask(() => {
           throw err;
         });
