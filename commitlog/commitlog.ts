@@ -241,6 +241,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #syncWanted: Offset = 0;
   /** 'batch' with lazyMs: bytes of the written batches in #unsynced, and the timer that bounds their wait. */
   #unsyncedBytes = 0;
+  /** durability.lazyMs ('batch' only), or 0: every batch is written and synced. */
+  readonly #lazyMs: number;
   /** Record bytes appended since the writer last took a batch (deferred ones included). */
   #unwrittenBytes = 0;
   #lazyTimer: NodeJS.Timeout | null = null;
@@ -278,6 +280,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#dirReady = segments.length > 0 || report.clean;
     this.#cleanMarker = report.clean;
     const d = this.#opts.durability;
+    this.#lazyMs = d.mode === 'batch' ? (d.lazyMs ?? 0) : 0;
     if (d.mode === 'interval') {
       this.#timer = setInterval(() => void this.#syncDirty().catch(() => undefined), d.intervalMs);
       this.#timer.unref();
@@ -416,10 +419,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#memTs.push(timestampMs);
     this.#memBytes += len;
     this.#unwrittenBytes += len;
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      this.#ctx.schedule(this.#onTick);
-    }
+    this.#scheduleFlush();
     return at;
   }
 
@@ -599,8 +599,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#flushScheduled = false;
     this.#tickTsFresh = false;
     if (this.#flushing === null && this.#written < this.#end) {
-      if (this.#flushed < this.#end && this.#deferWrite()) return;
-      if (this.#flushed >= this.#end && this.#syncWanted <= this.#written) return; // all deferred already
+      // nobody asked for what is unwritten: it may stay so (deferred already, or now)
+      if (this.#syncWanted <= this.#written && (this.#flushed >= this.#end || this.#deferWrite())) return;
       this.#writerActive = true;
       this.#flushing = this.#flushLoop().finally(() => {
         this.#flushing = null;
@@ -671,17 +671,20 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * LAZY_SYNC_MAX_BYTES; else the lazy timer bounds the wait.
    */
   #wantSync(to: Offset, groups: Group[]): void {
-    const lazyMs = (this.#opts.durability as { lazyMs?: number }).lazyMs;
-    if (lazyMs === undefined) {
+    if (this.#lazyMs === 0) {
       this.#syncWanted = to;
       return;
     }
     for (const g of groups) this.#unsyncedBytes += g.endPos - g.segPos;
     if (this.#unsyncedBytes >= LAZY_SYNC_MAX_BYTES) this.#syncWanted = Math.max(this.#syncWanted, to);
-    else if (this.#syncWanted < to && this.#lazyTimer === null) {
-      this.#lazyTimer = setTimeout(this.#onLazyTimer, lazyMs);
-      this.#lazyTimer.unref();
-    }
+    else if (this.#syncWanted < to) this.#armLazyTimer();
+  }
+
+  /** Bounds the wait of records nobody asked to sync: the timer asks for them lazyMs from now. */
+  #armLazyTimer(): void {
+    if (this.#lazyTimer !== null) return;
+    this.#lazyTimer = setTimeout(this.#onLazyTimer, this.#lazyMs);
+    this.#lazyTimer.unref();
   }
 
   readonly #onLazyTimer = (): void => {
@@ -700,15 +703,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * batch for records a power loss or a kill -9 may take (a broker's QoS 0 messages).
    */
   #deferWrite(): boolean {
-    const lazyMs = (this.#opts.durability as { lazyMs?: number }).lazyMs;
-    if (lazyMs === undefined || this.#syncWanted > this.#written || this.#syncError !== null) return false;
+    if (this.#lazyMs === 0 || this.#syncWanted > this.#written || this.#syncError !== null) return false;
     if (this.#unwrittenBytes + this.#unsyncedBytes >= LAZY_SYNC_MAX_BYTES) return false;
     const to = this.#end;
     this.#flushed = to;
-    if (this.#lazyTimer === null) {
-      this.#lazyTimer = setTimeout(this.#onLazyTimer, lazyMs);
-      this.#lazyTimer.unref();
-    }
+    this.#armLazyTimer();
     this.emit('flushed', to);
     return true;
   }

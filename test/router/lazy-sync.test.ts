@@ -21,32 +21,38 @@ interface Rig {
   publish(payload: string, qos: 0 | 1 | 2, packetId: number, retain?: boolean): void;
 }
 
-async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> {
+/** FileOps that count the writes and fdatasyncs of topic logs' files (directories `t-<id>`). */
+function countingTopicOps(): { ops: FileOps; writes(): number; syncs(): number } {
   const paths = new Map<number, string>();
-  let topicSyncs = 0;
-  let topicWrites = 0;
+  let writes = 0;
+  let syncs = 0;
   const isTopic = (fd: number) => /[/\\]t-\d+[/\\]/.test(paths.get(fd) ?? '');
   const ops: FileOps = {
     ...nodeFileOps,
-    async writev(fd, buffers, position) {
-      if (isTopic(fd)) topicWrites++;
-      return nodeFileOps.writev(fd, buffers, position);
-    },
-    writevSync(fd, buffers, position) {
-      if (isTopic(fd)) topicWrites++;
-      nodeFileOps.writevSync?.(fd, buffers, position);
-    },
     async open(path, create) {
       const fd = await nodeFileOps.open(path, create);
       paths.set(fd, path);
       return fd;
     },
+    async writev(fd, buffers, position) {
+      if (isTopic(fd)) writes++;
+      return nodeFileOps.writev(fd, buffers, position);
+    },
+    writevSync(fd, buffers, position) {
+      if (isTopic(fd)) writes++;
+      nodeFileOps.writevSync?.(fd, buffers, position);
+    },
     async fdatasync(fd) {
-      if (isTopic(fd)) topicSyncs++;
+      if (isTopic(fd)) syncs++;
       return nodeFileOps.fdatasync(fd);
     },
   };
-  const { router } = await withRouter(t, opts, { fileOps: ops });
+  return { ops, writes: () => writes, syncs: () => syncs };
+}
+
+async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> {
+  const counted = countingTopicOps();
+  const { router } = await withRouter(t, opts, { fileOps: counted.ops });
   const sub = fakeOutlet();
   const { session } = router.attach('sub', true, sub);
   router.subscribe(session, 't/x', 2);
@@ -59,7 +65,7 @@ async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> 
   };
   publish('warm-up', 1, 1); // opens the topic's log
   await until(() => pub.acks.length === 1 && sub.sent.length === 1);
-  return { router, topicSyncs: () => topicSyncs, topicWrites: () => topicWrites, sub, pubSession, pub, publish };
+  return { router, topicSyncs: counted.syncs, topicWrites: counted.writes, sub, pubSession, pub, publish };
 }
 
 test('QoS 0 messages are delivered without a write or an fdatasync of their own; the next QoS 1 message is written and synced together with them', async (t) => {
@@ -126,21 +132,8 @@ test('lazySyncMs is validated', async (t) => {
 
 for (const durability of [{ mode: 'never' as const }, { mode: 'interval' as const, intervalMs: 3_600_000 }]) {
   test(`a store whose logDefaults say '${durability.mode}' keeps it for topic logs: lazy syncing only ever relaxes 'batch'`, async (t) => {
-    const paths = new Map<number, string>();
-    let topicSyncs = 0;
-    const ops: FileOps = {
-      ...nodeFileOps,
-      async open(path, create) {
-        const fd = await nodeFileOps.open(path, create);
-        paths.set(fd, path);
-        return fd;
-      },
-      async fdatasync(fd) {
-        if (/[/\\]t-\d+[/\\]/.test(paths.get(fd) ?? '')) topicSyncs++;
-        return nodeFileOps.fdatasync(fd);
-      },
-    };
-    const { router } = await withRouter(t, {}, { fileOps: ops, logDefaults: { durability } });
+    const counted = countingTopicOps();
+    const { router } = await withRouter(t, {}, { fileOps: counted.ops, logDefaults: { durability } });
     const pub = fakeOutlet();
     const { session } = router.attach('pub', true, pub);
     const id = router.intern('t/x');
@@ -148,6 +141,6 @@ for (const durability of [{ mode: 'never' as const }, { mode: 'interval' as cons
       router.publish(session, id, 1, false, Buffer.from(`m${i}`), null, -1, i, pub);
       await until(() => pub.acks.length === i, 3000);
     }
-    t.is(topicSyncs, 0);
+    t.is(counted.syncs(), 0);
   });
 }
