@@ -491,8 +491,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /**
    * 'batch' with lazyMs: the records appended so far are to be committed without waiting out
    * lazyMs (a broker calls it for a message whose acknowledgement waits on the commit). Their
-   * sync round starts once they are written; records appended in the same tick without it go
-   * with them. Costs a comparison; a no-op under the other policies, which sync (or not) anyway.
+   * sync round starts once they are written; records appended in the same turn without it go
+   * with them. Costs a comparison or two; changes nothing under the other policies, which sync
+   * (or not) every batch anyway.
    */
   requestSync(): void {
     if (this.#end <= this.#syncWanted) return;
