@@ -78,9 +78,11 @@ export interface CommitLogEvents {
   /** Records below `committed` now meet the durability policy and are readable. */
   commit: [committed: Offset];
   /**
-   * Records below `flushed` are in the operating system's hands (they survive a kill -9, not
-   * yet a power loss under durability 'batch'); readTail(..., true) may return them. Under
-   * 'interval' and 'never' it fires just before the matching 'commit'.
+   * Records below `flushed` may be read unsynced (readTail(..., true)). As a rule they are in
+   * the operating system's hands (they survive a kill -9, not yet a power loss under 'batch');
+   * under 'batch' with lazyMs, records nobody asked to sync become flushed before they are
+   * written, so a kill -9 can take those back too. Under 'interval' and 'never' it fires just
+   * before the matching 'commit'. Each offset is announced once.
    */
   flushed: [flushed: Offset];
   /**
@@ -653,9 +655,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       if (mode === 'batch') {
         this.#unsynced.push({ to, groups: written });
         if (this.#syncError !== null) continue; // a sync failed meanwhile: this batch goes too
+        const grew = to > this.#flushed; // deferred records were announced already
         this.#flushed = to;
         this.#wantSync(to, written);
-        this.emit('flushed', to);
+        if (grew) this.emit('flushed', to);
         this.#kickSync();
       } else {
         this.#flushed = to;
@@ -704,7 +707,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * batch for records a power loss or a kill -9 may take (a broker's QoS 0 messages).
    */
   #deferWrite(): boolean {
-    if (this.#lazyMs === 0 || this.#syncWanted > this.#written || this.#syncError !== null) return false;
+    if (this.#lazyMs === 0 || this.#syncWanted > this.#written || this.#syncError !== null || this.#needsRepair) return false;
     if (this.#unwrittenBytes + this.#unsyncedBytes >= LAZY_SYNC_MAX_BYTES) return false;
     const to = this.#end;
     this.#flushed = to;
@@ -1279,7 +1282,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const { retentionBytes, retentionMs } = this.#opts;
     let deleted = 0;
     // never a segment an unsynced batch wrote to: a failed sync may still take that batch back
-    while (this.#segments.length > 1 && (this.#segments[1] as SegmentState).base <= this.#committed) {
+    while (this.#segments.length > 1 && (this.#segments[1] as SegmentState).base < this.#committed) {
       const oldest = this.#segments[0] as SegmentState;
       let drop = this.#totalBytes > retentionBytes || oldest.base + oldest.count <= this.#trimFloor;
       if (!drop && retentionMs !== Number.POSITIVE_INFINITY) {

@@ -179,8 +179,10 @@ function resolveDurability(value: unknown): Readonly<Durability> {
   const mode = (value as { mode: unknown }).mode;
   if (mode === 'never') return Object.freeze({ mode });
   if (mode === 'batch') {
-    const lazyMs = integerIn('durability.lazyMs', (value as { lazyMs?: unknown }).lazyMs ?? 0, 0, INTERVAL_MS_MAX, 'ms');
-    return Object.freeze(lazyMs > 0 ? { mode, lazyMs } : { mode });
+    const given = (value as { lazyMs?: unknown }).lazyMs;
+    if (given === undefined) return Object.freeze({ mode });
+    // an explicit 0 is kept: it says "sync every batch", which a router's lazy default respects
+    return Object.freeze({ mode, lazyMs: integerIn('durability.lazyMs', given, 0, INTERVAL_MS_MAX, 'ms') });
   }
   if (mode === 'interval') {
     const ms = integerIn('durability.intervalMs', (value as { intervalMs?: unknown }).intervalMs, 1, INTERVAL_MS_MAX, 'ms');

@@ -63,12 +63,18 @@ export interface SegmentState {
 export interface RecoveryReport {
   /** A clean-shutdown marker was present. */
   readonly clean: boolean;
-  /** Records dropped from the newest segment(s) because they were torn. */
+  /** Records dropped because they were torn: the newest segment's, and from a torn sealed segment on. */
   readonly truncatedRecords: number;
-  /** Segment bytes dropped because no valid index entry covered them. */
+  /** Segment bytes dropped because no valid index entry covered them (of segments already sized). */
   readonly truncatedBytes: number;
   /** Segment files deleted because they held no valid record. */
   readonly removedSegments: number;
+  /**
+   * A sealed segment was torn, so the log now ends inside it and every later segment was dropped.
+   * A power loss can do that to records no sync round had committed yet; bit rot in a sealed
+   * segment's last chunk looks the same and takes committed records with it. Report it loudly.
+   */
+  readonly tornSealed: boolean;
 }
 
 export function newSegmentState(dir: string, base: number): SegmentState {
@@ -272,22 +278,26 @@ export async function loadSegments(
   let truncatedRecords = 0;
   let truncatedBytes = 0;
   let nextOffset = 0;
-  while (segments.length > 0) {
-    const last = segments[segments.length - 1] as SegmentState;
-    const check = await recoverSegment(ops, cache, last, clean);
-    truncatedRecords += check.truncatedRecords;
-    truncatedBytes += check.truncatedBytes;
-    if (check.count > 0) {
-      last.count = check.count;
-      last.bytes = check.bytes;
-      last.lastTimestampMs = check.lastTimestampMs;
-      break;
+  let tornSealed = false;
+  const settleNewest = async (trustClean: boolean): Promise<void> => {
+    while (segments.length > 0) {
+      const last = segments[segments.length - 1] as SegmentState;
+      const check = await recoverSegment(ops, cache, last, trustClean);
+      truncatedRecords += check.truncatedRecords;
+      truncatedBytes += check.truncatedBytes;
+      if (check.count > 0) {
+        last.count = check.count;
+        last.bytes = check.bytes;
+        last.lastTimestampMs = check.lastTimestampMs;
+        return;
+      }
+      await remove(last);
+      segments.pop();
+      // Offsets are never reused: an emptied newest segment still fixes where the log goes on.
+      nextOffset = Math.max(nextOffset, last.base);
     }
-    await remove(last);
-    segments.pop();
-    // Offsets are never reused: an emptied newest segment still fixes where the log goes on.
-    nextOffset = Math.max(nextOffset, last.base);
-  }
+  };
+  await settleNewest(clean);
 
   // Sealed segments: sizes only — except that a sealed segment's tail may never have reached the
   // disk: with 'interval' / 'never' nothing forces it there, with 'batch' and lazyMs records wait
@@ -306,27 +316,29 @@ export async function loadSegments(
       s.lastTimestampMs = check.lastTimestampMs;
       return;
     }
-    truncatedRecords += check.truncatedRecords;
+    tornSealed = true;
+    // every record from the tear to the end found so far (later sealed segments are not sized yet)
+    const newest = segments[segments.length - 1] as SegmentState;
+    truncatedRecords += newest.base + newest.count - (s.base + check.count);
     truncatedBytes += check.truncatedBytes;
     while (segments.length > i + 1) {
       const dropped = segments.pop() as SegmentState;
-      truncatedRecords += dropped.count;
       truncatedBytes += dropped.bytes;
       await remove(dropped);
     }
-    if (check.count === 0) {
-      await remove(s);
-      segments.pop();
-    } else {
+    if (check.count > 0) {
       s.count = check.count;
       s.bytes = check.bytes;
       s.lastTimestampMs = check.lastTimestampMs;
+      return;
     }
+    // Nothing of it is valid: the segment before it is the newest now, validated as such.
+    await remove(s);
+    segments.pop();
+    await settleNewest(false);
   };
   // The size check stays lenient even after a clean close: the marker's removal before the
   // first write is not fsynced, so a power loss can bring back a stale marker.
-  // (The size check below is lenient even after a clean close: the marker's removal before the
-  // first write is not fsynced, so a power loss can bring back a stale marker.)
   if (!clean && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;
@@ -348,5 +360,5 @@ export async function loadSegments(
   }
   const newest = segments[segments.length - 1];
   if (newest !== undefined) nextOffset = newest.base + newest.count;
-  return { segments, nextOffset, report: { clean, truncatedRecords, truncatedBytes, removedSegments } };
+  return { segments, nextOffset, report: { clean, truncatedRecords, truncatedBytes, removedSegments, tornSealed } };
 }

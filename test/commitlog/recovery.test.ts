@@ -241,6 +241,39 @@ for (const durability of [{ mode: 'never' as const }, { mode: 'batch' as const }
   });
 }
 
+test('a sealed segment with no valid record ends the log at its base; the segment before it is sized, so writes go on after it', async (t) => {
+  // e.g. a power loss before the round that wrote its index synced: the segment before it
+  // becomes the newest and must be validated and sized as such, or its records are unreadable
+  // and the next write lands on its header
+  const dir = await tempDir(t);
+  await writeLog(dir, 'mid', 40, 1024);
+  const idxs = (await readdir(join(dir, 'mid'))).filter((f) => f.endsWith('.index')).sort();
+  t.true(idxs.length >= 3);
+  // the segment before the newest: the one an unclean open validates in full
+  const torn = idxs[idxs.length - 2] ?? '';
+  const tornBase = Number(torn.slice(0, 20));
+  await unlink(join(dir, 'mid', torn));
+  const log = await (await openStore(t, dir)).open('mid', { segmentBytes: 1024 });
+  t.is(log.end, tornBase);
+  t.true(log.recovery.tornSealed);
+  t.is(log.recovery.truncatedRecords, 40 - tornBase);
+  t.deepEqual(await readAll(log), expected(tornBase));
+  t.is(log.append(recordFor(tornBase, 5)), tornBase);
+  await log.flush();
+  await log.close();
+  const again = await (await openStore(t, dir)).open('mid', { segmentBytes: 1024 });
+  t.deepEqual(await readAll(again), expected(tornBase).concat([recordFor(tornBase, 5)]));
+});
+
+test('a clean reopen reports no torn sealed segment', async (t) => {
+  const dir = await tempDir(t);
+  await writeLog(dir, 'ok', 40, 1024);
+  const log = await (await openStore(t, dir)).open('ok', { segmentBytes: 1024 });
+  t.false(log.recovery.tornSealed);
+  t.is(log.recovery.truncatedRecords, 0);
+  t.is(log.end, 40);
+});
+
 test('damage inside a torn sealed segment, before an intact chunk, is still ERR_COMMITLOG_CORRUPT naming the file', async (t) => {
   const dir = await tempDir(t);
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });

@@ -6,7 +6,7 @@ import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LogStore } from '../../commitlog/index.js';
-import { openStore, readAll, recordFor, tempDir } from './helpers.js';
+import { faultyOps, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
 async function segmentBases(dir: string): Promise<number[]> {
   return (await readdir(dir))
@@ -142,4 +142,33 @@ test('trimBefore deletes the whole segments below an offset and keeps everything
   t.is(left.length, 1);
   t.is(log.start, left[0] ?? -1);
   t.is(log.end, 100);
+});
+
+test('retention keeps the newest committed segment while a round that rolled past it is in flight: a failed round cannot leave the log empty', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const holds: (() => void)[] = [];
+  const held = { ...ops, async fdatasync(fd: number): Promise<void> {
+    if (ops.fail.fdatasync !== undefined) await new Promise<void>((r) => holds.push(r));
+    return ops.fdatasync(fd);
+  } };
+  const store = await openStore(t, dir, { fileOps: held });
+  const log = await store.open('roll', { durability: { mode: 'batch' }, segmentBytes: 200 });
+  for (let i = 0; i < 4; i++) log.append(Buffer.alloc(40, i));
+  await log.flush();
+  ops.fail.fdatasync = 'EIO';
+  log.append(Buffer.alloc(150, 9)); // rolls to a new segment at base 4
+  const round = log.flush().then(() => 'ok', (e: { code: string }) => e.code);
+  while (holds.length === 0) await new Promise((r) => setTimeout(r, 1));
+  const trimmed = log.trimBefore(4);
+  const release = setInterval(() => holds.splice(0).forEach((r) => r()), 1);
+  t.teardown(() => clearInterval(release));
+  t.is(await trimmed, 0, 'segment 0 holds the last committed records');
+  t.is(await round, 'ERR_COMMITLOG_IO');
+  delete ops.fail.fdatasync;
+  await log.close();
+  const again = await store.open('roll', { segmentBytes: 200 });
+  t.is(again.end, 4, 'offsets 0..3 stay taken');
+  t.deepEqual(await readAll(again), [0, 1, 2, 3].map((i) => Buffer.alloc(40, i)));
+  t.is(again.append(Buffer.from('next')), 4);
 });

@@ -144,3 +144,14 @@ for (const durability of [{ mode: 'never' as const }, { mode: 'interval' as cons
     t.is(counted.syncs(), 0);
   });
 }
+
+test("a store whose logDefaults say 'batch' with lazyMs 0 keeps syncing every batch: the router's lazy default does not override an explicit 0", async (t) => {
+  const counted = countingTopicOps();
+  const { router } = await withRouter(t, {}, { fileOps: counted.ops, logDefaults: { durability: { mode: 'batch', lazyMs: 0 } } });
+  const pub = fakeOutlet();
+  const { session } = router.attach('pub', true, pub);
+  router.publish(session, router.intern('t/x'), 0, false, Buffer.from('q0'), null, -1, 0, pub);
+  // under the lazy default this QoS 0 record would wait a second for its fdatasync
+  await until(() => counted.syncs() >= 2, 500);
+  t.true(counted.writes() >= 2);
+});
