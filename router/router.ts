@@ -18,8 +18,8 @@
  * Invariants:
  * - a QoS 1 record is delivered once written to the OS (log 'flushed': it survives a kill -9),
  *   without waiting for its fdatasync; a QoS 0 record the same way, or (lazySyncMs) already
- *   before it is written, when nothing in its batch asked for a sync; a QoS 2 record only once committed (the durability
- *   policy), so exactly-once survives a power loss. With `deliverUnsynced: false` every record
+ *   before it is written, when nothing in its batch asked for a sync; a QoS 2 record only once
+ *   committed (the durability policy), so exactly-once survives a power loss. With `deliverUnsynced: false` every record
  *   waits for its commit. A failed sync takes flushed records back: cursors rewind to the
  *   failed offset, and inflight entries for the lost records are dropped;
  * - a publisher is acknowledged only after every append its PUBLISH caused (topic log, and the
@@ -246,6 +246,9 @@ export class Router {
     this.#topicsLog = topics;
     this.#retainedLog = retained;
     this.#sessionsLog = sessions;
+    this.#reportRecovery(TOPICS_LOG, topics);
+    this.#reportRecovery(RETAINED_LOG, retained);
+    this.#reportRecovery(SESSIONS_LOG, sessions);
     topics.on('commit', (c: Offset) => this.#onTopicsCommit(c));
     topics.on('failed', (err: Error, from: Offset, to: Offset) => this.#onTopicsFailed(err, from, to));
     retained.on('commit', (c: Offset) => this.#retainedAcks.commit(c));
@@ -401,12 +404,26 @@ export class Router {
     this.#regRetry.unref();
   }
 
+  /**
+   * Says what opening `log` dropped after an unclean stop. A torn tail of unsynced records is
+   * routine after a kill -9 or a power loss (a warning); a torn sealed segment is an error line,
+   * because bit rot there looks the same and would have taken committed records with it.
+   */
+  #reportRecovery(name: string, log: CommitLog, topic?: string): void {
+    const r = log.recovery;
+    if (r.truncatedRecords === 0 && r.truncatedBytes === 0 && r.removedSegments === 0) return;
+    const fields = { log: name, topic, truncatedRecords: r.truncatedRecords, truncatedBytes: r.truncatedBytes, removedSegments: r.removedSegments, end: log.end };
+    if (r.tornSealed) this.#log.error(fields, 'log recovery cut a sealed segment and dropped every later one (power loss, or damage on disk)');
+    else this.#log.warn(fields, 'log recovery dropped a torn tail');
+  }
+
   #watchOpening(state: TopicState): void {
     const opening = state.opening as Promise<CommitLog>;
     opening.then(
       (log) => {
         state.log = log;
         state.opening = null;
+        this.#reportRecovery(`t-${state.id}`, log, state.name);
         log.on('commit', (committed: Offset) => this.#onCommit(state, committed));
         if (this.#early) log.on('flushed', (flushed: Offset) => this.#wakeCursors(state, flushed));
         log.on('failed', (err: Error, from: Offset, to: Offset) => this.#onFailed(state, err, from, to));

@@ -1,0 +1,76 @@
+/**
+ * What the router says about logs that opening recovered after an unclean stop: a torn tail is a
+ * warning naming the topic; a torn sealed segment (every later segment dropped) is an error line,
+ * because bit rot looks the same and may have taken committed records.
+ */
+import test from 'ava';
+import { appendFile, readdir, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LogStore } from '../../commitlog/index.js';
+import { Router, type RouterLogger } from '../../router/index.js';
+import { tempDir } from '../helpers/broker.js';
+import { fakeOutlet, until } from '../helpers/fake-outlet.js';
+
+interface Line {
+  level: 'info' | 'warn' | 'error';
+  obj: Record<string, unknown>;
+  msg: string;
+}
+
+function capture(): { logger: RouterLogger; lines: Line[] } {
+  const lines: Line[] = [];
+  const push = (level: Line['level']) => (obj: object, msg: string) => lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { logger: { info: push('info'), warn: push('warn'), error: push('error') }, lines };
+}
+
+test('a torn tail is a warning and a torn sealed segment an error line, each naming its topic and what was dropped', async (t) => {
+  const dir = await tempDir(t);
+  const topicLog = { segmentBytes: 256 };
+  let store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  let router = await Router.open(store, { topicLog });
+  const pub = fakeOutlet();
+  const { session } = router.attach('pub', true, pub);
+  const tail = router.intern('r/tail');
+  const sealed = router.intern('r/sealed');
+  let pid = 0;
+  for (let i = 0; i < 12; i++) {
+    router.publish(session, tail, 1, false, Buffer.alloc(40, i), null, -1, ++pid, pub);
+    router.publish(session, sealed, 1, false, Buffer.alloc(40, i), null, -1, ++pid, pub);
+    await until(() => pub.acks.length === pid);
+  }
+  await router.close();
+  await store.close();
+
+  // r/tail: bytes no index entry covers (a write cut short); r/sealed: the segment before the
+  // newest lost its index (a power loss before its round synced, or damage)
+  const tailDir = join(dir, `t-${tail}`);
+  const tailSegs = (await readdir(tailDir)).filter((f) => f.endsWith('.segment')).sort();
+  await appendFile(join(tailDir, tailSegs[tailSegs.length - 1] ?? ''), Buffer.alloc(30, 7));
+  await rm(join(tailDir, 'clean-shutdown'));
+  const sealedDir = join(dir, `t-${sealed}`);
+  const idxs = (await readdir(sealedDir)).filter((f) => f.endsWith('.index')).sort();
+  t.true(idxs.length >= 3, `${idxs.length} segments`);
+  await unlink(join(sealedDir, idxs[idxs.length - 2] ?? ''));
+  await rm(join(sealedDir, 'clean-shutdown'));
+
+  const { logger, lines } = capture();
+  store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  router = await Router.open(store, { topicLog, logger });
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  // a subscriber to both opens their logs
+  const sub = fakeOutlet();
+  const { session: s } = router.attach('sub', true, sub);
+  router.subscribe(s, 'r/#', 0);
+  await until(() => lines.filter((l) => l.msg.startsWith('log recovery')).length === 2);
+  const warn = lines.find((l) => l.level === 'warn' && l.obj.topic === 'r/tail');
+  t.truthy(warn, JSON.stringify(lines));
+  t.is(warn?.obj.truncatedBytes, 30);
+  t.is(warn?.obj.end, 12);
+  const error = lines.find((l) => l.level === 'error' && l.obj.topic === 'r/sealed');
+  t.truthy(error, JSON.stringify(lines));
+  t.true((error?.obj.truncatedRecords as number) > 0);
+  t.is(error?.obj.end, Number(idxs[idxs.length - 2]?.slice(0, 20)));
+});
