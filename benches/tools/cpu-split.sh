@@ -1,0 +1,41 @@
+#!/bin/bash
+# Broker CPU per delivered message, split into user and system time and into the main thread
+# and the rest (V8's worker threads, libuv's threadpool), over one run of the load client.
+# The broker runs on core 0, the load on core 1; one warm-up run of the same load comes first.
+#
+#   benches/tools/cpu-split.sh [load-client flags...]
+#   DIST=/other/build/dist benches/tools/cpu-split.sh --scenario fanin --clients 50 --qos 1 --messages 1000
+#
+# DIST picks the broker build (default ./dist; the load client always comes from ./dist),
+# FSYNC its --fsync policy (default batch). Needs `npm run build` first. Sends to 127.0.0.1 only.
+set -eu
+cd "$(dirname "$0")/../.."
+DIST=${DIST:-dist}
+PORT=${PORT:-18830}
+D=$(mktemp -d)
+ERR=$(mktemp)
+taskset -c 0 node "$DIST/src/cli/main.js" start --port "$PORT" --data-dir "$D" --fsync "${FSYNC:-batch}" --log-level warn 2>"$ERR" &
+BP=$!
+trap 'kill $BP 2>/dev/null || true; wait $BP 2>/dev/null || true; rm -rf "$D" "$ERR"' EXIT
+for _ in $(seq 100); do grep -q ready "$ERR" 2>/dev/null && break; sleep 0.1; done
+taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --json "$@" --client-prefix warm >/dev/null 2>&1
+snap() { for t in /proc/$BP/task/*; do echo "$(basename "$t") $(awk '{print $14, $15}' "$t/stat")"; done | sort; }
+S0=$(snap)
+OUT=$(taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --broker-pid "$BP" --json "$@" 2>/dev/null)
+S1=$(snap)
+node -e '
+const [out, s0, s1, pid] = process.argv.slice(1);
+const j = JSON.parse(out);
+const n = j.throughput.deliveredPerSec * j.throughput.durationMs / 1000;
+const parse = (s) => new Map(s.trim().split("\n").map((l) => { const [t, u, k] = l.split(" "); return [t, [Number(u), Number(k)]]; }));
+const a = parse(s0), b = parse(s1);
+const tick = 1e6 / 100; // µs per clock tick (USER_HZ 100)
+let mu = 0, ms = 0, ou = 0, os = 0;
+for (const [t, [u1, k1]] of b) {
+  const [u0, k0] = a.get(t) ?? [0, 0];
+  if (t === pid) { mu += u1 - u0; ms += k1 - k0; } else { ou += u1 - u0; os += k1 - k0; }
+}
+const per = (x) => (x * tick / n).toFixed(1);
+const row = { msgsPerSec: Math.round(j.throughput.deliveredPerSec), usPerMsg: j.broker.cpuUsPerDelivered, mainUser: per(mu), mainSys: per(ms), otherUser: per(ou), otherSys: per(os) };
+console.log(JSON.stringify(row));
+' "$OUT" "$S0" "$S1" "$BP"
