@@ -604,12 +604,18 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#flushing === null && this.#written < this.#end) {
       // nobody asked for what is unwritten: it may stay so (deferred already, or now)
       if (this.#syncWanted <= this.#written && (this.#flushed >= this.#end || this.#deferWrite())) return;
-      this.#writerActive = true;
-      this.#flushing = this.#flushLoop().finally(() => {
-        this.#flushing = null;
-      });
+      this.#startWriter();
     }
   };
+
+  /** Runs the writer loop; `#flushing` is its promise until it ends (a newer run's is left alone). */
+  #startWriter(): void {
+    this.#writerActive = true;
+    const run: Promise<void> = this.#flushLoop().finally(() => {
+      if (this.#flushing === run) this.#flushing = null;
+    });
+    this.#flushing = run;
+  }
 
   /**
    * The writer: writes whatever was appended, batch after batch, without waiting for the
@@ -623,21 +629,31 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         await this.#syncSettled();
         this.#rollBackUncommitted(this.#syncError);
       }
+      // Records a failure took back stay in the files until the repair truncates them: repair at
+      // once, not at the next write, or a kill -9 meanwhile brings them back.
+      if (this.#needsRepair) {
+        await this.#syncSettled();
+        // records waiting when this attempt starts fail with it; later ones get an attempt of their own
+        const waiting = this.#end > this.#written;
+        try {
+          await this.#repair();
+        } catch (err) {
+          if (!waiting && this.#syncError === null) {
+            if (this.#written < this.#end) continue;
+            // nothing waits on it: the next write (or close) tries again
+            this.#writerActive = false;
+            return;
+          }
+          this.#rollBackUncommitted(ioError('repair after a failed write', this.#ctx.dir, err));
+          continue;
+        }
+      }
       if (this.#written >= this.#end && this.#syncError === null) {
         // decided synchronously with the check: a sync failing from now on rolls back by itself
         this.#writerActive = false;
         return;
       }
       if (this.#written >= this.#end) continue;
-      if (this.#needsRepair) {
-        await this.#syncSettled();
-        try {
-          await this.#repair();
-        } catch (err) {
-          this.#rollBackUncommitted(ioError('repair after a failed write', this.#ctx.dir, err));
-          continue;
-        }
-      }
       const from = this.#written;
       const to = this.#end;
       this.#written = to;
@@ -740,8 +756,12 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         const error = err instanceof CommitLogError ? err : ioError('fdatasync', this.#ctx.dir, err);
         this.#needsRepair = true;
         this.#syncError = error;
-        // an active writer handles it at its next step; otherwise it happens here
-        if (!this.#writerActive) this.#rollBackUncommitted(error);
+        // an active writer handles it at its next step; otherwise it happens here, and the
+        // writer runs to repair the files
+        if (!this.#writerActive) {
+          this.#rollBackUncommitted(error);
+          if (!this.#closed) this.#startWriter();
+        }
       },
     );
   }

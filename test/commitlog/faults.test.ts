@@ -3,6 +3,8 @@
  * event names the lost range, and the log stays readable and consistent, also after reopen.
  */
 import test from 'ava';
+import { cp, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type CommitLog, LogStore, type CommitLogError, type FileOps, nodeFileOps } from '../../commitlog/index.js';
 import { appendRange, faultyOps, openStore, pathAwareOps, readAll, recordFor, tempDir } from './helpers.js';
 
@@ -383,4 +385,32 @@ test('records a failed sync took back stay gone after close and reopen, though n
   const again = await store.open('back');
   t.is(again.end, 3);
   t.deepEqual(await readAll(again), good);
+});
+
+test('records a failed sync took back leave the files at once, with no write after the failure: a kill -9 then finds none of them', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('gone');
+  const good = await appendRange(log, 0, 3);
+  let failedOnce = false;
+  ops.fail.fdatasync = 'EIO';
+  log.on('failed', () => {
+    failedOnce = true;
+    delete ops.fail.fdatasync; // the repair's own fdatasync succeeds
+  });
+  for (let i = 3; i < 5; i++) log.append(recordFor(i, 9));
+  await t.throwsAsync(log.flush());
+  t.true(failedOnce);
+  // no append, no close: the repair runs by itself
+  const deadline = Date.now() + 3000;
+  const files = join(dir, 'gone');
+  const segBytes = async () => (await stat(join(files, '00000000000000000000.segment'))).size;
+  const want = 16 + good.reduce((n, r) => n + r.length, 0);
+  while ((await segBytes()) !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const copy = await tempDir(t);
+  await cp(files, join(copy, 'gone'), { recursive: true }); // a kill -9 now
+  const reopened = await (await openStore(t, copy)).open('gone');
+  t.is(reopened.end, 3);
+  t.deepEqual(await readAll(reopened), good);
 });
