@@ -757,10 +757,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         this.#needsRepair = true;
         this.#syncError = error;
         // an active writer handles it at its next step; otherwise it happens here, and the
-        // writer runs to repair the files
+        // writer runs to repair the files (close() repairs by itself)
         if (!this.#writerActive) {
           this.#rollBackUncommitted(error);
-          if (!this.#closed) this.#startWriter();
+          if (this.#closing === null) this.#startWriter();
         }
       },
     );

@@ -77,6 +77,13 @@ export interface RecoveryReport {
   readonly tornSealed: boolean;
 }
 
+/** A segment takes the size recovery validated. */
+function sizeFrom(s: SegmentState, check: SegmentCheck): void {
+  s.count = check.count;
+  s.bytes = check.bytes;
+  s.lastTimestampMs = check.lastTimestampMs;
+}
+
 export function newSegmentState(dir: string, base: number): SegmentState {
   return { base, count: 0, bytes: 0, lastTimestampMs: -1, segPath: join(dir, segmentFileName(base)), idxPath: join(dir, indexFileName(base)) };
 }
@@ -286,9 +293,7 @@ export async function loadSegments(
       truncatedRecords += check.truncatedRecords;
       truncatedBytes += check.truncatedBytes;
       if (check.count > 0) {
-        last.count = check.count;
-        last.bytes = check.bytes;
-        last.lastTimestampMs = check.lastTimestampMs;
+        sizeFrom(last, check);
         return;
       }
       await remove(last);
@@ -309,27 +314,20 @@ export async function loadSegments(
   const tornAt = async (i: number): Promise<void> => {
     const s = segments[i] as SegmentState;
     const check = await recoverSegment(ops, cache, s, false);
-    const next = segments[i + 1] as SegmentState;
-    if (check.count === next.base - s.base) {
-      s.count = check.count;
-      s.bytes = check.bytes;
-      s.lastTimestampMs = check.lastTimestampMs;
-      return;
-    }
-    tornSealed = true;
-    // every record from the tear to the end found so far (later sealed segments are not sized yet)
-    const newest = segments[segments.length - 1] as SegmentState;
-    truncatedRecords += newest.base + newest.count - (s.base + check.count);
-    truncatedBytes += check.truncatedBytes;
-    while (segments.length > i + 1) {
-      const dropped = segments.pop() as SegmentState;
-      truncatedBytes += dropped.bytes;
-      await remove(dropped);
+    if (check.count !== (segments[i + 1] as SegmentState).base - s.base) {
+      tornSealed = true;
+      // every record from the tear to the end found so far (later sealed segments are not sized yet)
+      const newest = segments[segments.length - 1] as SegmentState;
+      truncatedRecords += newest.base + newest.count - (s.base + check.count);
+      truncatedBytes += check.truncatedBytes;
+      while (segments.length > i + 1) {
+        const dropped = segments.pop() as SegmentState;
+        truncatedBytes += dropped.bytes;
+        await remove(dropped);
+      }
     }
     if (check.count > 0) {
-      s.count = check.count;
-      s.bytes = check.bytes;
-      s.lastTimestampMs = check.lastTimestampMs;
+      sizeFrom(s, check);
       return;
     }
     // Nothing of it is valid: the segment before it is the newest now, validated as such.

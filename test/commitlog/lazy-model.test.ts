@@ -18,7 +18,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { LogStore, nodeFileOps, type CommitLog, type FileOps } from '../../commitlog/index.js';
-import { tempDir } from './helpers.js';
+import { pathAwareOps, tempDir } from './helpers.js';
 
 const HEADER = 16;
 const ENTRY = 20;
@@ -58,18 +58,11 @@ interface Faults {
 
 /** FileOps that inject failures and delays and remember how far each file was fdatasynced. */
 function modelOps(r: () => number, faults: Faults): { ops: FileOps; synced: Map<string, number> } {
-  const paths = new Map<number, string>();
   const synced = new Map<string, number>();
   const errno = (code: string) => Object.assign(new Error(`injected ${code}`), { code });
-  const ops: FileOps = {
-    ...nodeFileOps,
-    async open(path, create) {
-      const fd = await nodeFileOps.open(path, create);
-      paths.set(fd, path);
-      return fd;
-    },
+  const ops = pathAwareOps((pathOf) => ({
     async fdatasync(fd) {
-      const path = paths.get(fd) ?? '';
+      const path = pathOf(fd);
       const size = fs.fstatSync(fd).size;
       if (faults.syncDelayMs > 0) await sleep(Math.floor(r() * faults.syncDelayMs));
       if (faults.failSync > 0) {
@@ -80,7 +73,7 @@ function modelOps(r: () => number, faults: Faults): { ops: FileOps; synced: Map<
       synced.set(path, Math.max(synced.get(path) ?? 0, size));
     },
     async ftruncate(fd, length) {
-      const path = paths.get(fd) ?? '';
+      const path = pathOf(fd);
       const was = synced.get(path);
       if (was !== undefined) synced.set(path, Math.min(was, length));
       return nodeFileOps.ftruncate(fd, length);
@@ -103,7 +96,7 @@ function modelOps(r: () => number, faults: Faults): { ops: FileOps; synced: Map<
       }
       nodeFileOps.writevSync?.(fd, buffers, position);
     },
-  };
+  }));
   return { ops, synced };
 }
 
