@@ -191,7 +191,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #start: Offset;
   #end: Offset;
   #committed: Offset;
-  /** committed ≤ flushed ≤ written ≤ end: written to the OS, not yet synced. */
+  /**
+   * committed ≤ flushed ≤ end: readable unsynced. Written to the OS as a rule (flushed ≤ written);
+   * deferred records (lazyMs) are flushed before they are written (written < flushed).
+   */
   #flushed: Offset;
   #written: Offset;
   #totalBytes = 0;
@@ -571,8 +574,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     await this.#syncSettled().catch(() => undefined);
     if (this.#syncError !== null) ok = false;
     if (this.#retaining !== null) await this.#retaining.catch(() => undefined);
-    // Records a failure took back are still in the files until the next write truncates them;
-    // closing now would let the next open find them intact and bring them back.
+    // Records a failure took back stay in the files until a repair truncates them: the writer
+    // repairs at once, but that repair may have failed, or a round failed during close. Closing
+    // unrepaired would let the next open find them intact and bring them back.
     if (this.#needsRepair && this.#dirReady) await this.#repair().catch(() => (ok = false));
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
@@ -1301,7 +1305,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const { ops, files } = this.#ctx;
     const { retentionBytes, retentionMs } = this.#opts;
     let deleted = 0;
-    // never a segment an unsynced batch wrote to: a failed sync may still take that batch back
+    // never a segment an unsynced batch wrote to (a failed sync may still take that batch back),
+    // nor the one holding the newest committed record: a failed round that rolled past it must
+    // leave a segment behind, or the log would reopen empty and reuse offsets
     while (this.#segments.length > 1 && (this.#segments[1] as SegmentState).base < this.#committed) {
       const oldest = this.#segments[0] as SegmentState;
       let drop = this.#totalBytes > retentionBytes || oldest.base + oldest.count <= this.#trimFloor;

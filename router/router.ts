@@ -19,9 +19,10 @@
  * - a QoS 1 record is delivered once written to the OS (log 'flushed': it survives a kill -9),
  *   without waiting for its fdatasync; a QoS 0 record the same way, or (lazySyncMs) already
  *   before it is written, when nothing in its batch asked for a sync; a QoS 2 record only once
- *   committed (the durability policy), so exactly-once survives a power loss. With `deliverUnsynced: false` every record
- *   waits for its commit. A failed sync takes flushed records back: cursors rewind to the
- *   failed offset, and inflight entries for the lost records are dropped;
+ *   committed (the durability policy), so exactly-once survives a power loss. With
+ *   `deliverUnsynced: false` every record waits for its commit. A failed sync takes flushed
+ *   records back: cursors rewind to the failed offset, and inflight entries for the lost
+ *   records are dropped;
  * - a publisher is acknowledged only after every append its PUBLISH caused (topic log, and the
  *   retained log for RETAIN) has committed;
  * - metadata lives in three logs of its own: `topics` (record N = name of TopicId N),

@@ -130,6 +130,7 @@ export function faultyOps(): FaultyOps {
       return nodeFileOps.open(path, create);
     },
     async ftruncate(fd, len) {
+      ops.calls.ftruncate = (ops.calls.ftruncate ?? 0) + 1;
       if (ops.fail.ftruncate !== undefined) throw errno(ops.fail.ftruncate);
       return nodeFileOps.ftruncate(fd, len);
     },

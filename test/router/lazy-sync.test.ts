@@ -7,6 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { nodeFileOps, type FileOps } from '../../commitlog/index.js';
 import type { Router, RouterOptions, Session } from '../../router/index.js';
+import { pathAwareOps } from '../commitlog/helpers.js';
 import { fakeOutlet, type FakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
 
 interface Rig {
@@ -23,30 +24,25 @@ interface Rig {
 
 /** FileOps that count the writes and fdatasyncs of topic logs' files (directories `t-<id>`). */
 function countingTopicOps(): { ops: FileOps; writes(): number; syncs(): number } {
-  const paths = new Map<number, string>();
   let writes = 0;
   let syncs = 0;
-  const isTopic = (fd: number) => /[/\\]t-\d+[/\\]/.test(paths.get(fd) ?? '');
-  const ops: FileOps = {
-    ...nodeFileOps,
-    async open(path, create) {
-      const fd = await nodeFileOps.open(path, create);
-      paths.set(fd, path);
-      return fd;
-    },
-    async writev(fd, buffers, position) {
-      if (isTopic(fd)) writes++;
-      return nodeFileOps.writev(fd, buffers, position);
-    },
-    writevSync(fd, buffers, position) {
-      if (isTopic(fd)) writes++;
-      nodeFileOps.writevSync?.(fd, buffers, position);
-    },
-    async fdatasync(fd) {
-      if (isTopic(fd)) syncs++;
-      return nodeFileOps.fdatasync(fd);
-    },
-  };
+  const ops = pathAwareOps((pathOf) => {
+    const isTopic = (fd: number) => /[/\\]t-\d+[/\\]/.test(pathOf(fd));
+    return {
+      async writev(fd, buffers, position) {
+        if (isTopic(fd)) writes++;
+        return nodeFileOps.writev(fd, buffers, position);
+      },
+      writevSync(fd, buffers, position) {
+        if (isTopic(fd)) writes++;
+        nodeFileOps.writevSync?.(fd, buffers, position);
+      },
+      async fdatasync(fd) {
+        if (isTopic(fd)) syncs++;
+        return nodeFileOps.fdatasync(fd);
+      },
+    };
+  });
   return { ops, writes: () => writes, syncs: () => syncs };
 }
 
