@@ -7,14 +7,16 @@
 #   DIST=/other/build/dist benches/tools/cpu-split.sh --scenario fanin --clients 50 --qos 1 --messages 1000
 #
 # DIST picks the broker build (default ./dist; the load client always comes from ./dist),
-# FSYNC its --fsync policy (default batch). Needs `npm run build` first. Sends to 127.0.0.1 only.
+# FSYNC its --fsync policy (default batch), NODE_FLAGS extra node flags for the broker (e.g.
+# --single-threaded-gc). Needs `npm run build` first. Sends to 127.0.0.1 only. The row also
+# carries the load client's latency p50/p99 (µs).
 set -eu
 cd "$(dirname "$0")/../.."
 DIST=${DIST:-dist}
 PORT=${PORT:-18830}
 D=$(mktemp -d)
 ERR=$(mktemp)
-taskset -c 0 node "$DIST/src/cli/main.js" start --port "$PORT" --data-dir "$D" --fsync "${FSYNC:-batch}" --log-level warn 2>"$ERR" &
+taskset -c 0 node ${NODE_FLAGS:-} "$DIST/src/cli/main.js" start --port "$PORT" --data-dir "$D" --fsync "${FSYNC:-batch}" --log-level warn 2>"$ERR" &
 BP=$!
 trap 'kill $BP 2>/dev/null || true; wait $BP 2>/dev/null || true; rm -rf "$D" "$ERR"' EXIT
 for _ in $(seq 100); do grep -q ready "$ERR" 2>/dev/null && break; sleep 0.1; done
@@ -36,6 +38,6 @@ for (const [t, [u1, k1]] of b) {
   if (t === pid) { mu += u1 - u0; ms += k1 - k0; } else { ou += u1 - u0; os += k1 - k0; }
 }
 const per = (x) => (x * tick / n).toFixed(1);
-const row = { msgsPerSec: Math.round(j.throughput.deliveredPerSec), usPerMsg: j.broker.cpuUsPerDelivered, mainUser: per(mu), mainSys: per(ms), otherUser: per(ou), otherSys: per(os) };
+const row = { msgsPerSec: Math.round(j.throughput.deliveredPerSec), usPerMsg: j.broker.cpuUsPerDelivered, p50us: Math.round(j.latencyUs.median), p99us: Math.round(j.latencyUs.p99), mainUser: per(mu), mainSys: per(ms), otherUser: per(ou), otherSys: per(os) };
 console.log(JSON.stringify(row));
 ' "$OUT" "$S0" "$S1" "$BP"

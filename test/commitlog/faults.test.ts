@@ -178,6 +178,23 @@ test('small batches are written on the calling thread, large ones on the threadp
   t.deepEqual(await readAll(log), [...small, ...big]);
 });
 
+test("under 'batch', a batch's fdatasync starts only after the nextTicks its 'flushed' handlers queued (a broker's socket uncork) have run", async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('order');
+  const seen: string[] = [];
+  log.on('flushed', () => {
+    seen.push(`flushed, ${ops.calls.fdatasync ?? 0} syncs`);
+    process.nextTick(() => seen.push(`uncork, ${ops.calls.fdatasync ?? 0} syncs`));
+  });
+  log.append(Buffer.from('m'));
+  await log.flush();
+  t.deepEqual(seen, ['flushed, 0 syncs', 'uncork, 0 syncs']);
+  t.is(ops.calls.fdatasync, 2, 'then the round synced the segment and the index');
+  t.is(log.committed, 1);
+});
+
 test("under 'batch', records are 'flushed' (readable as unsynced) before their fdatasync commits them, and a failed sync takes them back", async (t) => {
   const dir = await tempDir(t);
   const ops = faultyOps();
