@@ -51,7 +51,7 @@ import {
   writeEntry,
   writeEntryWords,
 } from './format.js';
-import { CLEAN_MARKER } from './naming.js';
+import { BOOT_MARKER, CLEAN_MARKER } from './naming.js';
 import { LAZY_SYNC_MAX_BYTES, type ResolvedLogOptions } from './options.js';
 import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
 
@@ -101,6 +101,8 @@ export interface LogContext {
   readonly files: FileCache;
   /** Batches up to this many bytes are written synchronously when ops.writevSync exists. */
   readonly syncWriteMaxBytes: number;
+  /** This boot of the machine (StoreOptions.bootId): recorded in BOOT_MARKER before the first write. */
+  readonly bootId: string;
   /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
   tailChanged(log: CommitLog, bytes: number): void;
   /** The log's directory now exists on disk. */
@@ -235,6 +237,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #closed = false;
   #dirReady: boolean;
   #cleanMarker: boolean;
+  /** BOOT_MARKER already names this boot (found so at open, or written before the first write). */
+  #bootMarked: boolean;
   #needsRepair = false;
   /** New segments a failed batch created on disk; repair deletes them. */
   #orphans: SegmentState[] = [];
@@ -267,7 +271,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** @internal Use LogStore.open(). */
   static async open(ctx: LogContext): Promise<CommitLog> {
-    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir);
+    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.bootId);
     const log = new CommitLog(ctx, segments, nextOffset, report);
     if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
     return log;
@@ -286,6 +290,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     for (const s of segments) this.#totalBytes += s.bytes;
     this.#dirReady = segments.length > 0 || report.clean;
     this.#cleanMarker = report.clean;
+    this.#bootMarked = report.sameBoot;
     const d = this.#opts.durability;
     this.#lazyMs = d.mode === 'batch' ? (d.lazyMs ?? 0) : 0;
     if (d.mode === 'interval') {
@@ -946,6 +951,18 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#cleanMarker) {
       await ops.unlink(join(this.#ctx.dir, CLEAN_MARKER));
       this.#cleanMarker = false;
+    }
+    if (!this.#bootMarked) {
+      // Before this boot's first write: recovery may only be strict about damage in records
+      // written in the boot the marker names (see StoreOptions.bootId). Not synced: a marker a
+      // power loss takes back names an older boot, and recovery is lenient, as it should be.
+      if (!this.#dirReady) {
+        await ops.mkdir(this.#ctx.dir);
+        this.#dirReady = true;
+        this.#ctx.created(this);
+      }
+      await ops.writeFile(join(this.#ctx.dir, BOOT_MARKER), Buffer.from(this.#ctx.bootId, 'utf8'));
+      this.#bootMarked = true;
     }
     for (const g of groups) {
       const { seg, segBufs } = g;

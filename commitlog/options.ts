@@ -6,6 +6,8 @@
  * or resolveStoreOptions(); an invalid value is an ERR_COMMITLOG_INVALID_OPTION naming the
  * field and the accepted range.
  */
+import { readFileSync } from 'node:fs';
+import { uptime } from 'node:os';
 import { CommitLogError } from './errors.js';
 import type { FileOps } from './file-ops.js';
 
@@ -94,6 +96,16 @@ export interface StoreOptions {
   logDefaults?: LogOptions;
   /** The file system seam; tests inject failures through it. @default the node:fs operations */
   fileOps?: FileOps;
+  /**
+   * Identifies this boot of the machine. Each log records the boot it was written in (file
+   * `boot-id`), and recovery is strict only when the log was last written in the current boot:
+   * then the page cache survived the crash, writes reached the files in order, and damage
+   * before an intact chunk is ERR_COMMITLOG_CORRUPT. After a reboot (or with no record) a power
+   * loss may have kept a later unsynced write and lost an earlier one, so such damage ends the
+   * log there instead (RecoveryReport.cutBeforeIntact). Tests set it to simulate a reboot.
+   * @default Linux's /proc/sys/kernel/random/boot_id; elsewhere the boot time, to the minute
+   */
+  bootId?: string;
 }
 
 /** LogOptions with every field present and validated. */
@@ -210,6 +222,7 @@ export interface ResolvedStoreOptions {
   readonly retentionCheckMs: number;
   readonly syncWriteMaxBytes: number;
   readonly logDefaults: ResolvedLogOptions;
+  readonly bootId: string;
 }
 
 /** Validates store options (the file-ops seam is taken as given). */
@@ -220,5 +233,24 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
     retentionCheckMs: integerIn('retentionCheckMs', opts.retentionCheckMs ?? RETENTION_CHECK_MS_DEFAULT, 0, RETENTION_CHECK_MS_MAX, 'ms'),
     syncWriteMaxBytes: integerIn('syncWriteMaxBytes', opts.syncWriteMaxBytes ?? SYNC_WRITE_MAX_BYTES_DEFAULT, 0, MAX_RECORD_BYTES_MAX, 'bytes'),
     logDefaults: resolveLogOptions(opts.logDefaults ?? {}),
+    bootId: opts.bootId === undefined ? machineBootId() : nonEmptyString('bootId', opts.bootId),
   });
+}
+
+function nonEmptyString(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256) throw invalid(field, 'a string of 1 .. 256 characters', value);
+  return value;
+}
+
+/**
+ * This boot's id: the kernel's random boot id on Linux; elsewhere the boot time to the minute
+ * (a boot that straddles a minute boundary by clock drift reads as a reboot, which only makes
+ * recovery lenient, never strict where it should not be).
+ */
+function machineBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+  } catch {
+    return `boot-minute-${Math.round((Date.now() / 1000 - uptime()) / 60)}`;
+  }
 }

@@ -8,8 +8,12 @@
  *   the chunk must end (flag) within CHUNK_MAX_RECORDS entries and its crc must match. The first
  *   invalid chunk and everything after it are truncated (index and segment both): its records
  *   were written by one pwritev that never finished, so none of them was acknowledged — unless a
- *   later chunk is intact, which no crash can produce: then the damage is in the middle and
- *   opening fails with ERR_COMMITLOG_CORRUPT naming the file and position.
+ *   later chunk is intact. A process crash cannot produce that (the page cache keeps every
+ *   write, in order), so when the log was last written in this boot of the machine (its
+ *   BOOT_MARKER) the damage is in the middle and opening fails with ERR_COMMITLOG_CORRUPT
+ *   naming the file and position. After a reboot a power loss can (the disk kept a later
+ *   unsynced write and lost an earlier one): the log then ends at the damage and the report
+ *   says so (cutBeforeIntact), as Kafka ends a log at its first invalid batch.
  * - After a clean close only the newest chunk is checked (a mismatch falls back to the full
  *   check above). With durability 'batch' older, sealed segments were fdatasynced with every
  *   batch, so only their sizes are checked on open; their crcs are checked on every read.
@@ -40,7 +44,7 @@ import {
   entryTimestamp,
   indexBytes,
 } from './format.js';
-import { CLEAN_MARKER, indexFileName, parseFileName, segmentFileName } from './naming.js';
+import { BOOT_MARKER, CLEAN_MARKER, indexFileName, parseFileName, segmentFileName } from './naming.js';
 import { join } from 'node:path';
 
 /** Recovery reads the newest segment in windows of this many bytes. */
@@ -75,6 +79,18 @@ export interface RecoveryReport {
    * segment's last chunk looks the same and takes committed records with it. Report it loudly.
    */
   readonly tornSealed: boolean;
+  /**
+   * The log was last written in this boot of the machine (StoreOptions.bootId): recovery was
+   * strict, and damage before an intact chunk would have been ERR_COMMITLOG_CORRUPT.
+   */
+  readonly sameBoot: boolean;
+  /**
+   * Recovery after a reboot found damage followed by intact chunks and ended the log at the
+   * damage. A power loss that kept a later unsynced write and lost an earlier one leaves exactly
+   * that, and takes nothing a sync round had committed; damage on disk looks the same and takes
+   * committed records with it. Report it loudly.
+   */
+  readonly cutBeforeIntact: boolean;
 }
 
 /** A segment takes the size recovery validated. */
@@ -109,11 +125,17 @@ interface SegmentCheck {
   lastTimestampMs: number;
   truncatedRecords: number;
   truncatedBytes: number;
+  /** Damage was followed by an intact chunk and, recovery not being strict, ended the segment. */
+  cutBeforeIntact: boolean;
 }
 
-/** Validates (and truncates) one segment + index pair; count 0 means it holds nothing valid. */
-async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState, trustClean: boolean): Promise<SegmentCheck> {
-  const none: SegmentCheck = { count: 0, bytes: 0, lastTimestampMs: -1, truncatedRecords: 0, truncatedBytes: 0 };
+/**
+ * Validates (and truncates) one segment + index pair; count 0 means it holds nothing valid.
+ * `strict`: damage before an intact chunk is ERR_COMMITLOG_CORRUPT (the log was last written in
+ * this boot); otherwise it ends the segment like a tear.
+ */
+async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState, trustClean: boolean, strict: boolean): Promise<SegmentCheck> {
+  const none: SegmentCheck = { count: 0, bytes: 0, lastTimestampMs: -1, truncatedRecords: 0, truncatedBytes: 0, cutBeforeIntact: false };
   // Independent calls go out together: opening 10k logs is bound by these round trips.
   const [segSize, idxSize] = await Promise.all([
     ops.stat(seg.segPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.segPath, e))),
@@ -144,7 +166,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
       if (end === segSize && pos >= HEADER_BYTES && (firstAt > 0 || tailFrom === 0)) {
         const data = await readExact(ops, segRef, seg.segPath, end - pos, pos);
         if (data.length === end - pos && chunkMatches(tail, firstAt, lastAt, data)) {
-          return { count: n, bytes: segSize, lastTimestampMs: entryTimestamp(tail, lastAt), truncatedRecords: 0, truncatedBytes: 0 };
+          return { count: n, bytes: segSize, lastTimestampMs: entryTimestamp(tail, lastAt), truncatedRecords: 0, truncatedBytes: 0, cutBeforeIntact: false };
         }
       }
     }
@@ -195,15 +217,23 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
       expected = c.end;
     }
     // A torn write leaves only a damaged suffix; an intact chunk after the damage means the
-    // damage is in the middle of data that was once complete. Candidates: every entry past
-    // the damage flagged as a chunk's first or following a chunk's last (one damaged entry
-    // cannot clear both marks of a boundary).
+    // damage is in the middle of data that was once complete: when the log was last written in
+    // this boot (a process crash keeps the page cache, so the files hold every write in order).
+    // After a reboot it may also be a power loss that kept a later unsynced write and lost an
+    // earlier one: then the segment ends at the damage, as Kafka's recovery ends a log at its
+    // first invalid batch. Candidates: every entry past the damage flagged as a chunk's first
+    // or following a chunk's last (one damaged entry cannot clear both marks of a boundary).
+    let cutBeforeIntact = false;
     for (let j = valid + 1; j < usable; j++) {
       const at = j * INDEX_ENTRY_BYTES;
       if (!entryStartsChunk(entries, at) && !entryEndsChunk(entries, at - INDEX_ENTRY_BYTES)) continue;
       const startPos = entryPos(entries, at);
       if (!plausible(startPos, 0)) continue;
       if ((await intact(j, startPos)) !== null) {
+        if (!strict) {
+          cutBeforeIntact = true;
+          break;
+        }
         throw new CommitLogError(
           'ERR_COMMITLOG_CORRUPT',
           `${seg.segPath}: record ${seg.base + valid} at byte ${expected} is damaged but record ${seg.base + j} after it is intact`,
@@ -223,7 +253,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
       }
     }
     const lastTs = valid === 0 ? -1 : entryTimestamp(entries, (valid - 1) * INDEX_ENTRY_BYTES);
-    return { count: valid, bytes: expected, lastTimestampMs: lastTs, truncatedRecords, truncatedBytes };
+    return { count: valid, bytes: expected, lastTimestampMs: lastTs, truncatedRecords, truncatedBytes, cutBeforeIntact };
   } finally {
     cache.release(segRef);
     cache.release(idxRef);
@@ -239,6 +269,7 @@ export async function loadSegments(
   ops: FileOps,
   cache: FileCache,
   dir: string,
+  bootId: string,
 ): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport }> {
   let names: string[];
   try {
@@ -247,6 +278,12 @@ export async function loadSegments(
     throw ioError('readdir', dir, err);
   }
   const clean = names.includes(CLEAN_MARKER);
+  let sameBoot = false;
+  if (names.includes(BOOT_MARKER)) {
+    const path = join(dir, BOOT_MARKER);
+    const marker = await ops.readFile(path).catch((e: unknown) => Promise.reject(ioError('read', path, e)));
+    sameBoot = marker !== null && marker.toString('utf8') === bootId;
+  }
   const found = new Map<number, { seg: boolean; idx: boolean }>();
   for (const name of names) {
     const parsed = parseFileName(name);
@@ -286,10 +323,12 @@ export async function loadSegments(
   let truncatedBytes = 0;
   let nextOffset = 0;
   let tornSealed = false;
+  let cutBeforeIntact = false;
   const settleNewest = async (trustClean: boolean): Promise<void> => {
     while (segments.length > 0) {
       const last = segments[segments.length - 1] as SegmentState;
-      const check = await recoverSegment(ops, cache, last, trustClean);
+      const check = await recoverSegment(ops, cache, last, trustClean, sameBoot);
+      if (check.cutBeforeIntact) cutBeforeIntact = true;
       truncatedRecords += check.truncatedRecords;
       truncatedBytes += check.truncatedBytes;
       if (check.count > 0) {
@@ -313,7 +352,8 @@ export async function loadSegments(
   // that way: a round commits only once every segment it touched is synced.
   const tornAt = async (i: number): Promise<void> => {
     const s = segments[i] as SegmentState;
-    const check = await recoverSegment(ops, cache, s, false);
+    const check = await recoverSegment(ops, cache, s, false, sameBoot);
+    if (check.cutBeforeIntact) cutBeforeIntact = true;
     if (check.count !== (segments[i + 1] as SegmentState).base - s.base) {
       tornSealed = true;
       // every record from the tear to the end found so far (later sealed segments are not sized yet)
@@ -358,5 +398,5 @@ export async function loadSegments(
   }
   const newest = segments[segments.length - 1];
   if (newest !== undefined) nextOffset = newest.base + newest.count;
-  return { segments, nextOffset, report: { clean, truncatedRecords, truncatedBytes, removedSegments, tornSealed } };
+  return { segments, nextOffset, report: { clean, sameBoot, truncatedRecords, truncatedBytes, removedSegments, tornSealed, cutBeforeIntact } };
 }

@@ -101,6 +101,7 @@ export class LogStore {
         ops: this.#ops,
         files: this.#files,
         syncWriteMaxBytes: this.#opts.syncWriteMaxBytes,
+        bootId: this.#opts.bootId,
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
         closed: (log) => this.#logClosed(log),

@@ -414,7 +414,9 @@ export class Router {
     const r = log.recovery;
     if (r.truncatedRecords === 0 && r.truncatedBytes === 0 && r.removedSegments === 0) return;
     const fields = { log: name, topic, truncatedRecords: r.truncatedRecords, truncatedBytes: r.truncatedBytes, removedSegments: r.removedSegments, end: log.end };
-    if (r.tornSealed) this.#log.error(fields, 'log recovery cut a sealed segment and dropped every later one (power loss, or damage on disk)');
+    if (r.cutBeforeIntact) {
+      this.#log.error(fields, 'log recovery after a reboot ended the log at damaged records that intact ones followed (unsynced writes a power loss reordered, or damage on disk)');
+    } else if (r.tornSealed) this.#log.error(fields, 'log recovery cut a sealed segment and dropped every later one (power loss, or damage on disk)');
     else this.#log.warn(fields, 'log recovery dropped a torn tail');
   }
 

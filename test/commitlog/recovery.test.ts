@@ -7,9 +7,9 @@
  * damage can be placed record by record; the chunk tests at the end write many per flush.
  */
 import test from 'ava';
-import { appendFile, open, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, open, readFile, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommitLogError, LogStore } from '../../commitlog/index.js';
+import { CommitLogError, LogStore, nodeFileOps } from '../../commitlog/index.js';
 import type { CommitLog } from '../../commitlog/index.js';
 import { appendRange, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
@@ -118,6 +118,77 @@ test('a bit flip in the middle is ERR_COMMITLOG_CORRUPT naming the file and posi
   t.is(err?.path, join(dir, 'flipmid', SEG));
   t.is(err?.position, posOf(17));
   t.regex(err?.message ?? '', /record 17/);
+});
+
+// A power loss can keep a later unsynced write and lose an earlier one (the disk persists
+// pages in any order until a flush); a process crash cannot (the page cache keeps every write).
+// Each log records the boot it was written in; only a log written in this boot is held to
+// "damage before an intact chunk is corruption".
+test('after a reboot, damage before an intact chunk ends the log at the damage instead of refusing to open', async (t) => {
+  const dir = await tempDir(t);
+  await writeLog(dir, 'reboot', 40);
+  t.truthy((await readFile(join(dir, 'reboot', 'boot-id'), 'utf8')).length, 'the log recorded the boot it was written in');
+  await flipBit(join(dir, 'reboot', SEG), posOf(17) + 4);
+  // the same boot: strict
+  const strict = await openStore(t, dir);
+  t.is((await t.throwsAsync(strict.open('reboot'), { instanceOf: CommitLogError }))?.code, 'ERR_COMMITLOG_CORRUPT');
+  await strict.close();
+  // another boot: records before the damage are kept, the damaged one and everything after it dropped
+  const after = await openStore(t, dir, { bootId: 'a-later-boot' });
+  const log = await after.open('reboot');
+  t.is(log.end, 17);
+  t.false(log.recovery.sameBoot);
+  t.true(log.recovery.cutBeforeIntact);
+  t.is(log.recovery.truncatedRecords, 23);
+  t.deepEqual(await readAll(log), expected(17));
+  // the log goes on from there, and its first write in this boot records the boot
+  await appendRange(log, 17, 20, 5);
+  await after.close();
+  t.is(await readFile(join(dir, 'reboot', 'boot-id'), 'utf8'), 'a-later-boot');
+  await unlink(join(dir, 'reboot', 'clean-shutdown'));
+  const again = await (await openStore(t, dir, { bootId: 'a-later-boot' })).open('reboot');
+  t.true(again.recovery.sameBoot);
+  t.false(again.recovery.cutBeforeIntact);
+  t.is(again.end, 20);
+});
+
+test('after a reboot a damaged index entry before intact ones also ends the log; so does a log with no boot record (older data)', async (t) => {
+  const dir = await tempDir(t);
+  await writeLog(dir, 'rebootidx', 40);
+  await flipBit(join(dir, 'rebootidx', IDX), HEADER + 5 * ENTRY + 14);
+  const log = await (await openStore(t, dir, { bootId: 'a-later-boot' })).open('rebootidx');
+  t.is(log.end, 5);
+  t.true(log.recovery.cutBeforeIntact);
+  t.deepEqual(await readAll(log), expected(5));
+
+  await writeLog(dir, 'nomarker', 40);
+  await unlink(join(dir, 'nomarker', 'boot-id'));
+  await flipBit(join(dir, 'nomarker', SEG), posOf(30) + 4);
+  const old = await (await openStore(t, dir)).open('nomarker');
+  t.is(old.end, 30);
+  t.false(old.recovery.sameBoot);
+  t.true(old.recovery.cutBeforeIntact);
+});
+
+test('the boot record is written once per boot, before the first write: not per batch, not again after a restart in the same boot', async (t) => {
+  const dir = await tempDir(t);
+  const writes: string[] = [];
+  const fileOps = { ...nodeFileOps, writeFile: (path: string, data: Buffer) => (writes.push(path), nodeFileOps.writeFile(path, data)) };
+  const boots = () => writes.filter((p) => p.endsWith('boot-id')).length;
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps });
+  const l1 = await s1.open('once');
+  await appendEach(l1, 0, 10);
+  t.is(boots(), 1);
+  await s1.close();
+  const s2 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps });
+  await appendEach(await s2.open('once'), 10, 15);
+  await s2.close();
+  t.is(boots(), 1, 'a restart in the same boot finds its record and writes none');
+  const s3 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps, bootId: 'next-boot' });
+  await appendEach(await s3.open('once'), 15, 16);
+  await s3.close();
+  t.is(boots(), 2);
+  await t.throwsAsync(LogStore.open(dir, { bootId: '' }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
 });
 
 test('a bit flip in an index entry in the middle is ERR_COMMITLOG_CORRUPT', async (t) => {

@@ -1,10 +1,11 @@
 /**
  * What the router says about logs that opening recovered after an unclean stop: a torn tail is a
- * warning naming the topic; a torn sealed segment (every later segment dropped) is an error line,
- * because bit rot looks the same and may have taken committed records.
+ * warning naming the topic; a torn sealed segment (every later segment dropped), or damage that
+ * intact records follow found after a reboot, is an error line, because bit rot looks the same
+ * and may have taken committed records.
  */
 import test from 'ava';
-import { appendFile, readdir, rm, unlink } from 'node:fs/promises';
+import { appendFile, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LogStore } from '../../commitlog/index.js';
 import { Router, type RouterLogger } from '../../router/index.js';
@@ -73,4 +74,47 @@ test('a torn tail is a warning and a torn sealed segment an error line, each nam
   t.truthy(error, JSON.stringify(lines));
   t.true((error?.obj.truncatedRecords as number) > 0);
   t.is(error?.obj.end, Number(idxs[idxs.length - 2]?.slice(0, 20)));
+});
+
+test('after a reboot, damage that intact records follow ends the topic log there with an error line (in the same boot it would refuse to open)', async (t) => {
+  const dir = await tempDir(t);
+  let store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  let router = await Router.open(store);
+  const pub = fakeOutlet();
+  const { session } = router.attach('pub', true, pub);
+  const topic = router.intern('r/reboot');
+  for (let pid = 1; pid <= 12; pid++) {
+    router.publish(session, topic, 1, false, Buffer.alloc(40, pid), null, -1, pid, pub);
+    await until(() => pub.acks.length === pid); // one chunk per message
+  }
+  await router.close();
+  await store.close();
+  const logDir = join(dir, `t-${topic}`);
+  await rm(join(logDir, 'clean-shutdown'));
+  const seg = join(logDir, (await readdir(logDir)).find((f) => f.endsWith('.segment')) ?? '');
+  const fh = await open(seg, 'r+');
+  const at = Math.floor((await stat(seg)).size / 2);
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0] = (b[0] as number) ^ 0x40;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
+
+  const { logger, lines } = capture();
+  store = await LogStore.open(dir, { retentionCheckMs: 0, bootId: 'a-later-boot' });
+  router = await Router.open(store, { logger });
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  const sub = fakeOutlet();
+  const { session: s } = router.attach('sub', true, sub);
+  router.subscribe(s, 'r/#', 0);
+  await until(() => lines.some((l) => l.msg.startsWith('log recovery')));
+  const error = lines.find((l) => l.level === 'error' && l.obj.topic === 'r/reboot');
+  t.truthy(error, JSON.stringify(lines));
+  t.regex(error?.msg ?? '', /after a reboot/);
+  const end = error?.obj.end as number;
+  t.true(end > 0 && end < 12, `the log ends at the damaged record, ${end}`);
+  t.is(error?.obj.truncatedRecords, 12 - end);
 });
