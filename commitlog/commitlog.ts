@@ -51,7 +51,7 @@ import {
   writeEntry,
   writeEntryWords,
 } from './format.js';
-import { BOOT_MARKER, CLEAN_MARKER } from './naming.js';
+import { CLEAN_MARKER, bootMarkerName } from './naming.js';
 import { LAZY_SYNC_MAX_BYTES, type ResolvedLogOptions } from './options.js';
 import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
 
@@ -101,7 +101,7 @@ export interface LogContext {
   readonly files: FileCache;
   /** Batches up to this many bytes are written synchronously when ops.writevSync exists. */
   readonly syncWriteMaxBytes: number;
-  /** This boot of the machine (StoreOptions.bootId): recorded in BOOT_MARKER before the first write. */
+  /** This boot of the machine (StoreOptions.bootId): its marker file is created before the first write. */
   readonly bootId: string;
   /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
   tailChanged(log: CommitLog, bytes: number): void;
@@ -237,8 +237,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #closed = false;
   #dirReady: boolean;
   #cleanMarker: boolean;
-  /** BOOT_MARKER already names this boot (found so at open, or written before the first write). */
+  /** The boot marker names this boot (found so at open, or created before the first write). */
   #bootMarked: boolean;
+  /** Markers of earlier boots found at open, removed once this boot's exists. */
+  #staleBootMarkers: string[];
   #needsRepair = false;
   /** New segments a failed batch created on disk; repair deletes them. */
   #orphans: SegmentState[] = [];
@@ -271,13 +273,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** @internal Use LogStore.open(). */
   static async open(ctx: LogContext): Promise<CommitLog> {
-    const { segments, nextOffset, report } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.bootId);
-    const log = new CommitLog(ctx, segments, nextOffset, report);
+    const { segments, nextOffset, report, staleBootMarkers } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.bootId);
+    const log = new CommitLog(ctx, segments, nextOffset, report, staleBootMarkers);
     if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
     return log;
   }
 
-  private constructor(ctx: LogContext, segments: SegmentState[], nextOffset: Offset, report: RecoveryReport) {
+  private constructor(ctx: LogContext, segments: SegmentState[], nextOffset: Offset, report: RecoveryReport, staleBootMarkers: string[]) {
     super();
     this.name = ctx.name;
     this.recovery = report;
@@ -291,6 +293,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#dirReady = segments.length > 0 || report.clean;
     this.#cleanMarker = report.clean;
     this.#bootMarked = report.sameBoot;
+    this.#staleBootMarkers = staleBootMarkers;
     const d = this.#opts.durability;
     this.#lazyMs = d.mode === 'batch' ? (d.lazyMs ?? 0) : 0;
     if (d.mode === 'interval') {
@@ -961,8 +964,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         this.#dirReady = true;
         this.#ctx.created(this);
       }
-      await ops.writeFile(join(this.#ctx.dir, BOOT_MARKER), Buffer.from(this.#ctx.bootId, 'utf8'));
+      await ops.writeFile(join(this.#ctx.dir, bootMarkerName(this.#ctx.bootId)), EMPTY);
       this.#bootMarked = true;
+      // after the new one exists: a crash in between leaves two, and recovery looks for this boot's
+      // (best effort: a leftover only names an older boot, and the next open lists it again)
+      for (const stale of this.#staleBootMarkers.splice(0)) await ops.unlink(join(this.#ctx.dir, stale)).catch(() => undefined);
     }
     for (const g of groups) {
       const { seg, segBufs } = g;

@@ -43,8 +43,6 @@ export interface FileOps {
   unlink(path: string): Promise<void>;
   /** Creates or replaces a small file. */
   writeFile(path: string, data: Buffer): Promise<void>;
-  /** Contents of a small file; null if it does not exist. */
-  readFile(path: string): Promise<Buffer | null>;
 }
 
 const OPEN_RW = fs.constants.O_RDWR;
@@ -131,6 +129,4 @@ export const nodeFileOps: FileOps = {
     ),
   unlink: (path) => new Promise((resolve, reject) => fs.unlink(path, (e) => (e && e.code !== 'ENOENT' ? reject(e) : resolve()))),
   writeFile: (path, data) => new Promise((resolve, reject) => fs.writeFile(path, data, (e) => (e ? reject(e) : resolve()))),
-  readFile: (path) =>
-    new Promise((resolve, reject) => fs.readFile(path, (e, data) => (e ? (e.code === 'ENOENT' ? resolve(null) : reject(e)) : resolve(data)))),
 };

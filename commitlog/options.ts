@@ -6,8 +6,8 @@
  * or resolveStoreOptions(); an invalid value is an ERR_COMMITLOG_INVALID_OPTION naming the
  * field and the accepted range.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { uptime } from 'node:os';
 import { CommitLogError } from './errors.js';
 import type { FileOps } from './file-ops.js';
 
@@ -97,13 +97,15 @@ export interface StoreOptions {
   /** The file system seam; tests inject failures through it. @default the node:fs operations */
   fileOps?: FileOps;
   /**
-   * Identifies this boot of the machine. Each log records the boot it was written in (file
-   * `boot-id`), and recovery is strict only when the log was last written in the current boot:
+   * Identifies this boot of the machine. Each log records the boot it was written in (an empty
+   * file `boot-<id>`), and recovery is strict only when the log was last written in the current
+   * boot (and trusts a clean-shutdown marker only then):
    * then the page cache survived the crash, writes reached the files in order, and damage
    * before an intact chunk is ERR_COMMITLOG_CORRUPT. After a reboot (or with no record) a power
    * loss may have kept a later unsynced write and lost an earlier one, so such damage ends the
    * log there instead (RecoveryReport.cutBeforeIntact). Tests set it to simulate a reboot.
-   * @default Linux's /proc/sys/kernel/random/boot_id; elsewhere the boot time, to the minute
+   * @default Linux's /proc/sys/kernel/random/boot_id; elsewhere an id of this process, so every
+   *   restart counts as a reboot (lenient, as Kafka always is). 1 .. 128 of [A-Za-z0-9._-]
    */
   bootId?: string;
 }
@@ -233,24 +235,27 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
     retentionCheckMs: integerIn('retentionCheckMs', opts.retentionCheckMs ?? RETENTION_CHECK_MS_DEFAULT, 0, RETENTION_CHECK_MS_MAX, 'ms'),
     syncWriteMaxBytes: integerIn('syncWriteMaxBytes', opts.syncWriteMaxBytes ?? SYNC_WRITE_MAX_BYTES_DEFAULT, 0, MAX_RECORD_BYTES_MAX, 'bytes'),
     logDefaults: resolveLogOptions(opts.logDefaults ?? {}),
-    bootId: opts.bootId === undefined ? machineBootId() : nonEmptyString('bootId', opts.bootId),
+    bootId: opts.bootId === undefined ? machineBootId() : fileNamePart('bootId', opts.bootId),
   });
 }
 
-function nonEmptyString(field: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 256) throw invalid(field, 'a string of 1 .. 256 characters', value);
+function fileNamePart(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(value)) throw invalid(field, '1 .. 128 characters of [A-Za-z0-9._-]', value);
   return value;
 }
 
 /**
- * This boot's id: the kernel's random boot id on Linux; elsewhere the boot time to the minute
- * (a boot that straddles a minute boundary by clock drift reads as a reboot, which only makes
- * recovery lenient, never strict where it should not be).
+ * This boot's id: the kernel's random boot id on Linux. Elsewhere there is no id that is both
+ * unique per boot and stable within it (a boot time read from the clock moves when the clock is
+ * stepped, and two boots can round to the same value), so an id of this process stands in: a
+ * restart then counts as a reboot, which makes recovery lenient, never strict where it must not be.
  */
 function machineBootId(): string {
   try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    const id = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    if (/^[A-Za-z0-9._-]{1,128}$/.test(id)) return id;
   } catch {
-    return `boot-minute-${Math.round((Date.now() / 1000 - uptime()) / 60)}`;
+    // not Linux
   }
+  return `process-${randomUUID()}`;
 }

@@ -10,7 +10,7 @@
  *   were written by one pwritev that never finished, so none of them was acknowledged — unless a
  *   later chunk is intact. A process crash cannot produce that (the page cache keeps every
  *   write, in order), so when the log was last written in this boot of the machine (its
- *   BOOT_MARKER) the damage is in the middle and opening fails with ERR_COMMITLOG_CORRUPT
+ *   boot marker) the damage is in the middle and opening fails with ERR_COMMITLOG_CORRUPT
  *   naming the file and position. After a reboot a power loss can (the disk kept a later
  *   unsynced write and lost an earlier one): the log then ends at the damage and the report
  *   says so (cutBeforeIntact), as Kafka ends a log at its first invalid batch.
@@ -44,7 +44,7 @@ import {
   entryTimestamp,
   indexBytes,
 } from './format.js';
-import { BOOT_MARKER, CLEAN_MARKER, indexFileName, parseFileName, segmentFileName } from './naming.js';
+import { BOOT_MARKER_PREFIX, CLEAN_MARKER, bootMarkerName, indexFileName, parseFileName, segmentFileName } from './naming.js';
 import { join } from 'node:path';
 
 /** Recovery reads the newest segment in windows of this many bytes. */
@@ -270,7 +270,7 @@ export async function loadSegments(
   cache: FileCache,
   dir: string,
   bootId: string,
-): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport }> {
+): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport; staleBootMarkers: string[] }> {
   let names: string[];
   try {
     names = await ops.readdir(dir);
@@ -278,12 +278,13 @@ export async function loadSegments(
     throw ioError('readdir', dir, err);
   }
   const clean = names.includes(CLEAN_MARKER);
-  let sameBoot = false;
-  if (names.includes(BOOT_MARKER)) {
-    const path = join(dir, BOOT_MARKER);
-    const marker = await ops.readFile(path).catch((e: unknown) => Promise.reject(ioError('read', path, e)));
-    sameBoot = marker !== null && marker.toString('utf8') === bootId;
-  }
+  const marker = bootMarkerName(bootId);
+  const sameBoot = names.includes(marker);
+  const staleBootMarkers = names.filter((n) => n.startsWith(BOOT_MARKER_PREFIX) && n !== marker);
+  // A clean-shutdown marker is only as good as the boot it was written in: under 'never' close
+  // does not sync, and under every policy its removal before the first write is not synced, so
+  // after a reboot it may stand over a tail a power loss tore. Then the full checks run.
+  const trusted = clean && sameBoot;
   const found = new Map<number, { seg: boolean; idx: boolean }>();
   for (const name of names) {
     const parsed = parseFileName(name);
@@ -341,7 +342,7 @@ export async function loadSegments(
       nextOffset = Math.max(nextOffset, last.base);
     }
   };
-  await settleNewest(clean);
+  await settleNewest(trusted);
 
   // Sealed segments: sizes only — except that a sealed segment's tail may never have reached the
   // disk: with 'interval' / 'never' nothing forces it there, with 'batch' and lazyMs records wait
@@ -377,7 +378,7 @@ export async function loadSegments(
   };
   // The size check stays lenient even after a clean close: the marker's removal before the
   // first write is not fsynced, so a power loss can bring back a stale marker.
-  if (!clean && segments.length >= 2) await tornAt(segments.length - 2);
+  if (!trusted && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;
     const next = segments[i + 1] as SegmentState;
@@ -398,5 +399,5 @@ export async function loadSegments(
   }
   const newest = segments[segments.length - 1];
   if (newest !== undefined) nextOffset = newest.base + newest.count;
-  return { segments, nextOffset, report: { clean, sameBoot, truncatedRecords, truncatedBytes, removedSegments, tornSealed, cutBeforeIntact } };
+  return { segments, nextOffset, report: { clean, sameBoot, truncatedRecords, truncatedBytes, removedSegments, tornSealed, cutBeforeIntact }, staleBootMarkers };
 }

@@ -178,7 +178,7 @@ test('small batches are written on the calling thread, large ones on the threadp
   t.deepEqual(await readAll(log), [...small, ...big]);
 });
 
-test("under 'batch', a batch's fdatasync starts only after the nextTicks its 'flushed' handlers queued (a broker's socket uncork) have run", async (t) => {
+test("under 'batch', a batch's fdatasync starts only after the nextTicks its 'flushed' handlers queued (a broker's socket uncork) have run, in the same turn", async (t) => {
   const dir = await tempDir(t);
   const ops = faultyOps();
   const store = await openStore(t, dir, { fileOps: ops });
@@ -187,10 +187,12 @@ test("under 'batch', a batch's fdatasync starts only after the nextTicks its 'fl
   log.on('flushed', () => {
     seen.push(`flushed, ${ops.calls.fdatasync ?? 0} syncs`);
     process.nextTick(() => seen.push(`uncork, ${ops.calls.fdatasync ?? 0} syncs`));
+    setImmediate(() => seen.push(`next turn, ${ops.calls.fdatasync ?? 0} syncs`));
   });
   log.append(Buffer.from('m'));
   await log.flush();
-  t.deepEqual(seen, ['flushed, 0 syncs', 'uncork, 0 syncs']);
+  // ...and not a whole event-loop turn later either
+  t.deepEqual(seen, ['flushed, 0 syncs', 'uncork, 0 syncs', 'next turn, 2 syncs']);
   t.is(ops.calls.fdatasync, 2, 'then the round synced the segment and the index');
   t.is(log.committed, 1);
 });

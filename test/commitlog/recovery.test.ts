@@ -7,7 +7,7 @@
  * damage can be placed record by record; the chunk tests at the end write many per flush.
  */
 import test from 'ava';
-import { appendFile, open, readFile, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, open, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommitLogError, LogStore, nodeFileOps } from '../../commitlog/index.js';
 import type { CommitLog } from '../../commitlog/index.js';
@@ -49,6 +49,11 @@ async function flipBit(path: string, position: number): Promise<void> {
 }
 
 const expected = (n: number): Buffer[] => Array.from({ length: n }, (_, i) => recordFor(i));
+
+/** The boot markers (`boot-<id>`, empty files) in a log's directory. */
+async function bootMarkers(logDir: string): Promise<string[]> {
+  return (await readdir(logDir)).filter((f) => f.startsWith('boot-')).sort();
+}
 
 test('reopens over a torn last record and keeps every record before it', async (t) => {
   const dir = await tempDir(t);
@@ -127,7 +132,7 @@ test('a bit flip in the middle is ERR_COMMITLOG_CORRUPT naming the file and posi
 test('after a reboot, damage before an intact chunk ends the log at the damage instead of refusing to open', async (t) => {
   const dir = await tempDir(t);
   await writeLog(dir, 'reboot', 40);
-  t.truthy((await readFile(join(dir, 'reboot', 'boot-id'), 'utf8')).length, 'the log recorded the boot it was written in');
+  t.is((await bootMarkers(join(dir, 'reboot'))).length, 1, 'the log recorded the boot it was written in');
   await flipBit(join(dir, 'reboot', SEG), posOf(17) + 4);
   // the same boot: strict
   const strict = await openStore(t, dir);
@@ -144,7 +149,7 @@ test('after a reboot, damage before an intact chunk ends the log at the damage i
   // the log goes on from there, and its first write in this boot records the boot
   await appendRange(log, 17, 20, 5);
   await after.close();
-  t.is(await readFile(join(dir, 'reboot', 'boot-id'), 'utf8'), 'a-later-boot');
+  t.deepEqual(await bootMarkers(join(dir, 'reboot')), ['boot-a-later-boot'], "the new boot's marker replaced the old one");
   await unlink(join(dir, 'reboot', 'clean-shutdown'));
   const again = await (await openStore(t, dir, { bootId: 'a-later-boot' })).open('reboot');
   t.true(again.recovery.sameBoot);
@@ -162,7 +167,7 @@ test('after a reboot a damaged index entry before intact ones also ends the log;
   t.deepEqual(await readAll(log), expected(5));
 
   await writeLog(dir, 'nomarker', 40);
-  await unlink(join(dir, 'nomarker', 'boot-id'));
+  for (const m of await bootMarkers(join(dir, 'nomarker'))) await unlink(join(dir, 'nomarker', m));
   await flipBit(join(dir, 'nomarker', SEG), posOf(30) + 4);
   const old = await (await openStore(t, dir)).open('nomarker');
   t.is(old.end, 30);
@@ -174,7 +179,7 @@ test('the boot record is written once per boot, before the first write: not per 
   const dir = await tempDir(t);
   const writes: string[] = [];
   const fileOps = { ...nodeFileOps, writeFile: (path: string, data: Buffer) => (writes.push(path), nodeFileOps.writeFile(path, data)) };
-  const boots = () => writes.filter((p) => p.endsWith('boot-id')).length;
+  const boots = () => writes.filter((p) => p.includes(`${join(dir, 'once')}/boot-`)).length;
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps });
   const l1 = await s1.open('once');
   await appendEach(l1, 0, 10);
@@ -189,6 +194,79 @@ test('the boot record is written once per boot, before the first write: not per 
   await s3.close();
   t.is(boots(), 2);
   await t.throwsAsync(LogStore.open(dir, { bootId: '' }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
+  await t.throwsAsync(LogStore.open(dir, { bootId: '../x' }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
+});
+
+test("after a reboot a clean-shutdown marker is not trusted: the full check runs (under 'never' close does not sync; a stale marker can come back)", async (t) => {
+  const dir = await tempDir(t);
+  for (const durability of [{ mode: 'never' as const }, { mode: 'batch' as const }]) {
+    const name = `clean-${durability.mode}`;
+    const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+    await appendEach(await s1.open(name, { durability }), 0, 40);
+    await s1.close(); // clean: the marker stays
+    await flipBit(join(dir, name, SEG), posOf(17) + 4);
+    // same boot: the marker is trusted, only the newest chunk is checked at open
+    const same = await openStore(t, dir);
+    t.is((await same.open(name, { durability })).end, 40);
+    await same.close();
+    const later = await (await openStore(t, dir, { bootId: 'a-later-boot' })).open(name, { durability });
+    t.true(later.recovery.clean);
+    t.false(later.recovery.sameBoot);
+    t.true(later.recovery.cutBeforeIntact, durability.mode);
+    t.is(later.end, 17);
+  }
+});
+
+test('after a reboot the segment before the newest is validated leniently too: damage before an intact chunk ends the log there', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  await appendEach(await s1.open('pl2', { segmentBytes: 4096 }), 0, 60);
+  await s1.close();
+  await unlink(join(dir, 'pl2', 'clean-shutdown'));
+  const segs = (await readdir(join(dir, 'pl2'))).filter((f) => f.endsWith('.segment')).sort();
+  const idxs = (await readdir(join(dir, 'pl2'))).filter((f) => f.endsWith('.index')).sort();
+  t.true(segs.length >= 3);
+  const base = Number(segs[1]?.slice(0, 20));
+  // the second segment: a byte of its first record flipped, its last index entry torn
+  await flipBit(join(dir, 'pl2', segs[1] ?? ''), HEADER + 2);
+  const idxPath = join(dir, 'pl2', idxs[1] ?? '');
+  await truncate(idxPath, (await stat(idxPath)).size - ENTRY);
+  const log = await (await openStore(t, dir, { bootId: 'a-later-boot' })).open('pl2', { segmentBytes: 4096 });
+  t.true(log.recovery.tornSealed);
+  t.true(log.recovery.cutBeforeIntact);
+  t.is(log.end, base, 'the log ends where the damage starts: the first record of the second segment');
+  t.deepEqual(await readAll(log), expected(base));
+});
+
+test("the boot marker exists before the boot's first record is written, and a failed marker write fails that batch only", async (t) => {
+  const dir = await tempDir(t);
+  const events: string[] = [];
+  let failMarker = true;
+  const fileOps = {
+    ...nodeFileOps,
+    writeFile: async (path: string, data: Buffer) => {
+      if (path.includes('/boot-') && failMarker) {
+        failMarker = false;
+        throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+      }
+      events.push(path.includes('/boot-') ? 'marker' : 'file');
+      return nodeFileOps.writeFile(path, data);
+    },
+    writev: (fd: number, bufs: readonly Buffer[], pos: number) => (events.push('write'), nodeFileOps.writev(fd, bufs, pos)),
+    writevSync: (fd: number, bufs: readonly Buffer[], pos: number) => (events.push('write'), nodeFileOps.writevSync?.(fd, bufs, pos)),
+  };
+  const store = await openStore(t, dir, { fileOps, bootId: 'boot-one' });
+  const log = await store.open('order');
+  log.append(Buffer.from('a'));
+  t.is((await t.throwsAsync<CommitLogError>(log.flush()))?.code, 'ERR_COMMITLOG_IO');
+  t.deepEqual(events, [], 'nothing was written without the marker');
+  t.is(log.end, 0);
+  await appendRange(log, 0, 3);
+  t.deepEqual(events.slice(0, 2), ['marker', 'write']);
+  t.is(events.filter((e) => e === 'marker').length, 1);
+  await store.close();
+  t.deepEqual(await bootMarkers(join(dir, 'order')), ['boot-boot-one']);
+  t.deepEqual(await readAll(await (await openStore(t, dir, { bootId: 'boot-one' })).open('order')), expected(3));
 });
 
 test('a bit flip in an index entry in the middle is ERR_COMMITLOG_CORRUPT', async (t) => {
@@ -345,7 +423,7 @@ test('a clean reopen reports no torn sealed segment', async (t) => {
   t.is(log.end, 40);
 });
 
-test('damage inside a torn sealed segment, before an intact chunk, is still ERR_COMMITLOG_CORRUPT naming the file', async (t) => {
+test('damage inside a torn sealed segment, before an intact chunk, is still ERR_COMMITLOG_CORRUPT naming the file when the log was written in this boot', async (t) => {
   const dir = await tempDir(t);
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
   const l1 = await s1.open('pl', { segmentBytes: 4096 });

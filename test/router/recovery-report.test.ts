@@ -100,6 +100,17 @@ test('after a reboot, damage that intact records follow ends the topic log there
   await fh.write(b, 0, 1, at);
   await fh.close();
 
+  // the same boot: the topic's log refuses to open (ERR_COMMITLOG_CORRUPT), and the router says so
+  const same = capture();
+  store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  router = await Router.open(store, { logger: same.logger });
+  const { session: s0 } = router.attach('sub0', true, fakeOutlet());
+  router.subscribe(s0, 'r/#', 0);
+  await until(() => same.lines.some((l) => l.msg === 'topic log unavailable'));
+  t.regex(String((same.lines.find((l) => l.msg === 'topic log unavailable')?.obj.err as Error | undefined)?.cause), /damaged but record/);
+  await router.close();
+  await store.close();
+
   const { logger, lines } = capture();
   store = await LogStore.open(dir, { retentionCheckMs: 0, bootId: 'a-later-boot' });
   router = await Router.open(store, { logger });
