@@ -101,7 +101,7 @@ export interface LogContext {
   readonly files: FileCache;
   /** Batches up to this many bytes are written synchronously when ops.writevSync exists. */
   readonly syncWriteMaxBytes: number;
-  /** This boot of the machine (StoreOptions.bootId): its marker file is created before the first write. */
+  /** This boot of the machine (StoreOptions.bootId): its marker file is created with the boot's first write. */
   readonly bootId: string;
   /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
   tailChanged(log: CommitLog, bytes: number): void;
@@ -237,7 +237,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #closed = false;
   #dirReady: boolean;
   #cleanMarker: boolean;
-  /** The boot marker names this boot (found so at open, or created before the first write). */
+  /** The boot marker names this boot (found so at open, or created with this boot's first write). */
   #bootMarked: boolean;
   /** Markers of earlier boots found at open, removed once this boot's exists. */
   #staleBootMarkers: string[];

@@ -19,7 +19,7 @@ export const INDEX_SUFFIX = '.index';
 export const CLEAN_MARKER = 'clean-shutdown';
 /**
  * An empty file `boot-<boot id>` (StoreOptions.bootId) names the machine boot the log was last
- * written in; it is created before the first write of each boot (and older ones removed). The
+ * written in; it is created with the first write of each boot (and older ones removed). The
  * id is in the name so that recovery learns it from the directory listing it reads anyway. It
  * tells a process crash (the page cache survived, so writes reached the files in order) from a
  * reboot (a power loss can keep a later unsynced write and lose an earlier one).

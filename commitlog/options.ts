@@ -239,8 +239,11 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
   });
 }
 
+/** A boot id goes into a file name (`boot-<id>`). */
+const BOOT_ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
+
 function fileNamePart(field: string, value: unknown): string {
-  if (typeof value !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(value)) throw invalid(field, '1 .. 128 characters of [A-Za-z0-9._-]', value);
+  if (typeof value !== 'string' || !BOOT_ID_RE.test(value)) throw invalid(field, '1 .. 128 characters of [A-Za-z0-9._-]', value);
   return value;
 }
 
@@ -253,7 +256,7 @@ function fileNamePart(field: string, value: unknown): string {
 function machineBootId(): string {
   try {
     const id = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
-    if (/^[A-Za-z0-9._-]{1,128}$/.test(id)) return id;
+    if (BOOT_ID_RE.test(id)) return id;
   } catch {
     // not Linux
   }

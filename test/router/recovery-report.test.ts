@@ -7,8 +7,9 @@
 import test from 'ava';
 import { appendFile, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LogStore } from '../../commitlog/index.js';
-import { Router, type RouterLogger } from '../../router/index.js';
+import type { ExecutionContext } from 'ava';
+import { LogStore, type StoreOptions } from '../../commitlog/index.js';
+import { Router, type RouterLogger, type RouterOptions } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
 import { fakeOutlet, until } from '../helpers/fake-outlet.js';
 
@@ -24,11 +25,33 @@ function capture(): { logger: RouterLogger; lines: Line[] } {
   return { logger: { info: push('info'), warn: push('warn'), error: push('error') }, lines };
 }
 
+/**
+ * Opens the store and a router whose log lines are captured, and subscribes a persistent session
+ * to r/# so that every r/ topic's log opens (and reports its recovery). Closed at teardown or by
+ * the returned close().
+ */
+async function reopenWatching(t: ExecutionContext, dir: string, storeOpts: StoreOptions, routerOpts: RouterOptions = {}): Promise<{ lines: Line[]; close: () => Promise<void> }> {
+  const { logger, lines } = capture();
+  const store = await LogStore.open(dir, { retentionCheckMs: 0, ...storeOpts });
+  const router = await Router.open(store, { ...routerOpts, logger });
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await router.close();
+    await store.close();
+  };
+  t.teardown(close);
+  const { session } = router.attach('watcher', true, fakeOutlet());
+  router.subscribe(session, 'r/#', 0);
+  return { lines, close };
+}
+
 test('a torn tail is a warning and a torn sealed segment an error line, each naming its topic and what was dropped', async (t) => {
   const dir = await tempDir(t);
   const topicLog = { segmentBytes: 256 };
-  let store = await LogStore.open(dir, { retentionCheckMs: 0 });
-  let router = await Router.open(store, { topicLog });
+  const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const router = await Router.open(store, { topicLog });
   const pub = fakeOutlet();
   const { session } = router.attach('pub', true, pub);
   const tail = router.intern('r/tail');
@@ -54,17 +77,7 @@ test('a torn tail is a warning and a torn sealed segment an error line, each nam
   await unlink(join(sealedDir, idxs[idxs.length - 2] ?? ''));
   await rm(join(sealedDir, 'clean-shutdown'));
 
-  const { logger, lines } = capture();
-  store = await LogStore.open(dir, { retentionCheckMs: 0 });
-  router = await Router.open(store, { topicLog, logger });
-  t.teardown(async () => {
-    await router.close();
-    await store.close();
-  });
-  // a subscriber to both opens their logs
-  const sub = fakeOutlet();
-  const { session: s } = router.attach('sub', true, sub);
-  router.subscribe(s, 'r/#', 0);
+  const { lines } = await reopenWatching(t, dir, {}, { topicLog });
   await until(() => lines.filter((l) => l.msg.startsWith('log recovery')).length === 2);
   const warn = lines.find((l) => l.level === 'warn' && l.obj.topic === 'r/tail');
   t.truthy(warn, JSON.stringify(lines));
@@ -78,8 +91,8 @@ test('a torn tail is a warning and a torn sealed segment an error line, each nam
 
 test('after a reboot, damage that intact records follow ends the topic log there with an error line (in the same boot it would refuse to open)', async (t) => {
   const dir = await tempDir(t);
-  let store = await LogStore.open(dir, { retentionCheckMs: 0 });
-  let router = await Router.open(store);
+  const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const router = await Router.open(store);
   const pub = fakeOutlet();
   const { session } = router.attach('pub', true, pub);
   const topic = router.intern('r/reboot');
@@ -101,26 +114,12 @@ test('after a reboot, damage that intact records follow ends the topic log there
   await fh.close();
 
   // the same boot: the topic's log refuses to open (ERR_COMMITLOG_CORRUPT), and the router says so
-  const same = capture();
-  store = await LogStore.open(dir, { retentionCheckMs: 0 });
-  router = await Router.open(store, { logger: same.logger });
-  const { session: s0 } = router.attach('sub0', true, fakeOutlet());
-  router.subscribe(s0, 'r/#', 0);
+  const same = await reopenWatching(t, dir, {});
   await until(() => same.lines.some((l) => l.msg === 'topic log unavailable'));
   t.regex(String((same.lines.find((l) => l.msg === 'topic log unavailable')?.obj.err as Error | undefined)?.cause), /damaged but record/);
-  await router.close();
-  await store.close();
+  await same.close();
 
-  const { logger, lines } = capture();
-  store = await LogStore.open(dir, { retentionCheckMs: 0, bootId: 'a-later-boot' });
-  router = await Router.open(store, { logger });
-  t.teardown(async () => {
-    await router.close();
-    await store.close();
-  });
-  const sub = fakeOutlet();
-  const { session: s } = router.attach('sub', true, sub);
-  router.subscribe(s, 'r/#', 0);
+  const { lines } = await reopenWatching(t, dir, { bootId: 'a-later-boot' });
   await until(() => lines.some((l) => l.msg.startsWith('log recovery')));
   const error = lines.find((l) => l.level === 'error' && l.obj.topic === 'r/reboot');
   t.truthy(error, JSON.stringify(lines));
