@@ -86,8 +86,11 @@ export function runFigures(f: LoadFigures): RunFigures {
   };
 }
 
-/** Medians over the rounds, plus how many rounds there were and how many were complete. */
-export type MedianFigures = RunFigures & { rounds: number; completeRounds: number };
+/**
+ * Medians over the rounds, plus how many rounds there were, how many were complete, and the
+ * lowest and highest broker µs/msg of a round (the spread that says how far to trust a ratio).
+ */
+export type MedianFigures = RunFigures & { rounds: number; completeRounds: number; brokerUsPerMsgMin: number | null; brokerUsPerMsgMax: number | null };
 
 /**
  * Median of each numeric field over the rounds that have it (a round that delivered nothing
@@ -108,6 +111,9 @@ export function medianFigures(rounds: readonly RunFigures[]): MedianFigures | nu
   }
   out.rounds = rounds.length;
   out.completeRounds = rounds.filter((r) => r.complete).length;
+  const us = rounds.map((r) => r.brokerUsPerMsg).filter((v): v is number => typeof v === 'number');
+  out.brokerUsPerMsgMin = us.length === 0 ? null : Math.min(...us);
+  out.brokerUsPerMsgMax = us.length === 0 ? null : Math.max(...us);
   return out as unknown as MedianFigures;
 }
 
@@ -154,7 +160,7 @@ const ratio = (a: number | null | undefined, b: number | null | undefined): stri
 /** One table: a row per scenario and broker, ratios against mosquitto (or the first broker). */
 export function formatSuiteTable(scenarios: readonly SuiteScenario[], brokers: readonly BrokerName[], medians: Map<string, Map<BrokerName, MedianFigures | null>>, skipped: Map<BrokerName, string>): string {
   const ref: BrokerName | undefined = brokers.includes('mosquitto') ? 'mosquitto' : brokers[0];
-  const header = ['scenario', 'broker', 'complete', 'msg/s', 'broker µs/msg', 'p50 µs', 'p99 µs', 'lost', 'setup p50 ms', 'RSS MiB', 'client CPU %', `msg/s vs ${ref ?? '-'}`, `µs/msg vs ${ref ?? '-'}`];
+  const header = ['scenario', 'broker', 'complete', 'msg/s', 'broker µs/msg (rounds min–max)', 'p50 µs', 'p99 µs', 'lost', 'setup p50 ms', 'RSS MiB', 'client CPU %', `msg/s vs ${ref ?? '-'}`, `µs/msg vs ${ref ?? '-'}`];
   const rows: string[][] = [header];
   for (const s of scenarios) {
     const m = medians.get(s.id);
@@ -175,7 +181,7 @@ export function formatSuiteTable(scenarios: readonly SuiteScenario[], brokers: r
         b,
         `${f.completeRounds}/${f.rounds}`,
         fmt(f.deliveredPerSec, 0),
-        fmt(f.brokerUsPerMsg, 2),
+        f.rounds > 1 && f.brokerUsPerMsgMin !== null ? `${fmt(f.brokerUsPerMsg, 2)} (${fmt(f.brokerUsPerMsgMin)}–${fmt(f.brokerUsPerMsgMax)})` : fmt(f.brokerUsPerMsg, 2),
         fmt(f.latencyP50Us, 0),
         fmt(f.latencyP99Us, 0),
         String(f.lost),

@@ -30,6 +30,8 @@ test('takes the median of every figure over the rounds', (t) => {
   t.false(m?.complete);
   t.is(m?.rounds, 3);
   t.is(m?.completeRounds, 2);
+  t.is(m?.brokerUsPerMsgMin, 1);
+  t.is(m?.brokerUsPerMsgMax, 5);
   // A round that delivered nothing has no µs/msg: the median is over the rounds that have one.
   t.is(medianFigures([fig(0, null), fig(2, 4), fig(3, 6)])?.brokerUsPerMsg, 5);
   t.is(medianFigures([fig(0, null)])?.brokerUsPerMsg, null);
@@ -39,14 +41,14 @@ test('takes the median of every figure over the rounds', (t) => {
 test('prints ratios against mosquitto and says when mqlog was skipped', (t) => {
   const s = BROKER_SCENARIOS[1];
   if (s === undefined) return t.fail();
-  const withRounds = (f: RunFigures) => ({ ...f, rounds: 3, completeRounds: 3 });
+  const withRounds = (f: RunFigures) => ({ ...f, rounds: 3, completeRounds: 3, brokerUsPerMsgMin: (f.brokerUsPerMsg ?? 0) - 2, brokerUsPerMsgMax: (f.brokerUsPerMsg ?? 0) + 3 });
   const medians = new Map([[s.id, new Map([['aedes', withRounds(fig(10_000, 24))], ['mosquitto', withRounds(fig(20_000, 20))]] as const)]]);
   const table = formatSuiteTable([s], ['aedes', 'mosquitto'], medians, new Map([['mqlog', 'mqlog broker not built yet, skipped']]));
   const lines = table.split('\n');
   t.is(lines.length, 5);
   t.regex(lines[0] ?? '', /msg\/s vs mosquitto/);
   t.regex(table, /mqlog\s+\| mqlog broker not built yet, skipped/);
-  t.regex(table, /\| aedes\s+\| 3\/3\s+\| 10000\s+\| 24\.00 .*\| 0\.50×\s+\| 1\.20×/);
+  t.regex(table, /\| aedes\s+\| 3\/3\s+\| 10000\s+\| 24\.00 \(22\.0–27\.0\) .*\| 0\.50×\s+\| 1\.20×/);
   t.regex(table, /\| mosquitto\s+\| 3\/3\s+\| 20000 .*\| 1\.00×\s+\| 1\.00×/);
 });
 
