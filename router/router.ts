@@ -87,6 +87,16 @@ export interface RouterOptions {
    * @default 1000
    */
   lazySyncMs?: number;
+  /**
+   * After a topic's log was found damaged (ERR_COMMITLOG_CORRUPT, ERR_COMMITLOG_VERSION: no
+   * retry can help until an operator acts), how long its publishes fail at once with that error
+   * before the next one tries to open it again. Each attempt runs the log's recovery, which
+   * reads its newest segments: without a pause, every publish (and every reconnecting 3.1.1
+   * client's resend) would. Other failures (a full disk, an I/O error) are retried at once, as
+   * they may clear. 0: every publish tries again.
+   * @default 5000
+   */
+  topicLogRetryMs?: number;
   logger?: RouterLogger;
 }
 
@@ -106,6 +116,7 @@ const DEFAULTS = Object.freeze({
   batchRecords: 64, // one readTail fills a socket write without hogging the loop
   batchBytes: 256 * 1024, // keeps one cursor's turn under ~0.3 ms at 1 GB/s
   lazySyncMs: 1000, // a QoS 0 batch's own fdatasync cost 25% of the broker's CPU per message
+  topicLogRetryMs: 5000, // a damaged log stays damaged; an I/O error may clear within seconds
 });
 
 const TOPICS_LOG = 'topics';
@@ -194,7 +205,7 @@ export class Router {
   };
 
   readonly #store: LogStore;
-  readonly #opts: { maxInflight: number; batchRecords: number; batchBytes: number; topicLog: LogOptions };
+  readonly #opts: { maxInflight: number; batchRecords: number; batchBytes: number; topicLog: LogOptions; topicLogRetryMs: number };
   /** RouterOptions.deliverUnsynced: cursors read up to `flushed` instead of `committed`. */
   readonly #early: boolean;
   readonly #log: RouterLogger;
@@ -242,6 +253,7 @@ export class Router {
       batchBytes: opts.batchBytes ?? DEFAULTS.batchBytes,
       // lazy only when records are delivered unsynced: otherwise every reader waits for the sync
       topicLog: lazyTopicLog(opts.topicLog ?? {}, store.logDefaults.durability, this.#early ? (opts.lazySyncMs ?? DEFAULTS.lazySyncMs) : 0),
+      topicLogRetryMs: opts.topicLogRetryMs ?? DEFAULTS.topicLogRetryMs,
     };
     this.#log = opts.logger ?? SILENT;
     this.#topicsLog = topics;
@@ -263,9 +275,11 @@ export class Router {
 
   /** Opens the router over a log store, replaying topics, retained messages and sessions. */
   static async open(store: LogStore, opts: RouterOptions = {}): Promise<Router> {
-    const lazy = opts.lazySyncMs;
-    if (lazy !== undefined && (!Number.isInteger(lazy) || lazy < 0 || lazy > 3_600_000)) {
-      throw new RouterError('ERR_ROUTER_INVALID_OPTION', `lazySyncMs must be an integer in 0..3600000, got ${lazy}`);
+    for (const key of ['lazySyncMs', 'topicLogRetryMs'] as const) {
+      const v = opts[key];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 3_600_000)) {
+        throw new RouterError('ERR_ROUTER_INVALID_OPTION', `${key} must be an integer in 0..3600000, got ${v}`);
+      }
     }
     for (const key of ['maxInflight', 'batchRecords', 'batchBytes'] as const) {
       const v = opts[key];
@@ -318,7 +332,7 @@ export class Router {
 
   /** Opens a known topic's log if it is not open yet (after its name is registered). */
   #ensureLog(state: TopicState): void {
-    if (state.log !== null || state.opening !== null) return;
+    if (state.log !== null || state.opening !== null || this.#openRecentlyFailed(state) !== null) return;
     state.opening = this.#whenRegistered(state.id).then(() => this.#store.open(`t-${state.id}`, this.#logOptionsFor(state.name)));
     this.#watchOpening(state);
   }
@@ -459,7 +473,10 @@ export class Router {
       (err: unknown) => {
         state.opening = null;
         const error = new RouterError('ERR_ROUTER_TOPIC_LOG', `cannot open the log of topic '${state.name}'`, { cause: err });
-        this.#log.error({ err: error, topic: state.name }, 'topic log unavailable');
+        const code = (err as { code?: unknown }).code;
+        const damaged = code === 'ERR_COMMITLOG_CORRUPT' || code === 'ERR_COMMITLOG_VERSION';
+        if (damaged) state.openFailure = { error, at: Date.now() };
+        this.#log.error({ err: error, topic: state.name, retryAfterMs: damaged ? this.#opts.topicLogRetryMs : 0 }, 'topic log unavailable');
         const queued = state.queued.splice(0);
         this.#failQueued = error;
         for (const run of queued) run();
@@ -470,6 +487,15 @@ export class Router {
 
   /** Set while queued publishes of a topic whose log failed to open are being failed. */
   #failQueued: Error | null = null;
+
+  /** The error of the topic log's last failed open while topicLogRetryMs has not passed since, else null. */
+  #openRecentlyFailed(state: TopicState): Error | null {
+    const f = state.openFailure;
+    if (f === null) return null;
+    if (Date.now() - f.at < this.#opts.topicLogRetryMs) return f.error;
+    state.openFailure = null;
+    return null;
+  }
 
   // ── publish ──────────────────────────────────────────────────────────────────────────────
 
@@ -492,12 +518,13 @@ export class Router {
     const state = this.#state(topicId);
     const log = state.log;
     if (log === null) {
-      if (this.#failQueued === null) {
+      const failed = this.#failQueued ?? (state.opening === null ? this.#openRecentlyFailed(state) : null);
+      if (failed === null) {
         state.queued.push(() => this.publish(origin, topicId, qos, retain, payload, properties, expiry, packetId, outlet));
         this.#ensureLog(state);
         return;
       }
-      if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
+      if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, failed);
       return;
     }
     this.stats.messagesIn++;
