@@ -87,16 +87,6 @@ export interface RouterOptions {
    * @default 1000
    */
   lazySyncMs?: number;
-  /**
-   * After a topic's log was found damaged (ERR_COMMITLOG_CORRUPT, ERR_COMMITLOG_VERSION: no
-   * retry can help until an operator acts), how long its publishes fail at once with that error
-   * before the next one tries to open it again. Each attempt runs the log's recovery, which
-   * reads its newest segments: without a pause, every publish (and every reconnecting 3.1.1
-   * client's resend) would. Other failures (a full disk, an I/O error) are retried at once, as
-   * they may clear. 0: every publish tries again.
-   * @default 5000
-   */
-  topicLogRetryMs?: number;
   logger?: RouterLogger;
 }
 
@@ -116,7 +106,6 @@ const DEFAULTS = Object.freeze({
   batchRecords: 64, // one readTail fills a socket write without hogging the loop
   batchBytes: 256 * 1024, // keeps one cursor's turn under ~0.3 ms at 1 GB/s
   lazySyncMs: 1000, // a QoS 0 batch's own fdatasync cost 25% of the broker's CPU per message
-  topicLogRetryMs: 5000, // a damaged log stays damaged; an I/O error may clear within seconds
 });
 
 const TOPICS_LOG = 'topics';
@@ -205,7 +194,7 @@ export class Router {
   };
 
   readonly #store: LogStore;
-  readonly #opts: { maxInflight: number; batchRecords: number; batchBytes: number; topicLog: LogOptions; topicLogRetryMs: number };
+  readonly #opts: { maxInflight: number; batchRecords: number; batchBytes: number; topicLog: LogOptions };
   /** RouterOptions.deliverUnsynced: cursors read up to `flushed` instead of `committed`. */
   readonly #early: boolean;
   readonly #log: RouterLogger;
@@ -253,7 +242,6 @@ export class Router {
       batchBytes: opts.batchBytes ?? DEFAULTS.batchBytes,
       // lazy only when records are delivered unsynced: otherwise every reader waits for the sync
       topicLog: lazyTopicLog(opts.topicLog ?? {}, store.logDefaults.durability, this.#early ? (opts.lazySyncMs ?? DEFAULTS.lazySyncMs) : 0),
-      topicLogRetryMs: opts.topicLogRetryMs ?? DEFAULTS.topicLogRetryMs,
     };
     this.#log = opts.logger ?? SILENT;
     this.#topicsLog = topics;
@@ -275,11 +263,9 @@ export class Router {
 
   /** Opens the router over a log store, replaying topics, retained messages and sessions. */
   static async open(store: LogStore, opts: RouterOptions = {}): Promise<Router> {
-    for (const key of ['lazySyncMs', 'topicLogRetryMs'] as const) {
-      const v = opts[key];
-      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 3_600_000)) {
-        throw new RouterError('ERR_ROUTER_INVALID_OPTION', `${key} must be an integer in 0..3600000, got ${v}`);
-      }
+    const lazy = opts.lazySyncMs;
+    if (lazy !== undefined && (!Number.isInteger(lazy) || lazy < 0 || lazy > 3_600_000)) {
+      throw new RouterError('ERR_ROUTER_INVALID_OPTION', `lazySyncMs must be an integer in 0..3600000, got ${lazy}`);
     }
     for (const key of ['maxInflight', 'batchRecords', 'batchBytes'] as const) {
       const v = opts[key];
@@ -332,7 +318,7 @@ export class Router {
 
   /** Opens a known topic's log if it is not open yet (after its name is registered). */
   #ensureLog(state: TopicState): void {
-    if (state.log !== null || state.opening !== null || this.#openRecentlyFailed(state) !== null) return;
+    if (state.log !== null || state.opening !== null) return;
     state.opening = this.#whenRegistered(state.id).then(() => this.#store.open(`t-${state.id}`, this.#logOptionsFor(state.name)));
     this.#watchOpening(state);
   }
@@ -473,10 +459,7 @@ export class Router {
       (err: unknown) => {
         state.opening = null;
         const error = new RouterError('ERR_ROUTER_TOPIC_LOG', `cannot open the log of topic '${state.name}'`, { cause: err });
-        const code = (err as { code?: unknown }).code;
-        const damaged = code === 'ERR_COMMITLOG_CORRUPT' || code === 'ERR_COMMITLOG_VERSION';
-        if (damaged) state.openFailure = { error, at: Date.now() };
-        this.#log.error({ err: error, topic: state.name, retryAfterMs: damaged ? this.#opts.topicLogRetryMs : 0 }, 'topic log unavailable');
+        this.#log.error({ err: error, topic: state.name }, 'topic log unavailable');
         const queued = state.queued.splice(0);
         this.#failQueued = error;
         for (const run of queued) run();
@@ -487,15 +470,6 @@ export class Router {
 
   /** Set while queued publishes of a topic whose log failed to open are being failed. */
   #failQueued: Error | null = null;
-
-  /** The error of the topic log's last failed open while topicLogRetryMs has not passed since, else null. */
-  #openRecentlyFailed(state: TopicState): Error | null {
-    const f = state.openFailure;
-    if (f === null) return null;
-    if (Date.now() - f.at < this.#opts.topicLogRetryMs) return f.error;
-    state.openFailure = null;
-    return null;
-  }
 
   // ── publish ──────────────────────────────────────────────────────────────────────────────
 
@@ -518,13 +492,12 @@ export class Router {
     const state = this.#state(topicId);
     const log = state.log;
     if (log === null) {
-      const failed = this.#failQueued ?? (state.opening === null ? this.#openRecentlyFailed(state) : null);
-      if (failed === null) {
+      if (this.#failQueued === null) {
         state.queued.push(() => this.publish(origin, topicId, qos, retain, payload, properties, expiry, packetId, outlet));
         this.#ensureLog(state);
         return;
       }
-      if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, failed);
+      if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
       return;
     }
     this.stats.messagesIn++;

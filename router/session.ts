@@ -83,12 +83,6 @@ export interface TopicState {
   retainedPendingOffset: number;
   /** Publishes waiting for the log to open. */
   readonly queued: Array<() => void>;
-  /**
-   * The log's last open found it damaged (ERR_COMMITLOG_CORRUPT / _VERSION): the error, and
-   * when. Until RouterOptions.topicLogRetryMs has passed, publishes fail with it at once instead
-   * of each running the log's recovery again.
-   */
-  openFailure: { error: Error; at: number } | null;
   /** Publishers waiting for their record to commit, in offset order. */
   readonly acks: AckQueue;
   /**
@@ -113,7 +107,6 @@ export function newTopicState(id: TopicId, name: string): TopicState {
     retainedApplied: 0,
     retainedPendingOffset: -1,
     queued: [],
-    openFailure: null,
     acks: new AckQueue(),
     syncWaitFrom: Number.POSITIVE_INFINITY,
   };

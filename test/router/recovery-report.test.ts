@@ -2,13 +2,13 @@
  * What the router says about logs that opening recovered after an unclean stop: a torn tail is a
  * warning naming the topic; a torn sealed segment (every later segment dropped), or damage that
  * intact records follow found after a reboot, is an error line, because bit rot looks the same
- * and may have taken committed records. A log that cannot open is not retried by every publish.
+ * and may have taken committed records.
  */
 import test from 'ava';
 import { appendFile, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { LogStore, nodeFileOps, type StoreOptions } from '../../commitlog/index.js';
+import { LogStore, type StoreOptions } from '../../commitlog/index.js';
 import { Router, type RouterLogger, type RouterOptions } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
 import { fakeOutlet, until } from '../helpers/fake-outlet.js';
@@ -30,7 +30,7 @@ function capture(): { logger: RouterLogger; lines: Line[] } {
  * to r/# so that every r/ topic's log opens (and reports its recovery). Closed at teardown or by
  * the returned close().
  */
-async function reopenWatching(t: ExecutionContext, dir: string, storeOpts: StoreOptions, routerOpts: RouterOptions = {}): Promise<{ lines: Line[]; close: () => Promise<void>; router: Router }> {
+async function reopenWatching(t: ExecutionContext, dir: string, storeOpts: StoreOptions, routerOpts: RouterOptions = {}): Promise<{ lines: Line[]; close: () => Promise<void> }> {
   const { logger, lines } = capture();
   const store = await LogStore.open(dir, { retentionCheckMs: 0, ...storeOpts });
   const router = await Router.open(store, { ...routerOpts, logger });
@@ -44,7 +44,7 @@ async function reopenWatching(t: ExecutionContext, dir: string, storeOpts: Store
   t.teardown(close);
   const { session } = router.attach('watcher', true, fakeOutlet());
   router.subscribe(session, 'r/#', 0);
-  return { lines, close, router };
+  return { lines, close };
 }
 
 test('a torn tail is a warning and a torn sealed segment an error line, each naming its topic and what was dropped', async (t) => {
@@ -89,11 +89,8 @@ test('a torn tail is a warning and a torn sealed segment an error line, each nam
   t.is(error?.obj.end, Number(idxs[idxs.length - 2]?.slice(0, 20)));
 });
 
-/**
- * Writes 12 QoS 1 messages to topic r/reboot (one chunk each), stops the broker uncleanly and
- * flips a byte in the middle of the segment: damage that intact records follow.
- */
-async function damagedTopic(dir: string): Promise<void> {
+test('after a reboot, damage that intact records follow ends the topic log there with an error line (in the same boot it would refuse to open)', async (t) => {
+  const dir = await tempDir(t);
   const store = await LogStore.open(dir, { retentionCheckMs: 0 });
   const router = await Router.open(store);
   const pub = fakeOutlet();
@@ -115,11 +112,6 @@ async function damagedTopic(dir: string): Promise<void> {
   b[0] = (b[0] as number) ^ 0x40;
   await fh.write(b, 0, 1, at);
   await fh.close();
-}
-
-test('after a reboot, damage that intact records follow ends the topic log there with an error line (in the same boot it would refuse to open)', async (t) => {
-  const dir = await tempDir(t);
-  await damagedTopic(dir);
 
   // the same boot: the topic's log refuses to open (ERR_COMMITLOG_CORRUPT), and the router says so
   const same = await reopenWatching(t, dir, {});
@@ -135,26 +127,4 @@ test('after a reboot, damage that intact records follow ends the topic log there
   const end = error?.obj.end as number;
   t.true(end > 0 && end < 12, `the log ends at the damaged record, ${end}`);
   t.is(error?.obj.truncatedRecords, 12 - end);
-});
-
-test('a topic log that failed to open is not reopened by every publish: they fail at once until topicLogRetryMs has passed', async (t) => {
-  const dir = await tempDir(t);
-  await damagedTopic(dir);
-  let opens = 0; // each open of a log lists its directory first
-  const fileOps = { ...nodeFileOps, readdir: (path: string) => (/\/t-\d+$/.test(path) && opens++, nodeFileOps.readdir(path)) };
-  const { lines, router } = await reopenWatching(t, dir, { fileOps }, { topicLogRetryMs: 300 });
-  await until(() => lines.some((l) => l.msg === 'topic log unavailable'));
-  t.is(opens, 1);
-  const pub = fakeOutlet();
-  const { session } = router.attach('pub2', true, pub);
-  const topic = router.intern('r/reboot');
-  for (let pid = 1; pid <= 5; pid++) router.publish(session, topic, 1, false, Buffer.from('x'), null, -1, pid, pub);
-  t.deepEqual(pub.failed, [1, 2, 3, 4, 5], 'failed at once, with the error of the last attempt');
-  t.is(opens, 1, 'no publish ran the recovery again');
-  await new Promise((r) => setTimeout(r, 350));
-  router.publish(session, topic, 1, false, Buffer.from('y'), null, -1, 6, pub);
-  await until(() => pub.failed.length === 6);
-  t.is(opens, 2, 'after the pause one publish tried again');
-  t.is(pub.acks.length, 0);
-  await t.throwsAsync(Router.open(undefined as unknown as LogStore, { topicLogRetryMs: -1 }), { code: 'ERR_ROUTER_INVALID_OPTION' });
 });
