@@ -968,63 +968,68 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         this.#ctx.created(this);
       }
       marking = this.#markBoot();
-      marking.catch(() => undefined); // awaited below, after the writes
+      marking.catch(() => undefined); // settled below, after the writes, whatever they do
     }
-    for (const g of groups) {
-      const { seg, segBufs } = g;
-      if (g.isNew) {
-        if (!this.#dirReady) {
-          await ops.mkdir(this.#ctx.dir);
-          this.#dirReady = true;
-          this.#ctx.created(this);
+    try {
+      for (const g of groups) {
+        const { seg, segBufs } = g;
+        if (g.isNew) {
+          if (!this.#dirReady) {
+            await ops.mkdir(this.#ctx.dir);
+            this.#dirReady = true;
+            this.#ctx.created(this);
+          }
+          this.#orphans.push(seg);
         }
-        this.#orphans.push(seg);
-      }
-      const paths = [seg.segPath, seg.idxPath];
-      const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, g.isNew))) as [FileRef, FileRef];
-      try {
-        const segBytes = g.endPos - g.segPos;
-        const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
-        if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
-          // A small batch: two synchronous pwritevs cost less than two threadpool round trips.
-          const idxBuf = this.#indexEntries(g);
-          try {
-            ops.writevSync(segRef.fd, segBufs, g.segPos);
-          } catch (e) {
-            throw ioError('write', seg.segPath, e);
-          }
-          try {
-            ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
-          } catch (e) {
-            throw ioError('write', seg.idxPath, e);
-          }
-        } else {
-          // The segment write goes first; the checksums are computed while the kernel copies.
-          const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
-          segWrite.catch(() => undefined);
-          const idxBuf = this.#indexEntries(g);
-          // Both must have settled before a failure is handled: the repair truncates and the
-          // next batch reuses these positions (and perhaps this slab), so a write still in the
-          // threadpool would land on top of newer records.
-          let idxWrite: Promise<void>;
-          if (ops.writevSync !== undefined && idxBuf.length <= this.#ctx.syncWriteMaxBytes) {
+        const paths = [seg.segPath, seg.idxPath];
+        const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, g.isNew))) as [FileRef, FileRef];
+        try {
+          const segBytes = g.endPos - g.segPos;
+          const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
+          if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
+            // A small batch: two synchronous pwritevs cost less than two threadpool round trips.
+            const idxBuf = this.#indexEntries(g);
+            try {
+              ops.writevSync(segRef.fd, segBufs, g.segPos);
+            } catch (e) {
+              throw ioError('write', seg.segPath, e);
+            }
             try {
               ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
-              idxWrite = Promise.resolve();
             } catch (e) {
-              idxWrite = Promise.reject(ioError('write', seg.idxPath, e));
+              throw ioError('write', seg.idxPath, e);
             }
           } else {
-            idxWrite = ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e)));
+            // The segment write goes first; the checksums are computed while the kernel copies.
+            const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
+            segWrite.catch(() => undefined);
+            const idxBuf = this.#indexEntries(g);
+            // Both must have settled before a failure is handled: the repair truncates and the
+            // next batch reuses these positions (and perhaps this slab), so a write still in the
+            // threadpool would land on top of newer records.
+            let idxWrite: Promise<void>;
+            if (ops.writevSync !== undefined && idxBuf.length <= this.#ctx.syncWriteMaxBytes) {
+              try {
+                ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
+                idxWrite = Promise.resolve();
+              } catch (e) {
+                idxWrite = Promise.reject(ioError('write', seg.idxPath, e));
+              }
+            } else {
+              idxWrite = ops.writev(idxRef.fd, [idxBuf], g.idxPos).catch((e: unknown) => Promise.reject(ioError('write', seg.idxPath, e)));
+            }
+            const [segDone, idxDone] = await Promise.allSettled([segWrite, idxWrite]);
+            if (segDone.status === 'rejected') throw segDone.reason;
+            if (idxDone.status === 'rejected') throw idxDone.reason;
           }
-          const [segDone, idxDone] = await Promise.allSettled([segWrite, idxWrite]);
-          if (segDone.status === 'rejected') throw segDone.reason;
-          if (idxDone.status === 'rejected') throw idxDone.reason;
+        } finally {
+          files.release(segRef);
+          files.release(idxRef);
         }
-      } finally {
-        files.release(segRef);
-        files.release(idxRef);
       }
+    } finally {
+      // settled before this returns or throws: close() must not resolve while it runs
+      if (marking !== null) await marking.catch(() => undefined);
     }
     if (marking !== null) await marking; // a failure fails this batch; the next one tries again
     // Everything is written: only now does the metadata move.

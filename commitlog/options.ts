@@ -85,6 +85,15 @@ export interface StoreOptions {
    */
   retentionCheckMs?: number;
   /**
+   * After opening a log found it damaged (ERR_COMMITLOG_CORRUPT or ERR_COMMITLOG_VERSION: only
+   * an operator can change that), open(name) answers with the same error for this long instead
+   * of running the log's recovery again. Each recovery reads the log's newest segments, and a
+   * broker would otherwise run one for every publish to the topic. Other failures (a full disk,
+   * an I/O error) are tried again at the next open. 0 = always try again.
+   * @default 5000 ms; range 0 .. 86400000
+   */
+  damagedRetryMs?: number;
+  /**
    * A batch (one segment's records plus their index entries) up to this many bytes is written
    * with a synchronous pwritev on the event-loop thread when the FileOps offer writevSync;
    * a larger batch sends its segment write to the threadpool, so the kernel's copy overlaps with
@@ -151,6 +160,8 @@ export const TAIL_BUDGET_BYTES_DEFAULT = 256 * MIB;
 /** Age retention needs no finer grain than a minute. */
 export const RETENTION_CHECK_MS_DEFAULT = 60_000;
 export const RETENTION_CHECK_MS_MAX = 86_400_000;
+/** A damaged log stays damaged until an operator acts; a few seconds bounds the recovery reads. */
+export const DAMAGED_RETRY_MS_DEFAULT = 5_000;
 /**
  * 64 KiB copies into the page cache in ~20–40 µs here, about one threadpool round trip
  * (notes/2026-11-23-hot-path.md); larger batches are better overlapped with the checksums.
@@ -223,6 +234,7 @@ export interface ResolvedStoreOptions {
   readonly tailBudgetBytes: number;
   readonly retentionCheckMs: number;
   readonly syncWriteMaxBytes: number;
+  readonly damagedRetryMs: number;
   readonly logDefaults: ResolvedLogOptions;
   readonly bootId: string;
 }
@@ -234,6 +246,7 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
     tailBudgetBytes: integerIn('tailBudgetBytes', opts.tailBudgetBytes ?? TAIL_BUDGET_BYTES_DEFAULT, 0, BUDGET_BYTES_MAX, 'bytes'),
     retentionCheckMs: integerIn('retentionCheckMs', opts.retentionCheckMs ?? RETENTION_CHECK_MS_DEFAULT, 0, RETENTION_CHECK_MS_MAX, 'ms'),
     syncWriteMaxBytes: integerIn('syncWriteMaxBytes', opts.syncWriteMaxBytes ?? SYNC_WRITE_MAX_BYTES_DEFAULT, 0, MAX_RECORD_BYTES_MAX, 'bytes'),
+    damagedRetryMs: integerIn('damagedRetryMs', opts.damagedRetryMs ?? DAMAGED_RETRY_MS_DEFAULT, 0, RETENTION_CHECK_MS_MAX, 'ms'),
     logDefaults: resolveLogOptions(opts.logDefaults ?? {}),
     bootId: opts.bootId === undefined ? machineBootId() : fileNamePart('bootId', opts.bootId),
   });

@@ -25,6 +25,8 @@ export class LogStore {
   readonly #files: FileCache;
   readonly #names: Set<string>;
   readonly #open = new Map<string, Promise<CommitLog>>();
+  /** Logs whose last open found them damaged, with that error and when (StoreOptions.damagedRetryMs). */
+  readonly #damaged = new Map<string, { err: CommitLogError; at: number }>();
   /** Tail bytes per log; Map order is recency of commits (first = coldest). */
   readonly #tails = new Map<CommitLog, number>();
   #tailTotal = 0;
@@ -83,7 +85,8 @@ export class LogStore {
   /**
    * Opens the log `name`, creating it if needed (its files appear with its first record) and
    * recovering it after an unclean stop. Opening an open log returns the same CommitLog (the
-   * options of the first open stay in force).
+   * options of the first open stay in force). For damagedRetryMs after an open found the log
+   * damaged, the same error comes back at once, without another recovery.
    * @throws ERR_COMMITLOG_INVALID_NAME, ERR_COMMITLOG_INVALID_OPTION, ERR_COMMITLOG_CORRUPT,
    *   ERR_COMMITLOG_VERSION, ERR_COMMITLOG_IO, ERR_COMMITLOG_CLOSED
    */
@@ -93,6 +96,11 @@ export class LogStore {
       assertLogName(name);
       const existing = this.#open.get(name);
       if (existing !== undefined) return existing;
+      const damaged = this.#damaged.get(name);
+      if (damaged !== undefined) {
+        if (Date.now() - damaged.at < this.#opts.damagedRetryMs) return Promise.reject(damaged.err);
+        this.#damaged.delete(name);
+      }
       const options = resolveLogOptions(opts, this.#opts.logDefaults);
       const ctx: LogContext = {
         name,
@@ -112,7 +120,12 @@ export class LogStore {
       };
       const opening = CommitLog.open(ctx);
       this.#open.set(name, opening);
-      opening.catch(() => this.#open.delete(name));
+      opening.catch((err: unknown) => {
+        this.#open.delete(name);
+        if (err instanceof CommitLogError && (err.code === 'ERR_COMMITLOG_CORRUPT' || err.code === 'ERR_COMMITLOG_VERSION') && this.#opts.damagedRetryMs > 0) {
+          this.#damaged.set(name, { err, at: Date.now() });
+        }
+      });
       return opening;
     } catch (err) {
       return Promise.reject(err);

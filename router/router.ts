@@ -101,6 +101,9 @@ function lazyTopicLog(opts: LogOptions, inherited: Durability, lazyMs: number): 
   return { ...opts, durability: { mode: 'batch', lazyMs } };
 }
 
+/** At most one 'topic log unavailable' line per topic per this many ms. */
+const UNAVAILABLE_LOG_MS = 5_000;
+
 const DEFAULTS = Object.freeze({
   maxInflight: 256, // above mosquitto's 20: on loopback a deep window is what keeps QoS1 throughput up
   batchRecords: 64, // one readTail fills a socket write without hogging the loop
@@ -459,7 +462,14 @@ export class Router {
       (err: unknown) => {
         state.opening = null;
         const error = new RouterError('ERR_ROUTER_TOPIC_LOG', `cannot open the log of topic '${state.name}'`, { cause: err });
-        this.#log.error({ err: error, topic: state.name }, 'topic log unavailable');
+        // a damaged log fails every open for a while (StoreOptions.damagedRetryMs) and every
+        // publish tries one: one line per topic per UNAVAILABLE_LOG_MS says it, with a count
+        const now = Date.now();
+        if (now - state.unavailableLoggedAt >= UNAVAILABLE_LOG_MS) {
+          this.#log.error({ err: error, topic: state.name, failedSinceLastLine: state.unavailableFailures }, 'topic log unavailable');
+          state.unavailableLoggedAt = now;
+          state.unavailableFailures = 0;
+        } else state.unavailableFailures++;
         const queued = state.queued.splice(0);
         this.#failQueued = error;
         for (const run of queued) run();
@@ -497,6 +507,8 @@ export class Router {
         this.#ensureLog(state);
         return;
       }
+      // the exchange ends here as after any failed store: a QoS 2 packet id must not stay 'storing'
+      if (qos === 2 && origin !== null) origin.inboundQos2.delete(packetId);
       if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
       return;
     }

@@ -83,6 +83,9 @@ export interface TopicState {
   retainedPendingOffset: number;
   /** Publishes waiting for the log to open. */
   readonly queued: Array<() => void>;
+  /** When the router last logged that this topic's log cannot open, and the failures since. */
+  unavailableLoggedAt: number;
+  unavailableFailures: number;
   /** Publishers waiting for their record to commit, in offset order. */
   readonly acks: AckQueue;
   /**
@@ -107,6 +110,8 @@ export function newTopicState(id: TopicId, name: string): TopicState {
     retainedApplied: 0,
     retainedPendingOffset: -1,
     queued: [],
+    unavailableLoggedAt: Number.NEGATIVE_INFINITY,
+    unavailableFailures: 0,
     acks: new AckQueue(),
     syncWaitFrom: Number.POSITIVE_INFINITY,
   };

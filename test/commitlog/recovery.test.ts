@@ -600,3 +600,65 @@ test("a cleared chunk-end flag cannot hide the next chunk: it is found by its st
   t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
   t.regex(err?.message ?? '', /record 5 .*record 10 after it is intact/);
 });
+
+test('a log found damaged is not recovered again by every open for damagedRetryMs; other open failures are retried at once', async (t) => {
+  const dir = await tempDir(t);
+  await writeLog(dir, 'dmg', 40);
+  await flipBit(join(dir, 'dmg', SEG), posOf(17) + 4);
+  let recoveries = 0; // each open of a log lists its directory first
+  let failList = false;
+  const fileOps = {
+    ...nodeFileOps,
+    readdir: async (path: string) => {
+      if (path.endsWith('/dmg') || path.endsWith('/io')) {
+        recoveries++;
+        if (failList) {
+          failList = false;
+          throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+        }
+      }
+      return nodeFileOps.readdir(path);
+    },
+  };
+  const store = await openStore(t, dir, { fileOps, damagedRetryMs: 200 });
+  for (let i = 0; i < 5; i++) t.is((await t.throwsAsync<CommitLogError>(store.open('dmg')))?.code, 'ERR_COMMITLOG_CORRUPT');
+  t.is(recoveries, 1, 'one recovery for five opens');
+  await new Promise((r) => setTimeout(r, 250));
+  t.is((await t.throwsAsync<CommitLogError>(store.open('dmg')))?.code, 'ERR_COMMITLOG_CORRUPT');
+  t.is(recoveries, 2, 'after damagedRetryMs the next open tries again');
+  // an I/O error is not damage: the next open tries again at once, and succeeds
+  failList = true;
+  t.is((await t.throwsAsync<CommitLogError>(store.open('io')))?.code, 'ERR_COMMITLOG_IO');
+  await store.open('io');
+  t.is(recoveries, 4);
+  await t.throwsAsync(LogStore.open(dir, { damagedRetryMs: -1 }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
+});
+
+test('a boot marker still being created when the batch\'s data write fails is settled before the failure is reported', async (t) => {
+  const dir = await tempDir(t);
+  const events: string[] = [];
+  let failWrite = true;
+  const fileOps = {
+    ...nodeFileOps,
+    open: async (path: string, create: boolean) => {
+      if (!path.includes('/boot-')) return nodeFileOps.open(path, create);
+      await new Promise((r) => setTimeout(r, 100)); // a slow file system
+      events.push('marker created');
+      return nodeFileOps.open(path, create);
+    },
+    writevSync: (fd: number, bufs: readonly Buffer[], pos: number) => {
+      if (failWrite) {
+        failWrite = false;
+        throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+      }
+      nodeFileOps.writevSync?.(fd, bufs, pos);
+    },
+  };
+  const store = await openStore(t, dir, { fileOps, bootId: 'b1' });
+  const log = await store.open('x');
+  log.append(Buffer.from('a'));
+  await log.flush().catch(() => events.push('flush failed'));
+  await store.close();
+  events.push('closed');
+  t.deepEqual(events, ['marker created', 'flush failed', 'closed'], 'nothing of the log is still running after close()');
+});

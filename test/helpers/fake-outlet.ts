@@ -18,16 +18,20 @@ export interface FakeOutlet extends Outlet {
   readonly sent: Sent[];
   /** Packet ids the router acknowledged to this publisher (PUBACK/PUBREC). */
   readonly acks: number[];
+  /** Packet ids the router could not store (storeFailed). */
+  readonly failed: number[];
   setWritable(writable: boolean): void;
 }
 
 export function fakeOutlet(writable = true): FakeOutlet {
   const sent: Sent[] = [];
   const acks: number[] = [];
+  const failed: number[] = [];
   let open = writable;
   return {
     sent,
     acks,
+    failed,
     get writable() {
       return open;
     },
@@ -42,7 +46,9 @@ export function fakeOutlet(writable = true): FakeOutlet {
     stored(packetId) {
       acks.push(packetId);
     },
-    storeFailed() {},
+    storeFailed(packetId) {
+      failed.push(packetId);
+    },
   };
 }
 

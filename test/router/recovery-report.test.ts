@@ -2,13 +2,15 @@
  * What the router says about logs that opening recovered after an unclean stop: a torn tail is a
  * warning naming the topic; a torn sealed segment (every later segment dropped), or damage that
  * intact records follow found after a reboot, is an error line, because bit rot looks the same
- * and may have taken committed records.
+ * and may have taken committed records. A topic whose log cannot open keeps its subscribers'
+ * unacknowledged messages, frees QoS 2 packet ids, and says so once per few seconds.
  */
 import test from 'ava';
 import { appendFile, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { LogStore, type StoreOptions } from '../../commitlog/index.js';
+import type { Router as RouterT } from '../../router/index.js';
 import { Router, type RouterLogger, type RouterOptions } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
 import { fakeOutlet, until } from '../helpers/fake-outlet.js';
@@ -127,4 +129,76 @@ test('after a reboot, damage that intact records follow ends the topic log there
   const end = error?.obj.end as number;
   t.true(end > 0 && end < 12, `the log ends at the damaged record, ${end}`);
   t.is(error?.obj.truncatedRecords, 12 - end);
+});
+
+/**
+ * Flips the byte in the middle of topic r/x's only segment, as after an unclean stop (same boot:
+ * the log refuses to open); flipping it again repairs it.
+ */
+async function flipMiddle(dir: string): Promise<void> {
+  const logDir = join(dir, (await readdir(dir)).find((n) => /^t-\d+$/.test(n)) ?? '');
+  await rm(join(logDir, 'clean-shutdown'), { force: true });
+  const seg = join(logDir, (await readdir(logDir)).find((f) => f.endsWith('.segment')) ?? '');
+  const fh = await open(seg, 'r+');
+  const at = Math.floor((await stat(seg)).size / 2);
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0] = (b[0] as number) ^ 0x40;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
+}
+
+test('while a topic log cannot open, a reconnecting session keeps its unacknowledged messages there, QoS 2 packet ids are freed, and one line says so; after a repair they are resent', async (t) => {
+  const dir = await tempDir(t);
+  {
+    // 12 QoS 1 messages delivered to the persistent session 'sub' and never acknowledged
+    const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+    const router = await Router.open(store);
+    const out = fakeOutlet();
+    const { session: sub } = router.attach('sub', false, out);
+    router.subscribe(sub, 'r/x', 1);
+    const pub = fakeOutlet();
+    const { session } = router.attach('pub', true, pub);
+    const topic = router.intern('r/x');
+    for (let pid = 1; pid <= 12; pid++) {
+      router.publish(session, topic, 1, false, Buffer.alloc(40, pid), null, -1, pid, pub);
+      await until(() => pub.acks.length === pid); // one chunk each
+    }
+    await until(() => out.sent.length === 12);
+    router.detach(sub, out);
+    await router.close();
+    await store.close();
+  }
+  await flipMiddle(dir);
+  const { logger, lines } = capture();
+  const store = await LogStore.open(dir, { retentionCheckMs: 0, damagedRetryMs: 200 });
+  const router: RouterT = await Router.open(store, { logger });
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  const other = fakeOutlet();
+  const { session: o } = router.attach('other', true, other);
+  const topic = router.intern('r/x');
+  router.beginQos2(o, 7);
+  router.publish(o, topic, 2, false, Buffer.from('q2'), null, -1, 7, other);
+  await until(() => other.failed.length === 1);
+  t.is(router.qos2State(o, 7), 'new', 'the failed QoS 2 exchange is over: the packet id can be used again');
+  for (let pid = 8; pid <= 11; pid++) router.publish(o, topic, 1, false, Buffer.from('q1'), null, -1, pid, other);
+  await until(() => other.failed.length === 5);
+  t.is(lines.filter((l) => l.msg === 'topic log unavailable').length, 1, 'one line for five failures');
+
+  const out2 = fakeOutlet();
+  const { session: sub } = router.attach('sub', false, out2);
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(sub.inflight.size, 12, 'nothing was taken for gone to retention');
+  t.is(out2.sent.length, 0);
+
+  await flipMiddle(dir); // the operator repairs the file
+  await new Promise((r) => setTimeout(r, 250)); // past damagedRetryMs
+  router.detach(sub, out2);
+  const out3 = fakeOutlet();
+  router.attach('sub', false, out3);
+  await until(() => out3.sent.length === 12);
+  t.deepEqual(out3.sent.map((m) => m.payload[0]), Array.from({ length: 12 }, (_, i) => i + 1));
 });
