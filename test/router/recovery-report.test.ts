@@ -91,6 +91,23 @@ test('a torn tail is a warning and a torn sealed segment an error line, each nam
   t.is(error?.obj.end, Number(idxs[idxs.length - 2]?.slice(0, 20)));
 });
 
+/**
+ * Flips the byte in the middle of the only topic log's only segment, as after an unclean stop (same boot:
+ * the log refuses to open); flipping it again repairs it.
+ */
+async function flipMiddle(dir: string): Promise<void> {
+  const logDir = join(dir, (await readdir(dir)).find((n) => /^t-\d+$/.test(n)) ?? '');
+  await rm(join(logDir, 'clean-shutdown'), { force: true });
+  const seg = join(logDir, (await readdir(logDir)).find((f) => f.endsWith('.segment')) ?? '');
+  const fh = await open(seg, 'r+');
+  const at = Math.floor((await stat(seg)).size / 2);
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0] = (b[0] as number) ^ 0x40;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
+}
+
 test('after a reboot, damage that intact records follow ends the topic log there with an error line (in the same boot it would refuse to open)', async (t) => {
   const dir = await tempDir(t);
   const store = await LogStore.open(dir, { retentionCheckMs: 0 });
@@ -104,16 +121,7 @@ test('after a reboot, damage that intact records follow ends the topic log there
   }
   await router.close();
   await store.close();
-  const logDir = join(dir, `t-${topic}`);
-  await rm(join(logDir, 'clean-shutdown'));
-  const seg = join(logDir, (await readdir(logDir)).find((f) => f.endsWith('.segment')) ?? '');
-  const fh = await open(seg, 'r+');
-  const at = Math.floor((await stat(seg)).size / 2);
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, at);
-  b[0] = (b[0] as number) ^ 0x40;
-  await fh.write(b, 0, 1, at);
-  await fh.close();
+  await flipMiddle(dir);
 
   // the same boot: the topic's log refuses to open (ERR_COMMITLOG_CORRUPT), and the router says so
   const same = await reopenWatching(t, dir, {});
@@ -130,23 +138,6 @@ test('after a reboot, damage that intact records follow ends the topic log there
   t.true(end > 0 && end < 12, `the log ends at the damaged record, ${end}`);
   t.is(error?.obj.truncatedRecords, 12 - end);
 });
-
-/**
- * Flips the byte in the middle of topic r/x's only segment, as after an unclean stop (same boot:
- * the log refuses to open); flipping it again repairs it.
- */
-async function flipMiddle(dir: string): Promise<void> {
-  const logDir = join(dir, (await readdir(dir)).find((n) => /^t-\d+$/.test(n)) ?? '');
-  await rm(join(logDir, 'clean-shutdown'), { force: true });
-  const seg = join(logDir, (await readdir(logDir)).find((f) => f.endsWith('.segment')) ?? '');
-  const fh = await open(seg, 'r+');
-  const at = Math.floor((await stat(seg)).size / 2);
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, at);
-  b[0] = (b[0] as number) ^ 0x40;
-  await fh.write(b, 0, 1, at);
-  await fh.close();
-}
 
 test('while a topic log cannot open, a reconnecting session keeps its unacknowledged messages there, QoS 2 packet ids are freed, and one line says so; after a repair they are resent', async (t) => {
   const dir = await tempDir(t);
