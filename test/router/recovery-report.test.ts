@@ -10,7 +10,6 @@ import { appendFile, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { LogStore, type StoreOptions } from '../../commitlog/index.js';
-import type { Router as RouterT } from '../../router/index.js';
 import { Router, type RouterLogger, type RouterOptions } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
 import { fakeOutlet, until } from '../helpers/fake-outlet.js';
@@ -163,7 +162,7 @@ test('while a topic log cannot open, a reconnecting session keeps its unacknowle
   await flipMiddle(dir);
   const { logger, lines } = capture();
   const store = await LogStore.open(dir, { retentionCheckMs: 0, damagedRetryMs: 200 });
-  const router: RouterT = await Router.open(store, { logger });
+  const router = await Router.open(store, { logger });
   t.teardown(async () => {
     await router.close();
     await store.close();
