@@ -25,7 +25,7 @@ export class LogStore {
   readonly #files: FileCache;
   readonly #names: Set<string>;
   readonly #open = new Map<string, Promise<CommitLog>>();
-  /** Logs whose last open found them damaged, with that error and when (StoreOptions.damagedRetryMs). */
+  /** Logs whose last open found them damaged, with that error and when (performance.now(), StoreOptions.damagedRetryMs). */
   readonly #damaged = new Map<string, { err: CommitLogError; at: number }>();
   /** Tail bytes per log; Map order is recency of commits (first = coldest). */
   readonly #tails = new Map<CommitLog, number>();
@@ -98,7 +98,7 @@ export class LogStore {
       if (existing !== undefined) return existing;
       const damaged = this.#damaged.get(name);
       if (damaged !== undefined) {
-        if (Date.now() - damaged.at < this.#opts.damagedRetryMs) return Promise.reject(damaged.err);
+        if (performance.now() - damaged.at < this.#opts.damagedRetryMs) return Promise.reject(damaged.err);
         this.#damaged.delete(name);
       }
       const options = resolveLogOptions(opts, this.#opts.logDefaults);
@@ -123,7 +123,7 @@ export class LogStore {
       opening.catch((err: unknown) => {
         this.#open.delete(name);
         if (err instanceof CommitLogError && (err.code === 'ERR_COMMITLOG_CORRUPT' || err.code === 'ERR_COMMITLOG_VERSION') && this.#opts.damagedRetryMs > 0) {
-          this.#damaged.set(name, { err, at: Date.now() });
+          this.#damaged.set(name, { err, at: performance.now() });
         }
       });
       return opening;

@@ -463,14 +463,24 @@ export class Router {
         state.opening = null;
         const error = new RouterError('ERR_ROUTER_TOPIC_LOG', `cannot open the log of topic '${state.name}'`, { cause: err });
         // a damaged log fails every open for a while (StoreOptions.damagedRetryMs) and every
-        // publish tries one: one line per topic per UNAVAILABLE_LOG_MS says it, with a count
-        const now = Date.now();
-        if (now - state.unavailableLoggedAt >= UNAVAILABLE_LOG_MS) {
-          this.#log.error({ err: error, topic: state.name, failedSinceLastLine: state.unavailableFailures }, 'topic log unavailable');
-          state.unavailableLoggedAt = now;
-          state.unavailableFailures = 0;
-        } else state.unavailableFailures++;
+        // publish tries one: one line per topic per UNAVAILABLE_LOG_MS says it, with the failed
+        // opens and publishes since the last line; a different error is said at once
         const queued = state.queued.splice(0);
+        const now = performance.now();
+        const code = (err as { code?: unknown }).code;
+        const reason = typeof code === 'string' ? code : String(err);
+        state.unavailableOpens++;
+        state.unavailablePublishes += queued.length;
+        if (now - state.unavailableLoggedAt >= UNAVAILABLE_LOG_MS || reason !== state.unavailableReason) {
+          this.#log.error(
+            { err: error, topic: state.name, failedOpens: state.unavailableOpens, failedPublishes: state.unavailablePublishes },
+            'topic log unavailable',
+          );
+          state.unavailableLoggedAt = now;
+          state.unavailableReason = reason;
+          state.unavailableOpens = 0;
+          state.unavailablePublishes = 0;
+        }
         this.#failQueued = error;
         for (const run of queued) run();
         this.#failQueued = null;
@@ -507,9 +517,12 @@ export class Router {
         this.#ensureLog(state);
         return;
       }
-      // the exchange ends here as after any failed store: a QoS 2 packet id must not stay 'storing'
+      // the exchange ends here as after any failed store (#completion): a QoS 2 packet id must
+      // not stay 'storing', and the answer goes to the session's connection now, which after a
+      // takeover is not the one the PUBLISH came in on (the client resent it there)
       if (qos === 2 && origin !== null) origin.inboundQos2.delete(packetId);
-      if (packetId > 0 && outlet !== null) outlet.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
+      const to = origin !== null ? origin.outlet : outlet;
+      if (packetId > 0 && to !== null) to.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
       return;
     }
     this.stats.messagesIn++;

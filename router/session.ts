@@ -83,9 +83,14 @@ export interface TopicState {
   retainedPendingOffset: number;
   /** Publishes waiting for the log to open. */
   readonly queued: Array<() => void>;
-  /** When the router last logged that this topic's log cannot open, and the failures since. */
+  /**
+   * When (performance.now()) the router last logged that this topic's log cannot open, the
+   * error code it logged, and the failed opens and publishes since (counting the logged one).
+   */
   unavailableLoggedAt: number;
-  unavailableFailures: number;
+  unavailableReason: string;
+  unavailableOpens: number;
+  unavailablePublishes: number;
   /** Publishers waiting for their record to commit, in offset order. */
   readonly acks: AckQueue;
   /**
@@ -111,7 +116,9 @@ export function newTopicState(id: TopicId, name: string): TopicState {
     retainedPendingOffset: -1,
     queued: [],
     unavailableLoggedAt: Number.NEGATIVE_INFINITY,
-    unavailableFailures: 0,
+    unavailableReason: '',
+    unavailableOpens: 0,
+    unavailablePublishes: 0,
     acks: new AckQueue(),
     syncWaitFrom: Number.POSITIVE_INFINITY,
   };

@@ -631,6 +631,14 @@ test('a log found damaged is not recovered again by every open for damagedRetryM
   t.is((await t.throwsAsync<CommitLogError>(store.open('io')))?.code, 'ERR_COMMITLOG_IO');
   await store.open('io');
   t.is(recoveries, 4);
+  // a format version this build does not know is damage as far as retrying goes
+  await writeLog(dir, 'ver', 3);
+  const fh = await open(join(dir, 'ver', SEG), 'r+');
+  await fh.write(Buffer.from([9, 0, 0, 0]), 0, 4, 4);
+  await fh.close();
+  const first = await t.throwsAsync<CommitLogError>(store.open('ver'));
+  t.is(first?.code, 'ERR_COMMITLOG_VERSION');
+  t.is(await t.throwsAsync<CommitLogError>(store.open('ver')), first, 'the same error, from the cache');
   await t.throwsAsync(LogStore.open(dir, { damagedRetryMs: -1 }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
 });
 

@@ -9,7 +9,7 @@ import test from 'ava';
 import { appendFile, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { LogStore, type StoreOptions } from '../../commitlog/index.js';
+import { LogStore, nodeFileOps, type StoreOptions } from '../../commitlog/index.js';
 import { Router, type RouterLogger, type RouterOptions } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
 import { fakeOutlet, until } from '../helpers/fake-outlet.js';
@@ -191,4 +191,67 @@ test('while a topic log cannot open, a reconnecting session keeps its unacknowle
   router.attach('sub', false, out3);
   await until(() => out3.sent.length === 12);
   t.deepEqual(out3.sent.map((m) => m.payload[0]), Array.from({ length: 12 }, (_, i) => i + 1));
+});
+
+test('a publish queued behind a failed open is answered on the connection the session has now; a different error is logged at once, with what failed since the last line', async (t) => {
+  const dir = await tempDir(t);
+  {
+    const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+    const router = await Router.open(store);
+    const pub = fakeOutlet();
+    const { session } = router.attach('pub', true, pub);
+    const topic = router.intern('r/x');
+    for (let pid = 1; pid <= 12; pid++) {
+      router.publish(session, topic, 1, false, Buffer.alloc(40, pid), null, -1, pid, pub);
+      await until(() => pub.acks.length === pid);
+    }
+    await router.close();
+    await store.close();
+  }
+  await flipMiddle(dir);
+  let failList = false; // the next listing of a topic log's directory fails with EIO
+  const fileOps = {
+    ...nodeFileOps,
+    readdir: async (path: string) => {
+      if (failList && /\/t-\d+$/.test(path)) {
+        failList = false;
+        throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+      }
+      return nodeFileOps.readdir(path);
+    },
+  };
+  const { logger, lines } = capture();
+  const store = await LogStore.open(dir, { retentionCheckMs: 0, damagedRetryMs: 100, fileOps });
+  const router = await Router.open(store, { logger });
+  t.teardown(async () => {
+    await router.close();
+    await store.close();
+  });
+  const topic = router.intern('r/x');
+  // PUBLISH 7 waits for the log on connection A; the client reconnects on B before it fails
+  const a = fakeOutlet();
+  const { session } = router.attach('c', false, a);
+  router.beginQos2(session, 7);
+  router.publish(session, topic, 2, false, Buffer.from('q2'), null, -1, 7, a);
+  const b = fakeOutlet();
+  router.attach('c', false, b);
+  await until(() => b.failed.length === 1);
+  t.deepEqual(a.failed, [], 'not to the connection that is gone');
+  t.is(router.qos2State(session, 7), 'new');
+  // three more failures inside the 5 s window: no line of their own
+  for (let pid = 8; pid <= 10; pid++) router.publish(session, topic, 1, false, Buffer.from('q1'), null, -1, pid, b);
+  await until(() => b.failed.length === 4);
+  const unavailable = () => lines.filter((l) => l.msg === 'topic log unavailable');
+  t.is(unavailable().length, 1);
+  // past damagedRetryMs the next open fails differently (EIO): said at once, with the count
+  await new Promise((r) => setTimeout(r, 150));
+  failList = true;
+  router.publish(session, topic, 1, false, Buffer.from('q1'), null, -1, 11, b);
+  await until(() => b.failed.length === 5);
+  t.is(unavailable().length, 2);
+  const second = unavailable()[1]?.obj;
+  t.regex(String((second?.err as Error | undefined)?.cause), /EIO/);
+  t.is(unavailable()[0]?.obj.failedPublishes, 1);
+  t.is(second?.failedOpens, 2, 'the suppressed open (publishes 8-10 waited for one) and this one');
+  t.is(second?.failedPublishes, 4);
 });
