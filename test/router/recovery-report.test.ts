@@ -91,6 +91,28 @@ test('a torn tail is a warning and a torn sealed segment an error line, each nam
 });
 
 /**
+ * A broker's life before the damage: 12 QoS 1 messages of 40 bytes (byte i = message i) on
+ * `topic`, each stored on its own (one chunk each), then a clean stop. With `subscriber`, that
+ * persistent session receives all 12 and acknowledges none.
+ */
+async function twelveMessages(dir: string, topic: string, subscriber?: string): Promise<void> {
+  const store = await LogStore.open(dir, { retentionCheckMs: 0 });
+  const router = await Router.open(store);
+  const out = fakeOutlet();
+  if (subscriber !== undefined) router.subscribe(router.attach(subscriber, false, out).session, topic, 1);
+  const pub = fakeOutlet();
+  const { session } = router.attach('pub', true, pub);
+  const id = router.intern(topic);
+  for (let pid = 1; pid <= 12; pid++) {
+    router.publish(session, id, 1, false, Buffer.alloc(40, pid), null, -1, pid, pub);
+    await until(() => pub.acks.length === pid);
+  }
+  if (subscriber !== undefined) await until(() => out.sent.length === 12);
+  await router.close();
+  await store.close();
+}
+
+/**
  * Flips the byte in the middle of the only topic log's only segment, as after an unclean stop (same boot:
  * the log refuses to open); flipping it again repairs it.
  */
@@ -109,17 +131,7 @@ async function flipMiddle(dir: string): Promise<void> {
 
 test('after a reboot, damage that intact records follow ends the topic log there with an error line (in the same boot it would refuse to open)', async (t) => {
   const dir = await tempDir(t);
-  const store = await LogStore.open(dir, { retentionCheckMs: 0 });
-  const router = await Router.open(store);
-  const pub = fakeOutlet();
-  const { session } = router.attach('pub', true, pub);
-  const topic = router.intern('r/reboot');
-  for (let pid = 1; pid <= 12; pid++) {
-    router.publish(session, topic, 1, false, Buffer.alloc(40, pid), null, -1, pid, pub);
-    await until(() => pub.acks.length === pid); // one chunk per message
-  }
-  await router.close();
-  await store.close();
+  await twelveMessages(dir, 'r/reboot');
   await flipMiddle(dir);
 
   // the same boot: the topic's log refuses to open (ERR_COMMITLOG_CORRUPT), and the router says so
@@ -140,25 +152,7 @@ test('after a reboot, damage that intact records follow ends the topic log there
 
 test('while a topic log cannot open, a reconnecting session keeps its unacknowledged messages there, QoS 2 packet ids are freed, and one line says so; after a repair they are resent', async (t) => {
   const dir = await tempDir(t);
-  {
-    // 12 QoS 1 messages delivered to the persistent session 'sub' and never acknowledged
-    const store = await LogStore.open(dir, { retentionCheckMs: 0 });
-    const router = await Router.open(store);
-    const out = fakeOutlet();
-    const { session: sub } = router.attach('sub', false, out);
-    router.subscribe(sub, 'r/x', 1);
-    const pub = fakeOutlet();
-    const { session } = router.attach('pub', true, pub);
-    const topic = router.intern('r/x');
-    for (let pid = 1; pid <= 12; pid++) {
-      router.publish(session, topic, 1, false, Buffer.alloc(40, pid), null, -1, pid, pub);
-      await until(() => pub.acks.length === pid); // one chunk each
-    }
-    await until(() => out.sent.length === 12);
-    router.detach(sub, out);
-    await router.close();
-    await store.close();
-  }
+  await twelveMessages(dir, 'r/x', 'sub'); // delivered to 'sub', never acknowledged
   await flipMiddle(dir);
   const { logger, lines } = capture();
   const store = await LogStore.open(dir, { retentionCheckMs: 0, damagedRetryMs: 200 });
@@ -195,19 +189,7 @@ test('while a topic log cannot open, a reconnecting session keeps its unacknowle
 
 test('a publish queued behind a failed open is answered on the connection the session has now; a different error is logged at once, with what failed since the last line', async (t) => {
   const dir = await tempDir(t);
-  {
-    const store = await LogStore.open(dir, { retentionCheckMs: 0 });
-    const router = await Router.open(store);
-    const pub = fakeOutlet();
-    const { session } = router.attach('pub', true, pub);
-    const topic = router.intern('r/x');
-    for (let pid = 1; pid <= 12; pid++) {
-      router.publish(session, topic, 1, false, Buffer.alloc(40, pid), null, -1, pid, pub);
-      await until(() => pub.acks.length === pid);
-    }
-    await router.close();
-    await store.close();
-  }
+  await twelveMessages(dir, 'r/x');
   await flipMiddle(dir);
   let failList = false; // the next listing of a topic log's directory fails with EIO
   const fileOps = {
