@@ -960,25 +960,18 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     // and whichever lands first, a crash leaves either a marker naming an earlier boot (lenient)
     // or the page cache intact (strict is right). Not synced: a marker a power loss takes back
     // names an older boot, and recovery is lenient, as it should be after a power loss.
-    let marking: Promise<void> | null = null;
+    let marking: Promise<unknown> | null = null;
     if (!this.#bootMarked) {
-      if (!this.#dirReady) {
-        await ops.mkdir(this.#ctx.dir);
-        this.#dirReady = true;
-        this.#ctx.created(this);
-      }
-      marking = this.#markBoot();
-      marking.catch(() => undefined); // settled below, after the writes, whatever they do
+      await this.#ensureDir();
+      // settled below, after the writes, whatever they do: to the error it failed with, or null
+      marking = this.#markBoot().then(() => null, (err: unknown) => err);
     }
+    let markFailure: unknown = null;
     try {
       for (const g of groups) {
         const { seg, segBufs } = g;
         if (g.isNew) {
-          if (!this.#dirReady) {
-            await ops.mkdir(this.#ctx.dir);
-            this.#dirReady = true;
-            this.#ctx.created(this);
-          }
+          await this.#ensureDir();
           this.#orphans.push(seg);
         }
         const paths = [seg.segPath, seg.idxPath];
@@ -1029,9 +1022,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       }
     } finally {
       // settled before this returns or throws: close() must not resolve while it runs
-      if (marking !== null) await marking.catch(() => undefined);
+      if (marking !== null) markFailure = await marking;
     }
-    if (marking !== null) await marking; // a failure fails this batch; the next one tries again
+    if (markFailure !== null) throw markFailure; // fails this batch; the next one tries again
     // Everything is written: only now does the metadata move.
     for (const g of groups) {
       const seg = g.seg;
@@ -1046,6 +1039,14 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     this.#orphans = [];
     return groups;
+  }
+
+  /** Creates the log's directory before its first file. */
+  async #ensureDir(): Promise<void> {
+    if (this.#dirReady) return;
+    await this.#ctx.ops.mkdir(this.#ctx.dir);
+    this.#dirReady = true;
+    this.#ctx.created(this);
   }
 
   /** Creates this boot's marker, then removes earlier boots' (a crash in between leaves both: fine). */

@@ -517,12 +517,10 @@ export class Router {
         this.#ensureLog(state);
         return;
       }
-      // the exchange ends here as after any failed store (#completion): a QoS 2 packet id must
-      // not stay 'storing', and the answer goes to the session's connection now, which after a
-      // takeover is not the one the PUBLISH came in on (the client resent it there)
-      if (qos === 2 && origin !== null) origin.inboundQos2.delete(packetId);
-      const to = origin !== null ? origin.outlet : outlet;
-      if (packetId > 0 && to !== null) to.storeFailed(packetId, qos as 1 | 2, this.#failQueued);
+      // ends like any failed store (#completion): a QoS 2 packet id is freed, and the answer goes
+      // to the session's connection now, which after a takeover is not the one the PUBLISH came
+      // in on (the client resent it there)
+      if (packetId > 0 && outlet !== null && origin !== null) this.#completion(origin, packetId, qos as 1 | 2).done(this.#failQueued);
       return;
     }
     this.stats.messagesIn++;
