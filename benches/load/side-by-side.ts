@@ -2,8 +2,8 @@
  * The side-by-side driver behind `npm run bench:compare` and `npm run bench:broker`: for each
  * round, each scenario, each broker (order rotated every time, so no broker always runs first
  * or last), it starts a fresh broker pinned to one core, runs `mqlog bench --json` pinned to
- * the other (after a short discarded warm-up run, so V8-compiled brokers are measured warm),
- * and stops the broker. Then it takes medians over the rounds, prints one table of
+ * the other (after discarded warm-up runs of the same load, so V8-compiled brokers are measured
+ * in the state a long-running process is in, not while their JIT settles), and stops the broker. Then it takes medians over the rounds, prints one table of
  * figures and ratios, and writes the JSON to benches/results/<name>.json.
  *
  * Load traffic only goes to 127.0.0.1, every run has a time limit, and brokers are always
@@ -25,8 +25,14 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
 /** Hard stop for one load run, ms (the load client's own limit; the driver kills it 15 s later). */
 const RUN_TIME_LIMIT_MS = 90_000;
-/** The warm-up run sends this fraction of a full run's messages. */
-const WARMUP_DIVISOR = 10;
+/**
+ * Discarded warm-up runs before each measured run, each as long as the measured one and with
+ * client ids (and so sessions and topics) of its own, like the churn a long-running broker has
+ * seen. One run of a tenth, the driver's first setting, measured mqlog's and aedes' JIT while
+ * it was still settling: on one broker process the 2nd and 3rd 20k-message QoS 1 runs cost
+ * ~28 µs per message and the 4th onwards 15–18 (notes/2026-11-23-jit-settling.md).
+ */
+export const DEFAULT_WARMUP_RUNS = 3;
 
 /** The figures kept per run (a subset of LoadFigures, flat for medians and tables). */
 export interface RunFigures {
@@ -58,8 +64,8 @@ export interface SuiteOptions {
   /** Cores for the broker and the load (taskset -c), or null not to pin. */
   brokerCpu: number | null;
   loadCpu: number | null;
-  /** Run a short discarded load after each broker start, so JIT-compiled brokers are measured warm. */
-  warmup: boolean;
+  /** Discarded runs of the same load after each broker start (0: measure a cold broker). */
+  warmupRuns: number;
   resultsDir: string;
   command: string;
   log: (line: string) => void;
@@ -229,10 +235,10 @@ export async function runSuite(o: SuiteOptions): Promise<{ jsonPath: string; tab
         }
         const common = ['--port', String(broker.port), '--broker-pid', String(broker.pid), '--json', '--time-limit-ms', String(RUN_TIME_LIMIT_MS)];
         try {
-          if (o.warmup && s.messages > 1) {
-            // Discarded: lets V8 compile aedes' and mqlog's hot paths before the measured run.
-            const warm = Math.max(100, Math.floor(s.messages / WARMUP_DIVISOR));
-            await runLoadChild([...s.args, '--messages', String(warm), ...common, '--client-prefix', `warm-${b}`], o.loadCpu);
+          // Discarded: lets V8 compile (and recompile, as new sessions and topics bring new
+          // shapes) aedes' and mqlog's hot paths before the measured run.
+          for (let w = 0; s.messages > 1 && w < o.warmupRuns; w++) {
+            await runLoadChild([...s.args, '--messages', String(messages), ...common, '--client-prefix', `warm${w}-${b}`], o.loadCpu);
           }
           const load1m = loadavg()[0] ?? 0;
           const f = await runLoadChild([...s.args, '--messages', String(messages), ...common, '--client-prefix', `cmp-${b}`], o.loadCpu);
@@ -273,7 +279,7 @@ export async function runSuite(o: SuiteOptions): Promise<{ jsonPath: string; tab
       loadCpu: o.loadCpu,
       rounds: o.rounds,
       quick: o.quick,
-      warmup: o.warmup,
+      warmupRuns: o.warmupRuns,
       loadavgBefore: loadBefore,
       loadavgAfter: loadavg(),
       note: 'shared 2-core machine; other engineers run tests and benchmarks at the same time',
@@ -307,19 +313,25 @@ export async function suiteMain(name: string, scenarios: readonly SuiteScenario[
       only: { type: 'string' },
       'no-pin': { type: 'boolean' },
       'no-warmup': { type: 'boolean' },
+      'warmup-runs': { type: 'string' },
       'results-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help === true) {
     process.stdout.write(
-      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto] [--only id,...] [--no-pin] [--no-warmup] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
+      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto] [--only id,...] [--no-pin] [--warmup-runs N | --no-warmup] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
     );
     return 0;
   }
   const rounds = Number(values.rounds ?? '3');
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
     process.stderr.write(`--rounds must be an integer in [1, 20], got ${values.rounds}\n`);
+    return 2;
+  }
+  const warmupRuns = values['no-warmup'] === true ? 0 : Number(values['warmup-runs'] ?? String(DEFAULT_WARMUP_RUNS));
+  if (!Number.isInteger(warmupRuns) || warmupRuns < 0 || warmupRuns > 10) {
+    process.stderr.write(`--warmup-runs must be an integer in [0, 10], got ${values['warmup-runs']}\n`);
     return 2;
   }
   const brokers = (values.brokers ?? BROKER_NAMES.join(',')).split(',').filter((b) => b !== '');
@@ -343,11 +355,11 @@ export async function suiteMain(name: string, scenarios: readonly SuiteScenario[
     quick: values.quick === true,
     brokerCpu: pin ? 0 : null,
     loadCpu: pin ? 1 : null,
-    warmup: values['no-warmup'] !== true,
+    warmupRuns,
     resultsDir: values['results-dir'] ?? join(ROOT, 'benches/results'),
     command: `npm run bench:${name} --${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`,
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  process.stdout.write(`\n${table}\n\nmedians of ${rounds} round(s); broker pinned to CPU ${pin ? 0 : '-'}, load to CPU ${pin ? 1 : '-'}\nJSON: ${jsonPath}\n`);
+  process.stdout.write(`\n${table}\n\nmedians of ${rounds} round(s), each after ${warmupRuns} discarded warm-up run(s); broker pinned to CPU ${pin ? 0 : '-'}, load to CPU ${pin ? 1 : '-'}\nJSON: ${jsonPath}\n`);
   return 0;
 }

@@ -20,7 +20,8 @@ taskset -c 0 node ${NODE_FLAGS:-} "$DIST/src/cli/main.js" start --port "$PORT" -
 BP=$!
 trap 'kill $BP 2>/dev/null || true; wait $BP 2>/dev/null || true; rm -rf "$D" "$ERR"' EXIT
 for _ in $(seq 100); do grep -q ready "$ERR" 2>/dev/null && break; sleep 0.1; done
-taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --json "$@" --client-prefix warm >/dev/null 2>&1
+# WARM=N sends N messages per client in the warm-up instead of the measured run's count.
+taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --json "$@" ${WARM:+--messages "$WARM"} --client-prefix warm >/dev/null 2>&1
 snap() { for t in /proc/$BP/task/*; do echo "$(basename "$t") $(awk '{print $14, $15}' "$t/stat")"; done | sort; }
 S0=$(snap)
 OUT=$(taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --broker-pid "$BP" --json "$@" 2>/dev/null)

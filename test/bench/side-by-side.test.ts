@@ -77,15 +77,16 @@ test('runs a short round against aedes as a child process and writes the JSON re
   const log: string[] = [];
   const scenario = { id: 'tiny', title: 'tiny pairs', args: ['--scenario', 'pairs', '--clients', '2', '--qos', '1'], messages: 200 };
   const { jsonPath, table } = await runSuite({
-    name: 'suite-test', scenarios: [scenario], brokers: ['aedes'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmup: true,
+    name: 'suite-test', scenarios: [scenario], brokers: ['aedes'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmupRuns: 1,
     resultsDir: dir, command: 'test', log: (l) => log.push(l),
   });
   t.regex(table, /tiny pairs \| aedes/);
   const json = JSON.parse(await readFile(jsonPath, 'utf8')) as {
-    name: string; node: string; gitCommit: string; machine: { cores: number }; brokers: Record<string, { ok: boolean }>;
+    name: string; node: string; gitCommit: string; machine: { cores: number }; conditions: { warmupRuns: number }; brokers: Record<string, { ok: boolean }>;
     scenarios: { id: string; results: Record<string, { rounds: RunFigures[]; median: RunFigures }> }[];
   };
   t.is(json.name, 'suite-test');
+  t.is(json.conditions.warmupRuns, 1);
   t.is(json.node, process.version);
   t.regex(json.gitCommit, /^[0-9a-f]{40}$|^unknown$/);
   t.true(json.machine.cores > 0);
