@@ -4,7 +4,8 @@
  *   - inbound: splitting a chunk of 64 QoS 1 PUBLISHes into packets and reading topic, packet id
  *     and payload (our framer + scan vs mqtt-packet's parser);
  *   - outbound: the PUBLISH header for one subscriber (ours, 3.1.1 and 5.0, vs generate());
- *   - MQTT 5 property scanning, record encoding, and subscription matching at 10k filters.
+ *   - MQTT 5 property scanning, record encoding, and subscription matching at 10k filters;
+ *   - an inbound topic from its bytes against the connection's last-topic cache.
  * Every task checks its result before it is timed. Run: npm run bench:protocol
  */
 import { isUtf8 } from 'node:buffer';
@@ -12,9 +13,11 @@ import mqtt, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { Bench } from 'tinybench';
 import { encodeRecord } from '../router/record.js';
 import { SubscriptionTrie } from '../router/subscriptions.js';
+import { isValidTopicName } from '../router/topic-filter.js';
 import { TopicTable } from '../router/topics.js';
 import { encodePublishHeader } from '../src/protocol/encode.js';
 import { PacketFramer } from '../src/protocol/framer.js';
+import { LastTopic } from '../src/protocol/last-topic.js';
 import { encodePublishHeaderV5, newPublishProperties, scanPublishProperties } from '../src/protocol/properties.js';
 import { printTable, rowFromTask, writeResults, type BenchRow } from './lib/reporter.js';
 
@@ -102,6 +105,22 @@ async function main(): Promise<void> {
   for (let i = 0; i < 10_000; i++) table.intern(`sensors/building-${i % 100}/floor-${i % 10}/t${i}`);
   bench.add('router: intern a known topic among 10k', () => table.lookup('sensors/building-7/floor-7/t7007'));
 
+  // ── the topic of an inbound PUBLISH: from its bytes, or a repeat of the connection's last ──
+  const known = 'sensors/building-7/floor-7/t7007';
+  const inPacket = Buffer.concat([Buffer.from([0x32, 0x30, 0x00, known.length]), Buffer.from(known), Buffer.from([0, 7]), PAYLOAD]);
+  const tFrom = 4;
+  const tTo = tFrom + known.length;
+  const topicOf = (): number => {
+    if (!isUtf8(inPacket.subarray(tFrom, tTo))) return -1;
+    const name = inPacket.toString('utf8', tFrom, tTo);
+    return isValidTopicName(name) ? table.intern(name).id : -1;
+  };
+  const last = new LastTopic<number>(-1);
+  last.remember(inPacket, tFrom, tTo, known, topicOf());
+  if (topicOf() !== table.lookup(known) || !last.matches(inPacket, tFrom, tTo) || last.id !== table.lookup(known)) throw new Error('topic check failed');
+  bench.add('topic: UTF-8 check + string + name check + intern (a new PUBLISH topic)', topicOf);
+  bench.add('topic: same bytes as the last PUBLISH (connection cache)', () => last.matches(inPacket, tFrom, tTo));
+
   await bench.run();
   for (const task of bench.tasks) {
     const perChunk = task.name.startsWith('inbound');
@@ -112,8 +131,12 @@ async function main(): Promise<void> {
   const ourHeader = rows[2]?.opsPerSec ?? 0;
   const generate = rows[4]?.opsPerSec ?? 1;
   printTable('protocol and router hot paths (tinybench)', rows);
-  const ratios = { scanVsParser: +(scan / parse).toFixed(2), headerVsGenerate: +(ourHeader / generate).toFixed(2) };
-  console.log(`ratios: inbound scan / mqtt-packet parser = ${ratios.scanVsParser}x; our header / generate() = ${ratios.headerVsGenerate}x`);
+  const topicFull = rows.find((r) => r.name.startsWith('topic: UTF-8'))?.opsPerSec ?? 1;
+  const topicCached = rows.find((r) => r.name.startsWith('topic: same bytes'))?.opsPerSec ?? 0;
+  const ratios = { scanVsParser: +(scan / parse).toFixed(2), headerVsGenerate: +(ourHeader / generate).toFixed(2), topicCacheVsFull: +(topicCached / topicFull).toFixed(2) };
+  console.log(
+    `ratios: inbound scan / mqtt-packet parser = ${ratios.scanVsParser}x; our header / generate() = ${ratios.headerVsGenerate}x; cached topic / full topic = ${ratios.topicCacheVsFull}x`,
+  );
   console.log(`results: ${writeResults('protocol', rows, { ratios })}`);
 }
 

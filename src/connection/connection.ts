@@ -34,6 +34,7 @@ import type { AuthContext, AuthMethod, AuthStep } from '../auth/auth-method.js';
 import { encodeAck, encodePublishHeader, PINGRESP } from '../protocol/encode.js';
 import { MqttProtocolError, type MqttProtocolErrorCode } from '../protocol/errors.js';
 import { PacketFramer } from '../protocol/framer.js';
+import { LastTopic } from '../protocol/last-topic.js';
 import { encodePublishHeaderV5, encodeWillProperties, newPublishProperties, scanPublishProperties } from '../protocol/properties.js';
 import { CONNACK_311, REASON, type ReasonCode } from '../protocol/reason-codes.js';
 
@@ -145,6 +146,8 @@ export class Connection implements Outlet {
   /** Inbound QoS 1/2 PUBLISHes not yet answered with PUBACK/PUBCOMP (Receive Maximum). */
   #inboundPending = 0;
   readonly #props = newPublishProperties();
+  /** The topic of the last PUBLISH that named one (protocol/last-topic.ts). */
+  readonly #lastTopic = new LastTopic<TopicId>(0 as TopicId);
   #auth: AuthExchange | null = null;
   /** The method this connection authenticated with (re-authentication must use the same). */
   #authMethod: AuthMethod | null = null;
@@ -245,8 +248,10 @@ export class Connection implements Outlet {
     if (at + 2 > end) return this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH too short for its topic length'));
     const topicEnd = at + 2 + packet.readUInt16BE(at);
     if (topicEnd + (qos > 0 ? 2 : 0) > end) return this.#fail(new MqttProtocolError('ERR_MQTT_MALFORMED', 'PUBLISH topic runs past the packet'));
-    const topicBytes = packet.subarray(at + 2, topicEnd);
-    if (!isUtf8(topicBytes)) return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', 'PUBLISH topic is not valid UTF-8 [MQTT-1.5.3-1]'));
+    const cached = this.#lastTopic.matches(packet, at + 2, topicEnd);
+    if (!cached && !isUtf8(packet.subarray(at + 2, topicEnd))) {
+      return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', 'PUBLISH topic is not valid UTF-8 [MQTT-1.5.3-1]'));
+    }
     let pid = 0;
     let pos = topicEnd;
     if (qos > 0) {
@@ -254,7 +259,7 @@ export class Connection implements Outlet {
       pos += 2;
       if (pid === 0) return this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', 'PUBLISH with packet id 0 [MQTT-2.3.1-1]'));
     }
-    let topic = topicBytes.toString('utf8');
+    let topic = cached ? this.#lastTopic.name : packet.toString('utf8', at + 2, topicEnd);
     let properties: Buffer | null = null;
     let expiry = -1;
     if (this.#version === 5) {
@@ -281,13 +286,18 @@ export class Connection implements Outlet {
         return;
       }
     }
-    if (!isValidTopicName(topic)) return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', `invalid PUBLISH topic '${topic}' [MQTT-3.3.2-2]`));
-    this.#publish(topic, qos as QoS, (first & 1) === 1, pid, packet.subarray(pos), properties, expiry, session);
+    let topicId: TopicId;
+    if (cached) topicId = this.#lastTopic.id;
+    else {
+      if (!isValidTopicName(topic)) return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', `invalid PUBLISH topic '${topic}' [MQTT-3.3.2-2]`));
+      topicId = this.#host.router.intern(topic);
+      this.#lastTopic.remember(packet, at + 2, topicEnd, topic, topicId);
+    }
+    this.#publish(topicId, qos as QoS, (first & 1) === 1, pid, packet.subarray(pos), properties, expiry, session);
   }
 
-  #publish(topic: string, qos: QoS, retain: boolean, pid: number, payload: Buffer, properties: Buffer | null, expiry: number, session: Session): void {
+  #publish(topicId: TopicId, qos: QoS, retain: boolean, pid: number, payload: Buffer, properties: Buffer | null, expiry: number, session: Session): void {
     const router = this.#host.router;
-    const topicId = router.intern(topic);
     if (qos === 0) {
       router.publish(session, topicId, 0, retain, payload, properties, expiry, 0, null);
       return;
@@ -828,3 +838,4 @@ export class Connection implements Outlet {
     if (wasConnected) this.#host.logger.debug({ clientId: this.#clientId, reason }, 'client disconnected');
   }
 }
+

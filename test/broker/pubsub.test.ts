@@ -167,3 +167,22 @@ test('publishes $SYS statistics that a # subscriber does not see but $SYS/# does
   t.is(connected?.payload, '2');
   t.is(allInbox.messages.length, 0);
 });
+
+test('a publisher switching between topics of equal length gets each message to its own topic', async (t) => {
+  // the connection caches its last topic (src/protocol/last-topic.ts); a stale hit would file a
+  // message under the previous topic
+  const broker = await startBroker(t);
+  const sub = await connect(t, broker.port);
+  const inbox = collect(sub);
+  await sub.subscribeAsync('s/#', { qos: 1 });
+  const pub = await connect(t, broker.port);
+  const long = `s/${'x'.repeat(70)}`;
+  const topics = ['s/a1', 's/a2', 's/a2', 's/a1', 's/b1', 's/a1', long, `${long}y`, long, 's/a1'];
+  for (const [i, topic] of topics.entries()) await pub.publishAsync(topic, `${i}`, { qos: i % 2 === 0 ? 0 : 1 });
+  const got = await inbox.waitFor(topics.length);
+  // each topic is its own log, so only the order within one topic is promised
+  t.deepEqual(
+    got.map((m) => [Number(m.payload), m.topic]).sort((x, y) => (x[0] as number) - (y[0] as number)),
+    topics.map((topic, i) => [i, topic]),
+  );
+});
