@@ -3,8 +3,9 @@
  * round, each scenario, each broker (order rotated every time, so no broker always runs first
  * or last), it starts a fresh broker pinned to one core, runs `mqlog bench --json` pinned to
  * the other (after discarded warm-up runs of the same load, so V8-compiled brokers are measured
- * in the state a long-running process is in, not while their JIT settles), and stops the broker. Then it takes medians over the rounds, prints one table of
- * figures and ratios, and writes the JSON to benches/results/<name>.json.
+ * in the state a long-running process is in, not while their JIT settles), and stops the
+ * broker. Then it takes medians over the rounds, prints one table of figures and ratios, and
+ * writes the JSON to benches/results/<name>.json.
  *
  * Load traffic only goes to 127.0.0.1, every run has a time limit, and brokers are always
  * stopped (SIGTERM, then SIGKILL) even when a run fails.
