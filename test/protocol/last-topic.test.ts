@@ -49,3 +49,14 @@ test('topics longer than 64 bytes compare whole, and an empty topic is not remem
   t.is(cache.id, 3);
   t.true(cache.matches(framed(long).packet, a.from, a.to));
 });
+
+test('a shorter topic after a longer one reuses the buffer and matches only its own length', (t) => {
+  const cache = new LastTopic<number>(-1);
+  const long = framed('sensors/room-12/temp');
+  cache.remember(long.packet, long.from, long.to, 'sensors/room-12/temp', 1);
+  const short = framed('sensors/r');
+  cache.remember(short.packet, short.from, short.to, 'sensors/r', 2);
+  t.true(cache.matches(short.packet, short.from, short.to));
+  t.false(cache.matches(long.packet, long.from, long.to), 'the old bytes beyond the new length do not count');
+  t.is(cache.id, 2);
+});
