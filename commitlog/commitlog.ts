@@ -51,7 +51,7 @@ import {
   writeEntry,
   writeEntryWords,
 } from './format.js';
-import { CLEAN_MARKER, bootMarkerName } from './naming.js';
+import { CLEAN_MARKER } from './naming.js';
 import { LAZY_SYNC_MAX_BYTES, type ResolvedLogOptions } from './options.js';
 import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
 
@@ -101,8 +101,10 @@ export interface LogContext {
   readonly files: FileCache;
   /** Batches up to this many bytes are written synchronously when ops.writevSync exists. */
   readonly syncWriteMaxBytes: number;
-  /** This boot of the machine (StoreOptions.bootId): its marker file is created with the boot's first write. */
-  readonly bootId: string;
+  /** The store's boot list names this log: it was last written in this boot of the machine (boot-list.ts). */
+  readonly writtenThisBoot: boolean;
+  /** Adds this log to the store's boot list; resolves once it is in the file. */
+  markWritten(): Promise<void>;
   /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
   tailChanged(log: CommitLog, bytes: number): void;
   /** The log's directory now exists on disk. */
@@ -237,9 +239,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #closed = false;
   #dirReady: boolean;
   #cleanMarker: boolean;
-  /** The boot marker names this boot (found so at open, or created with this boot's first write). */
+  /** The store's boot list names this log (found so at open, or added with this boot's first write). */
   #bootMarked: boolean;
-  /** Markers of earlier boots found at open, removed once this boot's exists. */
+  /** Marker files an older version left in the log's directory, removed with this boot's first write. */
   #staleBootMarkers: string[];
   #needsRepair = false;
   /** New segments a failed batch created on disk; repair deletes them. */
@@ -273,7 +275,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** @internal Use LogStore.open(). */
   static async open(ctx: LogContext): Promise<CommitLog> {
-    const { segments, nextOffset, report, staleBootMarkers } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.bootId);
+    const { segments, nextOffset, report, staleBootMarkers } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.writtenThisBoot);
     const log = new CommitLog(ctx, segments, nextOffset, report, staleBootMarkers);
     if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
     return log;
@@ -955,14 +957,12 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       await ops.unlink(join(this.#ctx.dir, CLEAN_MARKER));
       this.#cleanMarker = false;
     }
-    // This boot's first write also names the boot in the log's marker, in parallel with the
+    // This boot's first write also adds the log to the store's boot list, in parallel with the
     // data: recovery is strict only for a log last written in this boot (StoreOptions.bootId),
-    // and whichever lands first, a crash leaves either a marker naming an earlier boot (lenient)
-    // or the page cache intact (strict is right). Not synced: a marker a power loss takes back
-    // names an older boot, and recovery is lenient, as it should be after a power loss.
+    // and whichever lands first, a crash leaves either the log unlisted (lenient) or the page
+    // cache intact (strict is right). Not synced: the list is read only in the boot that wrote it.
     let marking: Promise<unknown> | null = null;
     if (!this.#bootMarked) {
-      await this.#ensureDir();
       // settled below, after the writes, whatever they do: to the error it failed with, or null
       marking = this.#markBoot().then(() => null, (err: unknown) => err);
     }
@@ -1049,17 +1049,12 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#ctx.created(this);
   }
 
-  /** Creates this boot's marker, then removes earlier boots' (a crash in between leaves both: fine). */
+  /** Adds the log to the store's boot list, then removes an older version's marker files. */
   async #markBoot(): Promise<void> {
-    const { ops, dir, bootId } = this.#ctx;
-    try {
-      // an empty file: open(O_CREAT) and close, one threadpool round trip fewer than writeFile
-      await ops.close(await ops.open(join(dir, bootMarkerName(bootId)), true));
-    } catch (err) {
-      throw ioError('write', join(dir, bootMarkerName(bootId)), err);
-    }
+    await this.#ctx.markWritten();
     this.#bootMarked = true;
-    // best effort: a leftover only names an older boot, and the next open lists it again
+    // best effort: recovery no longer reads them, and the next open lists a leftover again
+    const { ops, dir } = this.#ctx;
     for (const stale of this.#staleBootMarkers.splice(0)) await ops.unlink(join(dir, stale)).catch(() => undefined);
   }
 

@@ -34,8 +34,8 @@ export interface FileOps {
   stat(path: string): Promise<number | null>;
   /** Names in a directory; [] if it does not exist. */
   readdir(path: string): Promise<string[]>;
-  /** Directory names in a directory; [] if it does not exist. */
-  readdirDirs(path: string): Promise<string[]>;
+  /** Names of the sub-directories and of the regular files in a directory; both [] if it does not exist. */
+  readdirKinds(path: string): Promise<{ dirs: string[]; files: string[] }>;
   mkdir(path: string): Promise<void>;
   /** fsync of a directory, so that files created in it survive power loss. */
   fsyncDir(path: string): Promise<void>;
@@ -113,11 +113,18 @@ export const nodeFileOps: FileOps = {
     new Promise((resolve, reject) =>
       fs.readdir(path, (e, names) => (e ? (e.code === 'ENOENT' ? resolve([]) : reject(e)) : resolve(names))),
     ),
-  readdirDirs: (path) =>
+  readdirKinds: (path) =>
     new Promise((resolve, reject) =>
-      fs.readdir(path, { withFileTypes: true }, (e, ents) =>
-        e ? (e.code === 'ENOENT' ? resolve([]) : reject(e)) : resolve(ents.filter((d) => d.isDirectory()).map((d) => d.name)),
-      ),
+      fs.readdir(path, { withFileTypes: true }, (e, ents) => {
+        if (e) return e.code === 'ENOENT' ? resolve({ dirs: [], files: [] }) : reject(e);
+        const dirs: string[] = [];
+        const files: string[] = [];
+        for (const d of ents) {
+          if (d.isDirectory()) dirs.push(d.name);
+          else if (d.isFile()) files.push(d.name);
+        }
+        resolve({ dirs, files });
+      }),
     ),
   mkdir: (path) => new Promise((resolve, reject) => fs.mkdir(path, { recursive: true }, (e) => (e ? reject(e) : resolve()))),
   fsyncDir: (path) =>

@@ -6,7 +6,7 @@
  *   <root>/<name>/00000000000000000000.index
  *   <root>/<name>/00000000000001048576.segment   ...
  *   <root>/<name>/clean-shutdown                  present only between a clean close and the next write
- *   <root>/<name>/boot-<boot id>                  empty; names the machine boot the log was last written in
+ *   <root>/.boot-<boot id>                         the logs written in this boot of the machine (boot-list.ts)
  *
  * Log names are restricted to a portable file-name alphabet; encodeLogName() maps any string
  * (an MQTT topic, say) onto it reversibly. commitlog/ itself knows nothing about topics.
@@ -18,18 +18,11 @@ export const INDEX_SUFFIX = '.index';
 /** Marker written after a clean close, removed before the next write. */
 export const CLEAN_MARKER = 'clean-shutdown';
 /**
- * An empty file `boot-<boot id>` (StoreOptions.bootId) names the machine boot the log was last
- * written in; it is created with the first write of each boot (and older ones removed). The
- * id is in the name so that recovery learns it from the directory listing it reads anyway. It
- * tells a process crash (the page cache survived, so writes reached the files in order) from a
- * reboot (a power loss can keep a later unsynced write and lose an earlier one).
+ * Before the store's boot list (boot-list.ts), each log named the boot it was last written in
+ * with an empty file `boot-<boot id>` in its directory. Recovery ignores them; a log's first
+ * write of a boot deletes them.
  */
-export const BOOT_MARKER_PREFIX = 'boot-';
-
-/** The boot marker's file name for `bootId`. */
-export function bootMarkerName(bootId: string): string {
-  return BOOT_MARKER_PREFIX + bootId;
-}
+export const LEGACY_BOOT_MARKER_PREFIX = 'boot-';
 /** Digits of a base offset in a file name: enough for 2^64. */
 export const OFFSET_DIGITS = 20;
 /** Longest log name: file systems allow 255 bytes per path component. */

@@ -106,8 +106,9 @@ export interface StoreOptions {
   /** The file system seam; tests inject failures through it. @default the node:fs operations */
   fileOps?: FileOps;
   /**
-   * Identifies this boot of the machine. Each log records the boot it was written in (an empty
-   * file `boot-<id>`), and recovery is strict only when the log was last written in the current
+   * Identifies this boot of the machine. The store lists the logs written in this boot (one
+   * file, `<root>/.boot-<id>`, a line per log added with its first write of the boot; see
+   * boot-list.ts), and recovery is strict only when the log was last written in the current
    * boot (and trusts a clean-shutdown marker only then):
    * then the page cache survived the crash, writes reached the files in order, and damage
    * before an intact chunk is ERR_COMMITLOG_CORRUPT. After a reboot (or with no record) a power
@@ -252,7 +253,7 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
   });
 }
 
-/** A boot id goes into a file name (`boot-<id>`). */
+/** A boot id goes into a file name (`.boot-<id>`). */
 const BOOT_ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
 
 function fileNamePart(field: string, value: unknown): string {

@@ -44,7 +44,7 @@ import {
   entryTimestamp,
   indexBytes,
 } from './format.js';
-import { BOOT_MARKER_PREFIX, CLEAN_MARKER, bootMarkerName, indexFileName, parseFileName, segmentFileName } from './naming.js';
+import { CLEAN_MARKER, LEGACY_BOOT_MARKER_PREFIX, indexFileName, parseFileName, segmentFileName } from './naming.js';
 import { join } from 'node:path';
 
 /** Recovery reads the newest segment in windows of this many bytes. */
@@ -269,7 +269,7 @@ export async function loadSegments(
   ops: FileOps,
   cache: FileCache,
   dir: string,
-  bootId: string,
+  sameBoot: boolean,
 ): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport; staleBootMarkers: string[] }> {
   let names: string[];
   try {
@@ -278,9 +278,8 @@ export async function loadSegments(
     throw ioError('readdir', dir, err);
   }
   const clean = names.includes(CLEAN_MARKER);
-  const marker = bootMarkerName(bootId);
-  const sameBoot = names.includes(marker);
-  const staleBootMarkers = names.filter((n) => n.startsWith(BOOT_MARKER_PREFIX) && n !== marker);
+  // an older version kept the boot in a marker file per log (now the store's boot list)
+  const staleBootMarkers = names.filter((n) => n.startsWith(LEGACY_BOOT_MARKER_PREFIX));
   // A clean-shutdown marker is only as good as the boot it was written in: under 'never' close
   // does not sync, and under every policy its removal before the first write is not synced, so
   // after a reboot it may stand over a tail a power loss tore. Then the full checks run.

@@ -1,13 +1,16 @@
 /**
  * LogStore: many logs under one root directory (one sub-directory per log), sharing one LRU of
- * open file descriptors and one budget for in-memory tails.
+ * open file descriptors, one budget for in-memory tails and one list of the logs written in
+ * this boot of the machine (boot-list.ts; one more fd, outside the LRU).
  *
  * Invariants:
  * - a log is opened at most once per store: concurrent open(name) calls share one CommitLog;
- * - fds open ≤ maxOpenFiles (+ those pinned by operations in flight), whatever the number of logs;
+ * - fds open ≤ maxOpenFiles (+ those pinned by operations in flight, + the boot list's), whatever
+ *   the number of logs;
  * - the sum of all logs' tails stays ≤ tailBudgetBytes after every commit: the tails of the logs
  *   committed to least recently are dropped first (records in flight are never dropped).
  */
+import { BootList } from './boot-list.js';
 import { CommitLog, type LogContext } from './commitlog.js';
 import { CommitLogError, ioError } from './errors.js';
 import { FileCache } from './file-cache.js';
@@ -23,6 +26,8 @@ export class LogStore {
   readonly #opts: ResolvedStoreOptions;
   readonly #ops: FileOps;
   readonly #files: FileCache;
+  /** The logs written in this boot of the machine (boot-list.ts). */
+  readonly #bootList: BootList;
   readonly #names: Set<string>;
   readonly #open = new Map<string, Promise<CommitLog>>();
   /** Logs whose last open found them damaged, with that error and when (performance.now(), StoreOptions.damagedRetryMs). */
@@ -45,20 +50,22 @@ export class LogStore {
     const resolved = resolveStoreOptions(opts);
     const ops = opts.fileOps ?? nodeFileOps;
     const abs = resolve(root);
-    let names: string[];
+    let listing: { dirs: string[]; files: string[] };
     try {
       await ops.mkdir(abs);
-      names = await ops.readdirDirs(abs);
+      listing = await ops.readdirKinds(abs);
     } catch (err) {
       throw ioError('open store', abs, err);
     }
-    return new LogStore(abs, resolved, ops, names.filter(isValidLogName));
+    const bootList = await BootList.open(ops, abs, resolved.bootId, listing.files);
+    return new LogStore(abs, resolved, ops, listing.dirs.filter(isValidLogName), bootList);
   }
 
-  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[]) {
+  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[], bootList: BootList) {
     this.root = root;
     this.#opts = opts;
     this.#ops = ops;
+    this.#bootList = bootList;
     this.#files = new FileCache(ops, opts.maxOpenFiles);
     this.#names = new Set(names);
     if (opts.retentionCheckMs > 0) {
@@ -109,7 +116,8 @@ export class LogStore {
         ops: this.#ops,
         files: this.#files,
         syncWriteMaxBytes: this.#opts.syncWriteMaxBytes,
-        bootId: this.#opts.bootId,
+        writtenThisBoot: this.#bootList.has(name),
+        markWritten: () => this.#bootList.add(name),
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
         closed: (log) => this.#logClosed(log),
@@ -139,6 +147,7 @@ export class LogStore {
     if (this.#timer !== null) clearInterval(this.#timer);
     const logs = await Promise.allSettled([...this.#open.values()]);
     await Promise.all(logs.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    await this.#bootList.close();
     await this.#files.closeAll();
   }
 

@@ -7,9 +7,9 @@
  * damage can be placed record by record; the chunk tests at the end write many per flush.
  */
 import test from 'ava';
-import { appendFile, open, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, open, readdir, readFile, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommitLogError, LogStore, nodeFileOps } from '../../commitlog/index.js';
+import { CommitLogError, LogStore, nodeFileOps, type FileOps } from '../../commitlog/index.js';
 import type { CommitLog } from '../../commitlog/index.js';
 import { appendRange, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
@@ -50,9 +50,20 @@ async function flipBit(path: string, position: number): Promise<void> {
 
 const expected = (n: number): Buffer[] => Array.from({ length: n }, (_, i) => recordFor(i));
 
-/** The boot markers (`boot-<id>`, empty files) in a log's directory. */
-async function bootMarkers(logDir: string): Promise<string[]> {
-  return (await readdir(logDir)).filter((f) => f.startsWith('boot-')).sort();
+/** The store's boot lists (`.boot-<id>` under the root): file name → the log names in it. */
+async function bootLists(dir: string): Promise<Record<string, string[]>> {
+  const lists: Record<string, string[]> = {};
+  for (const f of (await readdir(dir)).filter((n) => n.startsWith('.boot-')).sort()) {
+    lists[f] = (await readFile(join(dir, f), 'latin1')).split('\n').filter((l) => l !== '');
+  }
+  return lists;
+}
+
+/** Takes `name` out of every boot list under `dir`, as if its log had last been written in an earlier boot. */
+async function unlist(dir: string, name: string): Promise<void> {
+  for (const [f, names] of Object.entries(await bootLists(dir))) {
+    await writeFile(join(dir, f), names.filter((n) => n !== name).map((n) => n + '\n').join(''));
+  }
 }
 
 test('reopens over a torn last record and keeps every record before it', async (t) => {
@@ -132,7 +143,8 @@ test('a bit flip in the middle is ERR_COMMITLOG_CORRUPT naming the file and posi
 test('after a reboot, damage before an intact chunk ends the log at the damage instead of refusing to open', async (t) => {
   const dir = await tempDir(t);
   await writeLog(dir, 'reboot', 40);
-  t.is((await bootMarkers(join(dir, 'reboot'))).length, 1, 'the log recorded the boot it was written in');
+  const lists = Object.values(await bootLists(dir));
+  t.deepEqual(lists, [['reboot']], "the store's boot list names the log");
   await flipBit(join(dir, 'reboot', SEG), posOf(17) + 4);
   // the same boot: strict
   const strict = await openStore(t, dir);
@@ -149,7 +161,7 @@ test('after a reboot, damage before an intact chunk ends the log at the damage i
   // the log goes on from there, and its first write in this boot records the boot
   await appendRange(log, 17, 20, 5);
   await after.close();
-  t.deepEqual(await bootMarkers(join(dir, 'reboot')), ['boot-a-later-boot'], "the new boot's marker replaced the old one");
+  t.deepEqual(await bootLists(dir), { '.boot-a-later-boot': ['reboot'] }, "the new boot's list replaced the old one");
   await unlink(join(dir, 'reboot', 'clean-shutdown'));
   const again = await (await openStore(t, dir, { bootId: 'a-later-boot' })).open('reboot');
   t.true(again.recovery.sameBoot);
@@ -167,7 +179,7 @@ test('after a reboot a damaged index entry before intact ones also ends the log;
   t.deepEqual(await readAll(log), expected(5));
 
   await writeLog(dir, 'nomarker', 40);
-  for (const m of await bootMarkers(join(dir, 'nomarker'))) await unlink(join(dir, 'nomarker', m));
+  await unlist(dir, 'nomarker');
   await flipBit(join(dir, 'nomarker', SEG), posOf(30) + 4);
   const old = await (await openStore(t, dir)).open('nomarker');
   t.is(old.end, 30);
@@ -177,22 +189,32 @@ test('after a reboot a damaged index entry before intact ones also ends the log;
 
 test('the boot record is written once per boot, before the first write: not per batch, not again after a restart in the same boot', async (t) => {
   const dir = await tempDir(t);
-  const writes: string[] = [];
-  const fileOps = { ...nodeFileOps, open: (path: string, create: boolean) => (writes.push(path), nodeFileOps.open(path, create)) };
-  const boots = () => writes.filter((p) => p.includes(`${join(dir, 'once')}/boot-`)).length;
-  const s1 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps });
+  const writes: number[] = [];
+  let listFd = -1;
+  const fileOps: FileOps = {
+    ...nodeFileOps,
+    open: async (path, create) => {
+      const fd = await nodeFileOps.open(path, create);
+      if (path.includes('/.boot-') && create) listFd = fd;
+      return fd;
+    },
+    writev: (fd, bufs, pos) => (fd === listFd && writes.push(pos), nodeFileOps.writev(fd, bufs, pos)),
+  };
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps, bootId: 'this-boot' });
   const l1 = await s1.open('once');
   await appendEach(l1, 0, 10);
-  t.is(boots(), 1);
+  await appendEach(await s1.open('other'), 0, 3);
+  t.deepEqual(writes, [0, 5], 'one line per log, appended');
   await s1.close();
-  const s2 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps });
+  const s2 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps, bootId: 'this-boot' });
   await appendEach(await s2.open('once'), 10, 15);
   await s2.close();
-  t.is(boots(), 1, 'a restart in the same boot finds its record and writes none');
+  t.is(writes.length, 2, 'a restart in the same boot finds its record and writes none');
   const s3 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps, bootId: 'next-boot' });
   await appendEach(await s3.open('once'), 15, 16);
   await s3.close();
-  t.is(boots(), 2);
+  t.deepEqual(writes, [0, 5, 0]);
+  t.deepEqual(await bootLists(dir), { '.boot-next-boot': ['once'] }, "the earlier boot's list is gone");
   await t.throwsAsync(LogStore.open(dir, { bootId: '' }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
   await t.throwsAsync(LogStore.open(dir, { bootId: '../x' }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
 });
@@ -238,14 +260,14 @@ test('after a reboot the segment before the newest is validated leniently too: d
   t.deepEqual(await readAll(log), expected(base));
 });
 
-test("the boot marker is created with the boot's first write; a failed marker write fails that batch only, and the next one tries again", async (t) => {
+test("a log is added to the boot list with the boot's first write; a failed list write fails that batch only, and the next one tries again", async (t) => {
   const dir = await tempDir(t);
   let markers = 0;
   let failMarker = true;
   const fileOps = {
     ...nodeFileOps,
     open: async (path: string, create: boolean) => {
-      if (path.includes('/boot-')) {
+      if (path.includes('/.boot-')) {
         if (failMarker) {
           failMarker = false;
           throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
@@ -264,7 +286,7 @@ test("the boot marker is created with the boot's first write; a failed marker wr
   await appendRange(log, 3, 6);
   t.is(markers, 1, 'created once, by the retry');
   await store.close();
-  t.deepEqual(await bootMarkers(join(dir, 'order')), ['boot-boot-one']);
+  t.deepEqual(await bootLists(dir), { '.boot-boot-one': ['order'] });
   const again = await (await openStore(t, dir, { bootId: 'boot-one' })).open('order');
   t.true(again.recovery.sameBoot);
   t.deepEqual(await readAll(again), expected(6));
@@ -642,14 +664,14 @@ test('a log found damaged is not recovered again by every open for damagedRetryM
   await t.throwsAsync(LogStore.open(dir, { damagedRetryMs: -1 }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
 });
 
-test('a boot marker still being created when the batch\'s data write fails is settled before the failure is reported', async (t) => {
+test('a boot-list write still running when the batch\'s data write fails is settled before the failure is reported', async (t) => {
   const dir = await tempDir(t);
   const events: string[] = [];
   let failWrite = true;
   const fileOps = {
     ...nodeFileOps,
     open: async (path: string, create: boolean) => {
-      if (!path.includes('/boot-')) return nodeFileOps.open(path, create);
+      if (!path.includes('/.boot-')) return nodeFileOps.open(path, create);
       await new Promise((r) => setTimeout(r, 100)); // a slow file system
       events.push('marker created');
       return nodeFileOps.open(path, create);
