@@ -67,26 +67,8 @@ export class BootList {
       if (f.startsWith(BOOT_LIST_PREFIX) && f !== name) await ops.unlink(join(root, f)).catch(() => undefined);
     }
     if (!files.includes(name)) return new BootList(ops, path, new Set(), 0, false);
-    let text: Buffer;
-    try {
-      const fd = await ops.open(path, false);
-      try {
-        const size = await ops.size(fd);
-        text = Buffer.allocUnsafe(size);
-        let got = 0;
-        while (got < size) {
-          const n = await ops.read(fd, text, got, size - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        text = text.subarray(0, got);
-      } finally {
-        await ops.close(fd).catch(() => undefined);
-      }
-    } catch (err) {
-      throw ioError('read', path, err);
-    }
-    const { names, end } = parseBootList(text);
+    const text = await readWhole(ops, path);
+    const { names, end } = parseNameList(text);
     // whatever follows the last newline is a torn line: it is cut before the first append
     return new BootList(ops, path, names, end, end < text.length);
   }
@@ -185,8 +167,12 @@ export class BootList {
   }
 }
 
-/** The names in a boot list's bytes, and the end of its last complete line. */
-export function parseBootList(text: Buffer): { names: Set<string>; end: number } {
+/**
+ * The log names in a list file's bytes (the boot list, the clean-shutdown list), and the end
+ * of its last complete line. A last line without its newline is torn and not a name; a line
+ * that is not a valid log name is skipped.
+ */
+export function parseNameList(text: Buffer): { names: Set<string>; end: number } {
   const names = new Set<string>();
   let start = 0;
   for (;;) {
@@ -197,4 +183,26 @@ export function parseBootList(text: Buffer): { names: Set<string>; end: number }
     start = nl + 1;
   }
   return { names, end: start };
+}
+
+/** A small file's bytes, read positionally. @throws ERR_COMMITLOG_IO */
+export async function readWhole(ops: FileOps, path: string): Promise<Buffer> {
+  try {
+    const fd = await ops.open(path, false);
+    try {
+      const size = await ops.size(fd);
+      const text = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const n = await ops.read(fd, text, got, size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return text.subarray(0, got);
+    } finally {
+      await ops.close(fd).catch(() => undefined);
+    }
+  } catch (err) {
+    throw ioError('read', path, err);
+  }
 }

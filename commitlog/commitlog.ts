@@ -51,7 +51,6 @@ import {
   writeEntry,
   writeEntryWords,
 } from './format.js';
-import { CLEAN_MARKER } from './naming.js';
 import { LAZY_SYNC_MAX_BYTES, type ResolvedLogOptions } from './options.js';
 import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
 
@@ -105,12 +104,16 @@ export interface LogContext {
   readonly writtenThisBoot: boolean;
   /** Adds this log to the store's boot list; resolves once it is in the file. */
   markWritten(): Promise<void>;
+  /** The store's clean-shutdown list named this log and nothing has opened it since (clean-list.ts). */
+  readonly cleanShutdown: boolean;
+  /** The log's directory exists. */
+  readonly exists: boolean;
   /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
   tailChanged(log: CommitLog, bytes: number): void;
   /** The log's directory now exists on disk. */
   created(log: CommitLog): void;
-  /** The log has closed. */
-  closed(log: CommitLog): void;
+  /** The log has closed; `cleanly` when flushed, synced as promised and with nothing to repair. */
+  closed(log: CommitLog, cleanly: boolean): void;
   /**
    * Runs `flush` once in this event-loop turn's check phase, together with the flushes every
    * other log of the store scheduled in this turn (one setImmediate for all of them).
@@ -122,7 +125,6 @@ export interface LogContext {
 export const READ_MAX_ENTRIES = 4096;
 /** Tail slots are compacted once this many evicted ones lead the arrays. */
 const TAIL_COMPACT_SLOTS = 1024;
-const EMPTY = Buffer.alloc(0);
 /** A log's first slab, and its first again once its tail has emptied; each next one doubles. */
 const SLAB_MIN_BYTES = 4096;
 /** A log's largest slab is a quarter of its tailBytes, within these bounds. */
@@ -238,11 +240,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #closing: Promise<void> | null = null;
   #closed = false;
   #dirReady: boolean;
-  #cleanMarker: boolean;
   /** The store's boot list names this log (found so at open, or added with this boot's first write). */
   #bootMarked: boolean;
   /** Marker files an older version left in the log's directory, removed with this boot's first write. */
-  #staleBootMarkers: string[];
+  #staleMarkers: string[];
   #needsRepair = false;
   /** New segments a failed batch created on disk; repair deletes them. */
   #orphans: SegmentState[] = [];
@@ -275,13 +276,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** @internal Use LogStore.open(). */
   static async open(ctx: LogContext): Promise<CommitLog> {
-    const { segments, nextOffset, report, staleBootMarkers } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.writtenThisBoot);
-    const log = new CommitLog(ctx, segments, nextOffset, report, staleBootMarkers);
+    const { segments, nextOffset, report, staleMarkers } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.writtenThisBoot, ctx.cleanShutdown);
+    const log = new CommitLog(ctx, segments, nextOffset, report, staleMarkers);
     if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
     return log;
   }
 
-  private constructor(ctx: LogContext, segments: SegmentState[], nextOffset: Offset, report: RecoveryReport, staleBootMarkers: string[]) {
+  private constructor(ctx: LogContext, segments: SegmentState[], nextOffset: Offset, report: RecoveryReport, staleMarkers: string[]) {
     super();
     this.name = ctx.name;
     this.recovery = report;
@@ -292,10 +293,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#start = segments[0]?.base ?? nextOffset;
     this.#end = this.#committed = this.#flushed = this.#written = this.#memStart = nextOffset;
     for (const s of segments) this.#totalBytes += s.bytes;
-    this.#dirReady = segments.length > 0 || report.clean;
-    this.#cleanMarker = report.clean;
+    this.#dirReady = ctx.exists || segments.length > 0;
     this.#bootMarked = report.sameBoot;
-    this.#staleBootMarkers = staleBootMarkers;
+    this.#staleMarkers = staleMarkers;
     const d = this.#opts.durability;
     this.#lazyMs = d.mode === 'batch' ? (d.lazyMs ?? 0) : 0;
     if (d.mode === 'interval') {
@@ -570,8 +570,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   /**
-   * Flushes, syncs every file (not with durability 'never'), leaves a clean-shutdown marker (so the next open skips the full
-   * check) and releases the log's file descriptors. Further appends throw ERR_COMMITLOG_CLOSED.
+   * Flushes, syncs every file (not with durability 'never'), tells the store whether it closed
+   * cleanly (its clean-shutdown list lets the next open skip the full check) and releases the
+   * log's file descriptors. Further appends throw ERR_COMMITLOG_CLOSED.
    */
   close(): Promise<void> {
     if (this.#closing !== null) return this.#closing;
@@ -595,12 +596,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#lazyTimer !== null) clearTimeout(this.#lazyTimer);
     this.#lazyTimer = null;
     try {
-      // 'never' promises nothing across power loss, so close does not sync either; the marker is
-      // then only a hint, and the open-time check of the newest record catches a lost tail.
+      // 'never' promises nothing across power loss, so close does not sync either; the store's
+      // clean-shutdown list is then only a hint, and the open-time check of the newest record
+      // catches a lost tail.
       if (this.#opts.durability.mode !== 'never') await this.#syncDirty();
-      if (ok && this.#dirReady && !this.#needsRepair) await this.#ctx.ops.writeFile(join(this.#ctx.dir, CLEAN_MARKER), EMPTY);
     } catch {
-      // Without the marker the next open runs the full check: nothing is lost.
+      // not clean: the next open runs the full check, and nothing is lost
+      ok = false;
     }
     this.#closed = true;
     this.#recSlab.length = this.#recView.length = this.#recPos.length = this.#recLen.length = this.#memTs.length = 0;
@@ -611,7 +613,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.#ctx.files.forget(s.segPath);
       this.#ctx.files.forget(s.idxPath);
     }
-    this.#ctx.closed(this);
+    this.#ctx.closed(this, ok && this.#dirReady && !this.#needsRepair);
   }
 
   readonly #onTick = (): void => {
@@ -953,16 +955,12 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   async #writeBatch(from: Offset, to: Offset): Promise<Group[]> {
     const { ops, files } = this.#ctx;
     const groups = this.#plan(from, to);
-    if (this.#cleanMarker) {
-      await ops.unlink(join(this.#ctx.dir, CLEAN_MARKER));
-      this.#cleanMarker = false;
-    }
     // This boot's first write also adds the log to the store's boot list, in parallel with the
     // data: recovery is strict only for a log last written in this boot (StoreOptions.bootId),
     // and whichever lands first, a crash leaves either the log unlisted (lenient) or the page
     // cache intact (strict is right). Not synced: the list is read only in the boot that wrote it.
     let marking: Promise<unknown> | null = null;
-    if (!this.#bootMarked) {
+    if (!this.#bootMarked || this.#staleMarkers.length > 0) {
       // settled below, after the writes, whatever they do: to the error it failed with, or null
       marking = this.#markBoot().then(() => null, (err: unknown) => err);
     }
@@ -1051,11 +1049,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** Adds the log to the store's boot list, then removes an older version's marker files. */
   async #markBoot(): Promise<void> {
-    await this.#ctx.markWritten();
+    if (!this.#bootMarked) await this.#ctx.markWritten();
     this.#bootMarked = true;
     // best effort: recovery no longer reads them, and the next open lists a leftover again
     const { ops, dir } = this.#ctx;
-    for (const stale of this.#staleBootMarkers.splice(0)) await ops.unlink(join(dir, stale)).catch(() => undefined);
+    for (const stale of this.#staleMarkers.splice(0)) await ops.unlink(join(dir, stale)).catch(() => undefined);
   }
 
   /** Takes back the metadata move of a written group whose sync failed (newest group first). */

@@ -5,8 +5,8 @@
  *   <root>/<name>/00000000000000000000.segment
  *   <root>/<name>/00000000000000000000.index
  *   <root>/<name>/00000000000001048576.segment   ...
- *   <root>/<name>/clean-shutdown                  present only between a clean close and the next write
  *   <root>/.boot-<boot id>                         the logs written in this boot of the machine (boot-list.ts)
+ *   <root>/.clean-shutdown                         the logs the last close left clean (clean-list.ts)
  *
  * Log names are restricted to a portable file-name alphabet; encodeLogName() maps any string
  * (an MQTT topic, say) onto it reversibly. commitlog/ itself knows nothing about topics.
@@ -15,8 +15,11 @@ import { CommitLogError } from './errors.js';
 
 export const SEGMENT_SUFFIX = '.segment';
 export const INDEX_SUFFIX = '.index';
-/** Marker written after a clean close, removed before the next write. */
-export const CLEAN_MARKER = 'clean-shutdown';
+/**
+ * Before the store's clean-shutdown list (clean-list.ts), a clean close left this empty file in
+ * the log's directory. Recovery ignores it; the log's next write deletes it.
+ */
+export const LEGACY_CLEAN_MARKER = 'clean-shutdown';
 /**
  * Before the store's boot list (boot-list.ts), each log named the boot it was last written in
  * with an empty file `boot-<boot id>` in its directory. Recovery ignores them; a log's first

@@ -109,7 +109,7 @@ export interface StoreOptions {
    * Identifies this boot of the machine. The store lists the logs written in this boot (one
    * file, `<root>/.boot-<id>`, a line per log added with its first write of the boot; see
    * boot-list.ts), and recovery is strict only when the log was last written in the current
-   * boot (and trusts a clean-shutdown marker only then):
+   * boot (and trusts the clean-shutdown list only then):
    * then the page cache survived the crash, writes reached the files in order, and damage
    * before an intact chunk is ERR_COMMITLOG_CORRUPT. After a reboot (or with no record) a power
    * loss may have kept a later unsynced write and lost an earlier one, so such damage ends the

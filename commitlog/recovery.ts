@@ -3,14 +3,14 @@
  * unfinished and truncates it to the last fully valid record.
  *
  * What is validated (the unit is a chunk, format.ts: the records one write checksummed together):
- * - After an unclean stop (no clean-shutdown marker) every chunk of the newest segment: each
+ * - After an unclean stop (the log is not in the store's clean-shutdown list) every chunk of the newest segment: each
  *   entry's position must follow the previous record, its record must lie inside the segment,
  *   the chunk must end (flag) within CHUNK_MAX_RECORDS entries and its crc must match. The first
  *   invalid chunk and everything after it are truncated (index and segment both): its records
  *   were written by one pwritev that never finished, so none of them was acknowledged — unless a
  *   later chunk is intact. A process crash cannot produce that (the page cache keeps every
- *   write, in order), so when the log was last written in this boot of the machine (its
- *   boot marker) the damage is in the middle and opening fails with ERR_COMMITLOG_CORRUPT
+ *   write, in order), so when the log was last written in this boot of the machine (the
+ *   store's boot list names it) the damage is in the middle and opening fails with ERR_COMMITLOG_CORRUPT
  *   naming the file and position. After a reboot a power loss can (the disk kept a later
  *   unsynced write and lost an earlier one): the log then ends at the damage and the report
  *   says so (cutBeforeIntact), as Kafka ends a log at its first invalid batch.
@@ -44,7 +44,7 @@ import {
   entryTimestamp,
   indexBytes,
 } from './format.js';
-import { CLEAN_MARKER, LEGACY_BOOT_MARKER_PREFIX, indexFileName, parseFileName, segmentFileName } from './naming.js';
+import { LEGACY_BOOT_MARKER_PREFIX, LEGACY_CLEAN_MARKER, indexFileName, parseFileName, segmentFileName } from './naming.js';
 import { join } from 'node:path';
 
 /** Recovery reads the newest segment in windows of this many bytes. */
@@ -65,7 +65,7 @@ export interface SegmentState {
 
 /** What opening a log found and did. */
 export interface RecoveryReport {
-  /** A clean-shutdown marker was present. */
+  /** The store's clean-shutdown list named the log (clean-list.ts). */
   readonly clean: boolean;
   /** Records dropped because they were torn: the newest segment's, and from a torn sealed segment on. */
   readonly truncatedRecords: number;
@@ -270,18 +270,18 @@ export async function loadSegments(
   cache: FileCache,
   dir: string,
   sameBoot: boolean,
-): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport; staleBootMarkers: string[] }> {
+  clean: boolean,
+): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport; staleMarkers: string[] }> {
   let names: string[];
   try {
     names = await ops.readdir(dir);
   } catch (err) {
     throw ioError('readdir', dir, err);
   }
-  const clean = names.includes(CLEAN_MARKER);
-  // an older version kept the boot in a marker file per log (now the store's boot list)
-  const staleBootMarkers = names.filter((n) => n.startsWith(LEGACY_BOOT_MARKER_PREFIX));
-  // A clean-shutdown marker is only as good as the boot it was written in: under 'never' close
-  // does not sync, and under every policy its removal before the first write is not synced, so
+  // an older version kept both facts in marker files per log (now the store's two lists)
+  const staleMarkers = names.filter((n) => n.startsWith(LEGACY_BOOT_MARKER_PREFIX) || n === LEGACY_CLEAN_MARKER);
+  // A clean shutdown is only as good as the boot it was written in: under 'never' close does
+  // not sync, and under every policy the list's removal at the next open is not synced, so
   // after a reboot it may stand over a tail a power loss tore. Then the full checks run.
   const trusted = clean && sameBoot;
   const found = new Map<number, { seg: boolean; idx: boolean }>();
@@ -375,8 +375,8 @@ export async function loadSegments(
     segments.pop();
     await settleNewest(false);
   };
-  // The size check stays lenient even after a clean close: the marker's removal before the
-  // first write is not fsynced, so a power loss can bring back a stale marker.
+  // The size check stays lenient even after a clean close: the list's removal at open is not
+  // fsynced, so a power loss can bring back a stale one.
   if (!trusted && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;
@@ -398,5 +398,5 @@ export async function loadSegments(
   }
   const newest = segments[segments.length - 1];
   if (newest !== undefined) nextOffset = newest.base + newest.count;
-  return { segments, nextOffset, report: { clean, sameBoot, truncatedRecords, truncatedBytes, removedSegments, tornSealed, cutBeforeIntact }, staleBootMarkers };
+  return { segments, nextOffset, report: { clean, sameBoot, truncatedRecords, truncatedBytes, removedSegments, tornSealed, cutBeforeIntact }, staleMarkers };
 }

@@ -11,6 +11,7 @@
  *   committed to least recently are dropped first (records in flight are never dropped).
  */
 import { BootList } from './boot-list.js';
+import { takeCleanList, writeCleanList } from './clean-list.js';
 import { CommitLog, type LogContext } from './commitlog.js';
 import { CommitLogError, ioError } from './errors.js';
 import { FileCache } from './file-cache.js';
@@ -28,6 +29,11 @@ export class LogStore {
   readonly #files: FileCache;
   /** The logs written in this boot of the machine (boot-list.ts). */
   readonly #bootList: BootList;
+  /**
+   * Logs whose files are as a clean close left them and that no open log holds now: those the
+   * last shutdown listed (clean-list.ts) and not opened since, and those closed cleanly since.
+   */
+  readonly #clean: Set<string>;
   readonly #names: Set<string>;
   readonly #open = new Map<string, Promise<CommitLog>>();
   /** Logs whose last open found them damaged, with that error and when (performance.now(), StoreOptions.damagedRetryMs). */
@@ -58,14 +64,16 @@ export class LogStore {
       throw ioError('open store', abs, err);
     }
     const bootList = await BootList.open(ops, abs, resolved.bootId, listing.files);
-    return new LogStore(abs, resolved, ops, listing.dirs.filter(isValidLogName), bootList);
+    const clean = await takeCleanList(ops, abs, listing.files);
+    return new LogStore(abs, resolved, ops, listing.dirs.filter(isValidLogName), bootList, clean);
   }
 
-  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[], bootList: BootList) {
+  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[], bootList: BootList, clean: Set<string>) {
     this.root = root;
     this.#opts = opts;
     this.#ops = ops;
     this.#bootList = bootList;
+    this.#clean = clean;
     this.#files = new FileCache(ops, opts.maxOpenFiles);
     this.#names = new Set(names);
     if (opts.retentionCheckMs > 0) {
@@ -117,10 +125,12 @@ export class LogStore {
         files: this.#files,
         syncWriteMaxBytes: this.#opts.syncWriteMaxBytes,
         writtenThisBoot: this.#bootList.has(name),
+        cleanShutdown: this.#clean.delete(name),
+        exists: this.#names.has(name),
         markWritten: () => this.#bootList.add(name),
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
-        closed: (log) => this.#logClosed(log),
+        closed: (log, cleanly) => this.#logClosed(log, cleanly),
         schedule: (flush) => {
           this.#due.push(flush);
           if (this.#due.length === 1) setImmediate(this.#runDue);
@@ -140,7 +150,10 @@ export class LogStore {
     }
   }
 
-  /** Closes every log (each flushes and syncs) and every file descriptor. */
+  /**
+   * Closes every log (each flushes and syncs), writes the clean-shutdown list of the logs that
+   * closed cleanly (clean-list.ts), and closes every file descriptor.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -148,6 +161,8 @@ export class LogStore {
     const logs = await Promise.allSettled([...this.#open.values()]);
     await Promise.all(logs.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
     await this.#bootList.close();
+    // without the list the next open checks every log in full: slower, nothing lost
+    await writeCleanList(this.#ops, this.root, this.#clean).catch(() => undefined);
     await this.#files.closeAll();
   }
 
@@ -189,10 +204,11 @@ export class LogStore {
     }
   }
 
-  #logClosed(log: CommitLog): void {
+  #logClosed(log: CommitLog, cleanly: boolean): void {
     this.#tailTotal -= this.#tails.get(log) ?? 0;
     this.#tails.delete(log);
     this.#open.delete(log.name);
+    if (cleanly) this.#clean.add(log.name);
   }
 
   #retainAll(): void {

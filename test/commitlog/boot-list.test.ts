@@ -6,7 +6,7 @@
 import test from 'ava';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootList, parseBootList } from '../../commitlog/boot-list.js';
+import { BootList, parseNameList } from '../../commitlog/boot-list.js';
 import { nodeFileOps, type CommitLogError, type FileOps } from '../../commitlog/index.js';
 import { appendRange, faultyOps, openStore, tempDir } from './helpers.js';
 
@@ -16,7 +16,7 @@ const LIST = `.boot-${BOOT}`;
 test('a last line without its newline is not a name, and it is cut before the next line is appended', async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, LIST), 'a\nb\nhalf-writ');
-  t.deepEqual(parseBootList(Buffer.from('a\nb\nhalf-writ')), { names: new Set(['a', 'b']), end: 4 });
+  t.deepEqual(parseNameList(Buffer.from('a\nb\nhalf-writ')), { names: new Set(['a', 'b']), end: 4 });
   const store = await openStore(t, dir, { bootId: BOOT });
   const half = await store.open('half-writ');
   t.false(half.recovery.sameBoot, 'the torn line does not name the log');
@@ -25,7 +25,7 @@ test('a last line without its newline is not a name, and it is cut before the ne
 });
 
 test('names that are not log names are ignored', (t) => {
-  const { names } = parseBootList(Buffer.from('ok\n\n../x\n.hidden\nalso-ok\n'));
+  const { names } = parseNameList(Buffer.from('ok\n\n../x\n.hidden\nalso-ok\n'));
   t.deepEqual([...names], ['ok', 'also-ok']);
 });
 

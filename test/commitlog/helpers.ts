@@ -4,7 +4,7 @@
  * wrapper that injects failures.
  */
 import type { ExecutionContext } from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogStore, nodeFileOps, type CommitLog, type FileOps, type LogOptions, type StoreOptions } from '../../commitlog/index.js';
@@ -139,3 +139,15 @@ export function faultyOps(): FaultyOps {
 }
 
 export type { LogOptions };
+
+/**
+ * Takes `name` out of the store's clean-shutdown list under `dir` (`.clean-shutdown`), as if the
+ * log's last stop had been a crash: its next open runs the full check.
+ */
+export async function markUnclean(dir: string, name: string): Promise<void> {
+  const path = join(dir, '.clean-shutdown');
+  const text = await readFile(path, 'latin1').catch(() => '');
+  const rest = text.split('\n').filter((l) => l !== '' && l !== name);
+  if (rest.length === 0) await rm(path, { force: true });
+  else await writeFile(path, rest.map((l) => l + '\n').join(''));
+}

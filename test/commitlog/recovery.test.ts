@@ -11,7 +11,7 @@ import { appendFile, open, readdir, readFile, stat, truncate, unlink, writeFile 
 import { join } from 'node:path';
 import { CommitLogError, LogStore, nodeFileOps, type FileOps } from '../../commitlog/index.js';
 import type { CommitLog } from '../../commitlog/index.js';
-import { appendRange, openStore, readAll, recordFor, tempDir } from './helpers.js';
+import { appendRange, markUnclean, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
 const SEG = '00000000000000000000.segment';
 const IDX = '00000000000000000000.index';
@@ -23,13 +23,13 @@ async function appendEach(log: CommitLog, from: number, to: number): Promise<voi
   for (let i = from; i < to; i++) await appendRange(log, i, i + 1);
 }
 
-/** Writes records 0..n-1 into log `name` (one per chunk) and stops uncleanly (no clean-shutdown marker). */
+/** Writes records 0..n-1 into log `name` (one per chunk) and stops uncleanly (not in the clean-shutdown list). */
 async function writeLog(dir: string, name: string, n: number, segmentBytes = 1 << 20): Promise<void> {
   const store = await LogStore.open(dir, { retentionCheckMs: 0 });
   const log = await store.open(name, { segmentBytes });
   await appendEach(log, 0, n);
   await store.close();
-  await unlink(join(dir, name, 'clean-shutdown'));
+  await markUnclean(dir, name);
 }
 
 /** Byte position of record i in the first segment. */
@@ -162,7 +162,7 @@ test('after a reboot, damage before an intact chunk ends the log at the damage i
   await appendRange(log, 17, 20, 5);
   await after.close();
   t.deepEqual(await bootLists(dir), { '.boot-a-later-boot': ['reboot'] }, "the new boot's list replaced the old one");
-  await unlink(join(dir, 'reboot', 'clean-shutdown'));
+  await markUnclean(dir, 'reboot');
   const again = await (await openStore(t, dir, { bootId: 'a-later-boot' })).open('reboot');
   t.true(again.recovery.sameBoot);
   t.false(again.recovery.cutBeforeIntact);
@@ -244,7 +244,7 @@ test('after a reboot the segment before the newest is validated leniently too: d
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
   await appendEach(await s1.open('pl2', { segmentBytes: 4096 }), 0, 60);
   await s1.close();
-  await unlink(join(dir, 'pl2', 'clean-shutdown'));
+  await markUnclean(dir, 'pl2');
   const segs = (await readdir(join(dir, 'pl2'))).filter((f) => f.endsWith('.segment')).sort();
   const idxs = (await readdir(join(dir, 'pl2'))).filter((f) => f.endsWith('.index')).sort();
   t.true(segs.length >= 3);
@@ -398,7 +398,7 @@ for (const durability of [{ mode: 'never' as const }, { mode: 'batch' as const }
     const l1 = await s1.open('pl', { segmentBytes: 1024, durability });
     await appendEach(l1, 0, 60);
     await s1.close();
-    await unlink(join(dir, 'pl', 'clean-shutdown'));
+    await markUnclean(dir, 'pl');
     const bases = (await readdir(join(dir, 'pl'))).filter((f) => f.endsWith('.index')).sort();
     t.true(bases.length >= 4);
     // The second segment lost its last index entry and the segment bytes behind it.
@@ -452,7 +452,7 @@ test('damage inside a torn sealed segment, before an intact chunk, is still ERR_
   const l1 = await s1.open('pl', { segmentBytes: 4096 });
   await appendEach(l1, 0, 60);
   await s1.close();
-  await unlink(join(dir, 'pl', 'clean-shutdown'));
+  await markUnclean(dir, 'pl');
   const segs = (await readdir(join(dir, 'pl'))).filter((f) => f.endsWith('.segment')).sort();
   const idxs = (await readdir(join(dir, 'pl'))).filter((f) => f.endsWith('.index')).sort();
   t.true(segs.length >= 3);
@@ -491,7 +491,7 @@ test('a torn write loses its whole chunk and nothing before it', async (t) => {
   await appendEach(l1, 0, 10);
   await appendRange(l1, 10, 40); // one flush: one chunk of 30 records
   await s1.close();
-  await unlink(join(dir, 'tornchunk', 'clean-shutdown'));
+  await markUnclean(dir, 'tornchunk');
   t.deepEqual(await chunkEnds(join(dir, 'tornchunk', IDX)), [...Array.from({ length: 10 }, (_, i) => i), 39]);
   await truncate(join(dir, 'tornchunk', SEG), posOf(25) + 5);
   const log = await (await openStore(t, dir)).open('tornchunk');
@@ -577,7 +577,7 @@ test('a bit flip in a chunk entry other than its last is caught by the chunk che
   await appendRange(l1, 10, 30);
   await appendEach(l1, 30, 40);
   await s1.close();
-  await unlink(join(dir, 'entryflip', 'clean-shutdown'));
+  await markUnclean(dir, 'entryflip');
   await flipBit(join(dir, 'entryflip', IDX), HEADER + 15 * ENTRY + 9); // timestamp of record 15
   const err = await t.throwsAsync((await openStore(t, dir)).open('entryflip'), { instanceOf: CommitLogError });
   t.is(err?.code, 'ERR_COMMITLOG_CORRUPT');
@@ -594,7 +594,7 @@ async function threeChunks(dir: string, name: string, cStartsEmpty: boolean): Pr
     await log.flush();
   }
   await store.close();
-  await unlink(join(dir, name, 'clean-shutdown'));
+  await markUnclean(dir, name);
 }
 
 test('damage before an intact chunk that starts with an empty record is ERR_COMMITLOG_CORRUPT, not a silent truncation', async (t) => {

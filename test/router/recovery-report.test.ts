@@ -71,13 +71,12 @@ test('a torn tail is a warning and a torn sealed segment an error line, each nam
   const tailDir = join(dir, `t-${tail}`);
   const tailSegs = (await readdir(tailDir)).filter((f) => f.endsWith('.segment')).sort();
   await appendFile(join(tailDir, tailSegs[tailSegs.length - 1] ?? ''), Buffer.alloc(30, 7));
-  await rm(join(tailDir, 'clean-shutdown'));
+  await rm(join(dir, '.clean-shutdown'), { force: true }); // the store's clean-shutdown list: every log is checked in full
   const sealedDir = join(dir, `t-${sealed}`);
   const idxs = (await readdir(sealedDir)).filter((f) => f.endsWith('.index')).sort();
   t.true(idxs.length >= 3, `${idxs.length} segments`);
   await unlink(join(sealedDir, idxs[idxs.length - 2] ?? ''));
-  await rm(join(sealedDir, 'clean-shutdown'));
-
+  
   const { lines } = await reopenWatching(t, dir, {}, { topicLog });
   await until(() => lines.filter((l) => l.msg.startsWith('log recovery')).length === 2);
   const warn = lines.find((l) => l.level === 'warn' && l.obj.topic === 'r/tail');
@@ -118,7 +117,7 @@ async function twelveMessages(dir: string, topic: string, subscriber?: string): 
  */
 async function flipMiddle(dir: string): Promise<void> {
   const logDir = join(dir, (await readdir(dir)).find((n) => /^t-\d+$/.test(n)) ?? '');
-  await rm(join(logDir, 'clean-shutdown'), { force: true });
+  await rm(join(dir, '.clean-shutdown'), { force: true });
   const seg = join(logDir, (await readdir(logDir)).find((f) => f.endsWith('.segment')) ?? '');
   const fh = await open(seg, 'r+');
   const at = Math.floor((await stat(seg)).size / 2);

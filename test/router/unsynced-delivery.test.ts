@@ -132,7 +132,7 @@ test('a restored cursor past a log tail lost in a crash resumes at the end as so
   const recordBytes = (await stat(join(logDir, segment))).size - HEADER;
   await truncate(join(logDir, segment), HEADER + Math.round((recordBytes * 3) / 5));
   await truncate(join(logDir, index), HEADER + 3 * INDEX_ENTRY);
-  await rm(join(logDir, 'clean-shutdown'), { force: true });
+  await rm(join(dir, '.clean-shutdown'), { force: true });
 
   store = await LogStore.open(dir);
   router = await Router.open(store);
