@@ -141,7 +141,8 @@ export class Connection implements Outlet {
   /** How many topic aliases the client accepts from us. */
   #clientAliasMax = 0;
   readonly #outAliases = new Map<TopicId, number>();
-  readonly #inAliases = new Map<number, string>();
+  /** Inbound alias → the topic it stands for, with its interned id (an alias-only PUBLISH skips the name check and the intern). */
+  readonly #inAliases = new Map<number, { readonly name: string; readonly id: TopicId }>();
   #requestProblemInfo = true;
   /** Inbound QoS 1/2 PUBLISHes not yet answered with PUBACK/PUBCOMP (Receive Maximum). */
   #inboundPending = 0;
@@ -262,6 +263,9 @@ export class Connection implements Outlet {
     let topic = cached ? this.#lastTopic.name : packet.toString('utf8', at + 2, topicEnd);
     let properties: Buffer | null = null;
     let expiry = -1;
+    let aliased: { readonly name: string; readonly id: TopicId } | null = null;
+    let setAlias = 0;
+    let payloadUtf8 = false;
     if (this.#version === 5) {
       const p = scanPublishProperties(packet, pos, this.#props);
       if (p.reason !== 0) return this.#fail(new MqttProtocolError(p.reason === REASON.TOPIC_ALIAS_INVALID ? 'ERR_MQTT_TOPIC_ALIAS' : 'ERR_MQTT_PROTOCOL', p.problem, { reasonCode: p.reason }));
@@ -273,25 +277,29 @@ export class Connection implements Outlet {
           return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_ALIAS', `topic alias ${p.topicAlias} above the maximum ${this.#host.limits.topicAliasMaximum} [MQTT-3.3.2-9]`));
         }
         if (topic.length > 0) {
-          this.#inAliases.set(p.topicAlias, topic);
+          setAlias = p.topicAlias; // bound below, once the name has passed its check
         } else {
-          const known = this.#inAliases.get(p.topicAlias);
-          if (known === undefined) return this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', `topic alias ${p.topicAlias} was never set`));
-          topic = known;
+          aliased = this.#inAliases.get(p.topicAlias) ?? null;
+          if (aliased === null) return this.#fail(new MqttProtocolError('ERR_MQTT_PROTOCOL', `topic alias ${p.topicAlias} was never set`));
+          topic = aliased.name;
         }
       }
-      if (p.payloadUtf8 && !isUtf8(packet.subarray(pos))) {
-        this.#host.logger.info({ clientId: this.#clientId, topic }, 'payload is not the UTF-8 its format indicator declares; not stored');
-        if (qos > 0) this.#write(this.#ackV5(qos === 1 ? 0x40 : 0x50, pid, REASON.PAYLOAD_FORMAT_INVALID, 'payload is not valid UTF-8'));
-        return;
-      }
+      payloadUtf8 = p.payloadUtf8;
     }
     let topicId: TopicId;
     if (cached) topicId = this.#lastTopic.id;
+    else if (aliased !== null) topicId = aliased.id; // checked and interned when the alias was set
     else {
       if (!isValidTopicName(topic)) return this.#fail(new MqttProtocolError('ERR_MQTT_TOPIC_INVALID', `invalid PUBLISH topic '${topic}' [MQTT-3.3.2-2]`));
       topicId = this.#host.router.intern(topic);
       this.#lastTopic.remember(packet, at + 2, topicEnd, topic, topicId);
+    }
+    if (setAlias > 0) this.#inAliases.set(setAlias, { name: topic, id: topicId });
+    // after the alias is bound: the packet is well formed, only its payload is refused
+    if (payloadUtf8 && !isUtf8(packet.subarray(pos))) {
+      this.#host.logger.info({ clientId: this.#clientId, topic }, 'payload is not the UTF-8 its format indicator declares; not stored');
+      if (qos > 0) this.#write(this.#ackV5(qos === 1 ? 0x40 : 0x50, pid, REASON.PAYLOAD_FORMAT_INVALID, 'payload is not valid UTF-8'));
+      return;
     }
     this.#publish(topicId, qos as QoS, (first & 1) === 1, pid, packet.subarray(pos), properties, expiry, session);
   }

@@ -47,3 +47,15 @@ test('3.1.1: an invalid topic after a cached valid one of the same length is ref
   await inbox.waitFor(1);
   t.deepEqual(inbox.messages.map((m) => `${m.topic}=${m.payload}`), ['d/ab=0']);
 });
+
+test('an alias set by a PUBLISH whose payload is refused (bad UTF-8 under its format indicator) still stands for its topic', async (t) => {
+  const { inbox, raw } = await subscriberAndRaw(t, 5, 'e/#');
+  raw.send({ cmd: 'publish', topic: 'e/1', payload: Buffer.from([0xff, 0xfe]), qos: 1, messageId: 7, retain: false, dup: false, properties: { topicAlias: 5, payloadFormatIndicator: true } });
+  const ack = await raw.nextPacket('puback');
+  t.is(ack.reasonCode, 0x99, 'payload format invalid');
+  publish(raw, '', 'via alias', { topicAlias: 5 });
+  const [m] = await inbox.waitFor(1);
+  t.is(m?.topic, 'e/1');
+  t.is(String(m?.payload), 'via alias');
+  t.is(inbox.messages.length, 1, 'the refused payload was not delivered');
+});
