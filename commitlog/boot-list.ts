@@ -1,8 +1,8 @@
 /**
  * The store's list of the logs written in this boot of the machine: one file per store,
- * `<root>/.boot-<boot id>`, one log name per line, appended with each log's first write of the
- * boot. Recovery is strict (damage before an intact chunk is ERR_COMMITLOG_CORRUPT) only for a
- * log named in it (StoreOptions.bootId says why).
+ * `<root>/.boot-<boot id>`, a line per log appended with its first write of the boot. Recovery
+ * is strict (damage before an intact chunk is ERR_COMMITLOG_CORRUPT) only for a log named in
+ * it (StoreOptions.bootId says why). Also the line format both store lists share.
  *
  * It replaces an empty marker file in every log's directory, which cost an inode per new log
  * and, after every reboot, a creation and an unlink per log on its first write (on a file
@@ -12,17 +12,18 @@
  * - the file is never synced: it is only read in the boot that wrote it, and within one boot
  *   the page cache holds every write in the order it was made, whatever crashed. After a
  *   reboot its id no longer matches and it is deleted unread at the next open.
- * - a name is in `has()` only once its line is in the file; a line a failed or torn write left
- *   is cut off before the next write (ftruncate to the last good end), and a last line without
- *   its newline is ignored. A name missing from the file only makes its log's next open
- *   lenient, which is safe in any boot.
- * - a name is only ever added for a log the store opened (and so validated) in this process.
+ * - it is opened O_APPEND and every line carries its own CRC-32, so two stores on one root
+ *   (never intended, but tests do it) cannot overwrite each other's lines, and a torn line,
+ *   or two run together, names nobody. A name missing from the file only makes its log's next
+ *   open lenient, which is safe in any boot; so a failed write is reported, never fatal.
+ * - a name is only ever added for a log the store opened (and so validated) in this process,
+ *   and is in has() only once its line is in the file.
  * - one write in flight; names asked for meanwhile leave together in the next one.
  */
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { CommitLogError, ioError } from './errors.js';
 import type { FileOps } from './file-ops.js';
-import { isValidLogName } from './naming.js';
 
 /** The list's file name starts with this; log names cannot start with '.', so it never collides. */
 export const BOOT_LIST_PREFIX = '.boot-';
@@ -30,6 +31,33 @@ export const BOOT_LIST_PREFIX = '.boot-';
 /** The boot list's file name for `bootId`. */
 export function bootListName(bootId: string): string {
   return BOOT_LIST_PREFIX + bootId;
+}
+
+/** One line of a store list: the fields, space-separated (none may hold a space or newline), then their CRC-32. */
+export function encodeLine(fields: readonly string[]): string {
+  const body = fields.join(' ');
+  return `${body} ${crc32(body).toString(16).padStart(8, '0')}\n`;
+}
+
+/**
+ * The lines of a store list whose CRC-32 matches, as fields. A torn line (no newline, or run
+ * together with the next one) fails its check and is skipped.
+ */
+export function parseLines(text: Buffer): string[][] {
+  const out: string[][] = [];
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf(0x0a, start);
+    if (nl < 0) break;
+    const line = text.toString('latin1', start, nl);
+    start = nl + 1;
+    const cut = line.lastIndexOf(' ');
+    if (cut < 0 || line.length - cut !== 9) continue;
+    const body = line.slice(0, cut);
+    if (crc32(body).toString(16).padStart(8, '0') !== line.slice(cut + 1)) continue;
+    out.push(body.split(' '));
+  }
+  return out;
 }
 
 interface Pending {
@@ -50,15 +78,14 @@ export class BootList {
   #next: Pending | null = null;
   #writing: Promise<void> | null = null;
   #fd: number | null = null;
-  /** End of the last good line. */
-  #end: number;
-  /** A write failed: bytes past #end may be in the file. */
-  #torn = false;
+  /** Ends a torn last line (a crash mid-write) before the first line this store appends. */
+  #lead: string;
   #closed = false;
 
   /**
    * Reads this boot's list under `root` if there is one and deletes the lists of earlier boots
-   * (best effort). `files` is the root directory's file listing.
+   * (best effort). `files` is the root directory's file listing. An unreadable list counts as
+   * empty: every log is then opened leniently until written again.
    */
   static async open(ops: FileOps, root: string, bootId: string, files: readonly string[]): Promise<BootList> {
     const name = bootListName(bootId);
@@ -66,29 +93,26 @@ export class BootList {
     for (const f of files) {
       if (f.startsWith(BOOT_LIST_PREFIX) && f !== name) await ops.unlink(join(root, f)).catch(() => undefined);
     }
-    if (!files.includes(name)) return new BootList(ops, path, new Set(), 0, false);
-    const text = await readWhole(ops, path);
-    const { names, end } = parseNameList(text);
-    // whatever follows the last newline is a torn line: it is cut before the first append
-    return new BootList(ops, path, names, end, end < text.length);
+    const listed = new Set<string>();
+    let torn = false;
+    if (files.includes(name)) {
+      const text = await readWhole(ops, path).catch(() => Buffer.alloc(0));
+      for (const fields of parseLines(text)) if (fields.length === 1) listed.add(fields[0] as string);
+      torn = text.length > 0 && text[text.length - 1] !== 0x0a;
+    }
+    return new BootList(ops, path, listed, torn);
   }
 
-  private constructor(ops: FileOps, path: string, listed: Set<string>, end: number, torn: boolean) {
+  private constructor(ops: FileOps, path: string, listed: Set<string>, torn: boolean) {
     this.#ops = ops;
     this.path = path;
     this.#listed = listed;
-    this.#end = end;
-    this.#torn = torn;
+    this.#lead = torn ? '\n' : '';
   }
 
   /** True when `name`'s line is in this boot's list. */
   has(name: string): boolean {
     return this.#listed.has(name);
-  }
-
-  /** Names listed (for tests and tools). */
-  get size(): number {
-    return this.#listed.size;
   }
 
   /**
@@ -150,39 +174,16 @@ export class BootList {
   }
 
   async #write(names: readonly string[]): Promise<void> {
-    const line = Buffer.from(names.join('\n') + '\n', 'latin1');
-    const ops = this.#ops;
+    let text = this.#lead;
+    for (const n of names) text += encodeLine([n]);
     try {
-      if (this.#fd === null) this.#fd = await ops.open(this.path, true);
-      if (this.#torn) {
-        await ops.ftruncate(this.#fd, this.#end);
-        this.#torn = false;
-      }
-      await ops.writev(this.#fd, [line], this.#end);
+      if (this.#fd === null) this.#fd = await this.#ops.openAppend(this.path);
+      await this.#ops.append(this.#fd, Buffer.from(text, 'latin1'));
     } catch (err) {
-      this.#torn = true;
       throw ioError('write', this.path, err);
     }
-    this.#end += line.length;
+    this.#lead = '';
   }
-}
-
-/**
- * The log names in a list file's bytes (the boot list, the clean-shutdown list), and the end
- * of its last complete line. A last line without its newline is torn and not a name; a line
- * that is not a valid log name is skipped.
- */
-export function parseNameList(text: Buffer): { names: Set<string>; end: number } {
-  const names = new Set<string>();
-  let start = 0;
-  for (;;) {
-    const nl = text.indexOf(0x0a, start);
-    if (nl < 0) break;
-    const name = text.toString('latin1', start, nl);
-    if (isValidLogName(name)) names.add(name);
-    start = nl + 1;
-  }
-  return { names, end: start };
 }
 
 /** A small file's bytes, read positionally. @throws ERR_COMMITLOG_IO */

@@ -52,6 +52,7 @@ import {
   writeEntryWords,
 } from './format.js';
 import { LAZY_SYNC_MAX_BYTES, type ResolvedLogOptions } from './options.js';
+import type { CleanStamp } from './clean-list.js';
 import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
 
 /** Dense, 0-based, per-log record number; safe up to 2^53. */
@@ -104,16 +105,16 @@ export interface LogContext {
   readonly writtenThisBoot: boolean;
   /** Adds this log to the store's boot list; resolves once it is in the file. */
   markWritten(): Promise<void>;
-  /** The store's clean-shutdown list named this log and nothing has opened it since (clean-list.ts). */
-  readonly cleanShutdown: boolean;
+  /** The store's clean-shutdown list named this log (and nothing has opened it since): its newest segment as that close left it (clean-list.ts). */
+  readonly cleanStamp: CleanStamp | null;
   /** The log's directory exists. */
   readonly exists: boolean;
   /** The log's in-memory tail now holds `bytes`; the store may call dropTail() on any log. */
   tailChanged(log: CommitLog, bytes: number): void;
   /** The log's directory now exists on disk. */
   created(log: CommitLog): void;
-  /** The log has closed; `cleanly` when flushed, synced as promised and with nothing to repair. */
-  closed(log: CommitLog, cleanly: boolean): void;
+  /** The log has closed: with its newest segment's stamp when it closed cleanly (flushed, synced as promised, nothing to repair). */
+  closed(log: CommitLog, stamp: CleanStamp | null): void;
   /**
    * Runs `flush` once in this event-loop turn's check phase, together with the flushes every
    * other log of the store scheduled in this turn (one setImmediate for all of them).
@@ -276,7 +277,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /** @internal Use LogStore.open(). */
   static async open(ctx: LogContext): Promise<CommitLog> {
-    const { segments, nextOffset, report, staleMarkers } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.writtenThisBoot, ctx.cleanShutdown);
+    const { segments, nextOffset, report, staleMarkers } = await loadSegments(ctx.ops, ctx.files, ctx.dir, ctx.writtenThisBoot, ctx.cleanStamp);
     const log = new CommitLog(ctx, segments, nextOffset, report, staleMarkers);
     if (segments.length > 1) await log.enforceRetention().catch(() => undefined);
     return log;
@@ -613,7 +614,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       this.#ctx.files.forget(s.segPath);
       this.#ctx.files.forget(s.idxPath);
     }
-    this.#ctx.closed(this, ok && this.#dirReady && !this.#needsRepair);
+    const newest = this.#segments[this.#segments.length - 1];
+    const clean = ok && this.#dirReady && !this.#needsRepair && newest !== undefined;
+    this.#ctx.closed(this, clean ? { base: newest.base, segBytes: newest.bytes, idxBytes: indexBytes(newest.count) } : null);
   }
 
   readonly #onTick = (): void => {
@@ -959,12 +962,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     // data: recovery is strict only for a log last written in this boot (StoreOptions.bootId),
     // and whichever lands first, a crash leaves either the log unlisted (lenient) or the page
     // cache intact (strict is right). Not synced: the list is read only in the boot that wrote it.
-    let marking: Promise<unknown> | null = null;
+    let marking: Promise<void> | null = null;
     if (!this.#bootMarked || this.#staleMarkers.length > 0) {
-      // settled below, after the writes, whatever they do: to the error it failed with, or null
-      marking = this.#markBoot().then(() => null, (err: unknown) => err);
+      // Settled below, after the writes, whatever they do. A failure leaves the log unlisted,
+      // which only makes its next open lenient (safe in any boot): the batch goes on, and the
+      // next one tries again.
+      marking = this.#markBoot().catch(() => undefined);
     }
-    let markFailure: unknown = null;
     try {
       for (const g of groups) {
         const { seg, segBufs } = g;
@@ -1020,9 +1024,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       }
     } finally {
       // settled before this returns or throws: close() must not resolve while it runs
-      if (marking !== null) markFailure = await marking;
+      if (marking !== null) await marking;
     }
-    if (markFailure !== null) throw markFailure; // fails this batch; the next one tries again
     // Everything is written: only now does the metadata move.
     for (const g of groups) {
       const seg = g.seg;

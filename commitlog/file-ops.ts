@@ -6,7 +6,9 @@
  *
  * Invariants: reads and writes are positional (pread/pwritev), never seek + read; writev()
  * resolves only once every byte is written (libuv loops over IOV_MAX chunks and short writes;
- * a short result is retried here so the real errno surfaces).
+ * a short result is retried here so the real errno surfaces). The one exception is append(),
+ * for the store's boot list: O_APPEND, so that two writers of one list cannot overwrite each
+ * other's lines (boot-list.ts).
  */
 import * as fs from 'node:fs';
 
@@ -43,10 +45,15 @@ export interface FileOps {
   unlink(path: string): Promise<void>;
   /** Creates or replaces a small file. */
   writeFile(path: string, data: Buffer): Promise<void>;
+  /** Opens `path` for appending (O_APPEND), creating it if needed. Resolves to an fd. */
+  openAppend(path: string): Promise<number>;
+  /** One write of `data` at the end of a file openAppend() opened; a short write is an error. */
+  append(fd: number, data: Buffer): Promise<void>;
 }
 
 const OPEN_RW = fs.constants.O_RDWR;
 const OPEN_CREATE = fs.constants.O_RDWR | fs.constants.O_CREAT;
+const OPEN_APPEND = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT;
 
 function totalLength(buffers: readonly Buffer[]): number {
   let n = 0;
@@ -136,4 +143,14 @@ export const nodeFileOps: FileOps = {
     ),
   unlink: (path) => new Promise((resolve, reject) => fs.unlink(path, (e) => (e && e.code !== 'ENOENT' ? reject(e) : resolve()))),
   writeFile: (path, data) => new Promise((resolve, reject) => fs.writeFile(path, data, (e) => (e ? reject(e) : resolve()))),
+  openAppend: (path) =>
+    new Promise((resolve, reject) => fs.open(path, OPEN_APPEND, 0o644, (e, fd) => (e ? reject(e) : resolve(fd)))),
+  append: (fd, data) =>
+    new Promise((resolve, reject) =>
+      fs.write(fd, data, 0, data.length, null, (e, n) => {
+        if (e) return reject(e);
+        if (n !== data.length) return reject(Object.assign(new Error(`short append: ${n} of ${data.length} bytes`), { code: 'EIO' }));
+        resolve();
+      }),
+    ),
 };

@@ -3,19 +3,19 @@
  * unfinished and truncates it to the last fully valid record.
  *
  * What is validated (the unit is a chunk, format.ts: the records one write checksummed together):
- * - After an unclean stop (the log is not in the store's clean-shutdown list) every chunk of the newest segment: each
- *   entry's position must follow the previous record, its record must lie inside the segment,
+ * - After an unclean stop (the store's clean-shutdown list does not name the log with its
+ *   newest segment's current sizes) every chunk of the newest segment: each entry's position must follow the previous record, its record must lie inside the segment,
  *   the chunk must end (flag) within CHUNK_MAX_RECORDS entries and its crc must match. The first
  *   invalid chunk and everything after it are truncated (index and segment both): its records
  *   were written by one pwritev that never finished, so none of them was acknowledged — unless a
  *   later chunk is intact. A process crash cannot produce that (the page cache keeps every
  *   write, in order), so when the log was last written in this boot of the machine (the
- *   store's boot list names it) the damage is in the middle and opening fails with ERR_COMMITLOG_CORRUPT
- *   naming the file and position. After a reboot a power loss can (the disk kept a later
+ *   store's boot list names it) the damage is in the middle and opening fails with
+ *   ERR_COMMITLOG_CORRUPT naming the file and position. After a reboot a power loss can (the disk kept a later
  *   unsynced write and lost an earlier one): the log then ends at the damage and the report
  *   says so (cutBeforeIntact), as Kafka ends a log at its first invalid batch.
- * - After a clean close only the newest chunk is checked (a mismatch falls back to the full
- *   check above). With durability 'batch' older, sealed segments were fdatasynced with every
+ * - After a clean close in this boot only the newest chunk is checked (a mismatch falls back
+ *   to the full check above, and to the check of the segment before it). With durability 'batch' older, sealed segments were fdatasynced with every
  *   batch, so only their sizes are checked on open; their crcs are checked on every read.
  * - With durability 'interval' / 'never' nothing forces sealed segments to disk (only the
  *   interval timer, or nothing), so after a power loss a sealed one may be torn. An unclean
@@ -28,6 +28,7 @@
  */
 import { CommitLogError, ioError } from './errors.js';
 import type { FileCache, FileRef } from './file-cache.js';
+import type { CleanStamp } from './clean-list.js';
 import type { FileOps } from './file-ops.js';
 import {
   CHUNK_MAX_RECORDS,
@@ -65,7 +66,7 @@ export interface SegmentState {
 
 /** What opening a log found and did. */
 export interface RecoveryReport {
-  /** The store's clean-shutdown list named the log (clean-list.ts). */
+  /** The store's clean-shutdown list named the log, with a stamp its newest segment still matches (clean-list.ts). */
   readonly clean: boolean;
   /** Records dropped because they were torn: the newest segment's, and from a torn sealed segment on. */
   readonly truncatedRecords: number;
@@ -127,15 +128,20 @@ interface SegmentCheck {
   truncatedBytes: number;
   /** Damage was followed by an intact chunk and, recovery not being strict, ended the segment. */
   cutBeforeIntact: boolean;
+  /** The clean-shutdown stamp matched the segment's base and file sizes. */
+  stampOk: boolean;
+  /** Only the newest chunk was checked (a clean close in this boot, and it was intact). */
+  quick: boolean;
 }
 
 /**
  * Validates (and truncates) one segment + index pair; count 0 means it holds nothing valid.
  * `strict`: damage before an intact chunk is ERR_COMMITLOG_CORRUPT (the log was last written in
- * this boot); otherwise it ends the segment like a tear.
+ * this boot); otherwise it ends the segment like a tear. With strict and a `stamp` (a clean
+ * close's) that matches the files' sizes, only the newest chunk is checked.
  */
-async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState, trustClean: boolean, strict: boolean): Promise<SegmentCheck> {
-  const none: SegmentCheck = { count: 0, bytes: 0, lastTimestampMs: -1, truncatedRecords: 0, truncatedBytes: 0, cutBeforeIntact: false };
+async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState, stamp: CleanStamp | null, strict: boolean): Promise<SegmentCheck> {
+  const none: SegmentCheck = { count: 0, bytes: 0, lastTimestampMs: -1, truncatedRecords: 0, truncatedBytes: 0, cutBeforeIntact: false, stampOk: false, quick: false };
   // Independent calls go out together: opening 10k logs is bound by these round trips.
   const [segSize, idxSize] = await Promise.all([
     ops.stat(seg.segPath).catch((e: unknown) => Promise.reject(ioError('stat', seg.segPath, e))),
@@ -145,7 +151,10 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
   const [segRef, idxRef] = (await cache.acquire([seg.segPath, seg.idxPath], false)) as [FileRef, FileRef];
   try {
     const n = Math.floor((idxSize - HEADER_BYTES) / INDEX_ENTRY_BYTES);
-    const fast = trustClean && n > 0 && idxSize === indexBytes(n);
+    const stampOk = stamp !== null && stamp.base === seg.base && stamp.segBytes === segSize && stamp.idxBytes === idxSize;
+    // A clean close is only as good as the boot it was written in: under 'never' close does not
+    // sync, so after a reboot the files may hold less than the stamp says, or other bytes.
+    const fast = strict && stampOk && n > 0 && idxSize === indexBytes(n);
     // one entry more than a chunk can hold, so the newest chunk's start is always in view
     const tailFrom = Math.max(0, n - CHUNK_MAX_RECORDS - 1);
     const [segHeader, idxHeader, tail] = await Promise.all([
@@ -166,7 +175,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
       if (end === segSize && pos >= HEADER_BYTES && (firstAt > 0 || tailFrom === 0)) {
         const data = await readExact(ops, segRef, seg.segPath, end - pos, pos);
         if (data.length === end - pos && chunkMatches(tail, firstAt, lastAt, data)) {
-          return { count: n, bytes: segSize, lastTimestampMs: entryTimestamp(tail, lastAt), truncatedRecords: 0, truncatedBytes: 0, cutBeforeIntact: false };
+          return { count: n, bytes: segSize, lastTimestampMs: entryTimestamp(tail, lastAt), truncatedRecords: 0, truncatedBytes: 0, cutBeforeIntact: false, stampOk, quick: true };
         }
       }
     }
@@ -253,7 +262,7 @@ async function recoverSegment(ops: FileOps, cache: FileCache, seg: SegmentState,
       }
     }
     const lastTs = valid === 0 ? -1 : entryTimestamp(entries, (valid - 1) * INDEX_ENTRY_BYTES);
-    return { count: valid, bytes: expected, lastTimestampMs: lastTs, truncatedRecords, truncatedBytes, cutBeforeIntact };
+    return { count: valid, bytes: expected, lastTimestampMs: lastTs, truncatedRecords, truncatedBytes, cutBeforeIntact, stampOk, quick: false };
   } finally {
     cache.release(segRef);
     cache.release(idxRef);
@@ -270,7 +279,7 @@ export async function loadSegments(
   cache: FileCache,
   dir: string,
   sameBoot: boolean,
-  clean: boolean,
+  cleanStamp: CleanStamp | null,
 ): Promise<{ segments: SegmentState[]; nextOffset: number; report: RecoveryReport; staleMarkers: string[] }> {
   let names: string[];
   try {
@@ -280,10 +289,6 @@ export async function loadSegments(
   }
   // an older version kept both facts in marker files per log (now the store's two lists)
   const staleMarkers = names.filter((n) => n.startsWith(LEGACY_BOOT_MARKER_PREFIX) || n === LEGACY_CLEAN_MARKER);
-  // A clean shutdown is only as good as the boot it was written in: under 'never' close does
-  // not sync, and under every policy the list's removal at the next open is not synced, so
-  // after a reboot it may stand over a tail a power loss tore. Then the full checks run.
-  const trusted = clean && sameBoot;
   const found = new Map<number, { seg: boolean; idx: boolean }>();
   for (const name of names) {
     const parsed = parseFileName(name);
@@ -324,10 +329,17 @@ export async function loadSegments(
   let nextOffset = 0;
   let tornSealed = false;
   let cutBeforeIntact = false;
-  const settleNewest = async (trustClean: boolean): Promise<void> => {
+  let clean = false;
+  let quick = false;
+  const settleNewest = async (stamp: CleanStamp | null): Promise<void> => {
     while (segments.length > 0) {
       const last = segments[segments.length - 1] as SegmentState;
-      const check = await recoverSegment(ops, cache, last, trustClean, sameBoot);
+      const check = await recoverSegment(ops, cache, last, stamp, sameBoot);
+      if (stamp !== null) {
+        clean = check.stampOk;
+        quick = check.quick;
+        stamp = null; // the stamp is the newest segment's; one before it is validated in full
+      }
       if (check.cutBeforeIntact) cutBeforeIntact = true;
       truncatedRecords += check.truncatedRecords;
       truncatedBytes += check.truncatedBytes;
@@ -341,7 +353,7 @@ export async function loadSegments(
       nextOffset = Math.max(nextOffset, last.base);
     }
   };
-  await settleNewest(trusted);
+  await settleNewest(cleanStamp);
 
   // Sealed segments: sizes only — except that a sealed segment's tail may never have reached the
   // disk: with 'interval' / 'never' nothing forces it there, with 'batch' and lazyMs records wait
@@ -352,7 +364,7 @@ export async function loadSegments(
   // that way: a round commits only once every segment it touched is synced.
   const tornAt = async (i: number): Promise<void> => {
     const s = segments[i] as SegmentState;
-    const check = await recoverSegment(ops, cache, s, false, sameBoot);
+    const check = await recoverSegment(ops, cache, s, null, sameBoot);
     if (check.cutBeforeIntact) cutBeforeIntact = true;
     if (check.count !== (segments[i + 1] as SegmentState).base - s.base) {
       tornSealed = true;
@@ -373,11 +385,11 @@ export async function loadSegments(
     // Nothing of it is valid: the segment before it is the newest now, validated as such.
     await remove(s);
     segments.pop();
-    await settleNewest(false);
+    await settleNewest(null);
   };
   // The size check stays lenient even after a clean close: the list's removal at open is not
   // fsynced, so a power loss can bring back a stale one.
-  if (!trusted && segments.length >= 2) await tornAt(segments.length - 2);
+  if (!quick && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;
     const next = segments[i + 1] as SegmentState;

@@ -11,7 +11,7 @@
  *   committed to least recently are dropped first (records in flight are never dropped).
  */
 import { BootList } from './boot-list.js';
-import { takeCleanList, writeCleanList } from './clean-list.js';
+import { takeCleanList, writeCleanList, type CleanStamp } from './clean-list.js';
 import { CommitLog, type LogContext } from './commitlog.js';
 import { CommitLogError, ioError } from './errors.js';
 import { FileCache } from './file-cache.js';
@@ -30,10 +30,10 @@ export class LogStore {
   /** The logs written in this boot of the machine (boot-list.ts). */
   readonly #bootList: BootList;
   /**
-   * Logs whose files are as a clean close left them and that no open log holds now: those the
-   * last shutdown listed (clean-list.ts) and not opened since, and those closed cleanly since.
+   * Logs that no open log holds now, with their newest segment as a clean close left it: those
+   * the last shutdown listed (clean-list.ts) and not opened since, and those closed cleanly since.
    */
-  readonly #clean: Set<string>;
+  readonly #clean: Map<string, CleanStamp>;
   readonly #names: Set<string>;
   readonly #open = new Map<string, Promise<CommitLog>>();
   /** Logs whose last open found them damaged, with that error and when (performance.now(), StoreOptions.damagedRetryMs). */
@@ -45,6 +45,7 @@ export class LogStore {
   /** Flushes the logs scheduled in this event-loop turn (LogContext.schedule). */
   #due: Array<() => void> = [];
   #closed = false;
+  #closing: Promise<void> | null = null;
 
   /** The options a log opened without its own gets (StoreOptions.logDefaults, validated). */
   get logDefaults(): ResolvedLogOptions {
@@ -68,7 +69,7 @@ export class LogStore {
     return new LogStore(abs, resolved, ops, listing.dirs.filter(isValidLogName), bootList, clean);
   }
 
-  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[], bootList: BootList, clean: Set<string>) {
+  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[], bootList: BootList, clean: Map<string, CleanStamp>) {
     this.root = root;
     this.#opts = opts;
     this.#ops = ops;
@@ -76,6 +77,7 @@ export class LogStore {
     this.#clean = clean;
     this.#files = new FileCache(ops, opts.maxOpenFiles);
     this.#names = new Set(names);
+    for (const n of clean.keys()) if (!this.#names.has(n)) clean.delete(n); // a log deleted by hand since
     if (opts.retentionCheckMs > 0) {
       this.#timer = setInterval(() => this.#retainAll(), opts.retentionCheckMs);
       this.#timer.unref();
@@ -125,12 +127,12 @@ export class LogStore {
         files: this.#files,
         syncWriteMaxBytes: this.#opts.syncWriteMaxBytes,
         writtenThisBoot: this.#bootList.has(name),
-        cleanShutdown: this.#clean.delete(name),
+        cleanStamp: this.#takeClean(name),
         exists: this.#names.has(name),
         markWritten: () => this.#bootList.add(name),
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
-        closed: (log, cleanly) => this.#logClosed(log, cleanly),
+        closed: (log, stamp) => this.#logClosed(log, stamp),
         schedule: (flush) => {
           this.#due.push(flush);
           if (this.#due.length === 1) setImmediate(this.#runDue);
@@ -154,8 +156,13 @@ export class LogStore {
    * Closes every log (each flushes and syncs), writes the clean-shutdown list of the logs that
    * closed cleanly (clean-list.ts), and closes every file descriptor.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    // a second call waits for the first: the clean-shutdown list is written at its end
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     const logs = await Promise.allSettled([...this.#open.values()]);
@@ -204,11 +211,17 @@ export class LogStore {
     }
   }
 
-  #logClosed(log: CommitLog, cleanly: boolean): void {
+  #logClosed(log: CommitLog, stamp: CleanStamp | null): void {
     this.#tailTotal -= this.#tails.get(log) ?? 0;
     this.#tails.delete(log);
     this.#open.delete(log.name);
-    if (cleanly) this.#clean.add(log.name);
+    if (stamp !== null) this.#clean.set(log.name, stamp);
+  }
+
+  #takeClean(name: string): CleanStamp | null {
+    const stamp = this.#clean.get(name) ?? null;
+    this.#clean.delete(name);
+    return stamp;
   }
 
   #retainAll(): void {

@@ -1,78 +1,108 @@
 /**
  * The store's boot list (`<root>/.boot-<boot id>`): which logs were written in this boot of the
- * machine, one line per log. Torn and failed writes, the batching of many first writes into one
- * write, and the per-log marker files an older version left behind.
+ * machine, one self-checking line per log, appended. Torn and failed writes, two stores on one
+ * root, the batching of many first writes into one write, and the per-log marker files an older
+ * version left behind.
  */
 import test from 'ava';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootList, parseNameList } from '../../commitlog/boot-list.js';
-import { nodeFileOps, type CommitLogError, type FileOps } from '../../commitlog/index.js';
-import { appendRange, faultyOps, openStore, tempDir } from './helpers.js';
+import { BootList, encodeLine, parseLines } from '../../commitlog/boot-list.js';
+import { LogStore, nodeFileOps, type CommitLogError, type FileOps } from '../../commitlog/index.js';
+import { appendRange, faultyOps, listNames, markUnclean, openStore, recordFor, tempDir } from './helpers.js';
 
 const BOOT = 'test-boot';
 const LIST = `.boot-${BOOT}`;
 
-test('a last line without its newline is not a name, and it is cut before the next line is appended', async (t) => {
+test('a line names a log only when its checksum matches: torn and run-together lines name nobody', (t) => {
+  const a = encodeLine(['a']);
+  const b = encodeLine(['b']);
+  t.regex(a, /^a [0-9a-f]{8}\n$/);
+  t.deepEqual(parseLines(Buffer.from(a + b)), [['a'], ['b']]);
+  t.deepEqual(parseLines(Buffer.from(a + b.slice(0, 4))), [['a']], 'a last line without its newline');
+  t.deepEqual(parseLines(Buffer.from(a.slice(0, 1) + b)), [], "a torn line and the next one run together: neither counts, not even as 'ab'");
+  t.deepEqual(parseLines(Buffer.from('a 00000000\nb\n\n')), []);
+});
+
+test('two stores on one root append their lines, never over each other, and a log neither wrote is never listed', async (t) => {
   const dir = await tempDir(t);
-  await writeFile(join(dir, LIST), 'a\nb\nhalf-writ');
-  t.deepEqual(parseNameList(Buffer.from('a\nb\nhalf-writ')), { names: new Set(['a', 'b']), end: 4 });
-  const store = await openStore(t, dir, { bootId: BOOT });
-  const half = await store.open('half-writ');
-  t.false(half.recovery.sameBoot, 'the torn line does not name the log');
-  await appendRange(await store.open('c'), 0, 1);
-  t.is(await readFile(join(dir, LIST), 'latin1'), 'a\nb\nc\n');
+  const a = await openStore(t, dir, { bootId: BOOT });
+  const b = await openStore(t, dir, { bootId: BOOT });
+  await appendRange(await a.open('pre-ab'), 0, 1);
+  await appendRange(await b.open('xyz'), 0, 1);
+  await appendRange(await a.open('second'), 0, 1);
+  t.deepEqual((await listNames(join(dir, LIST))).sort(), ['pre-ab', 'second', 'xyz']);
 });
 
-test('names that are not log names are ignored', (t) => {
-  const { names } = parseNameList(Buffer.from('ok\n\n../x\n.hidden\nalso-ok\n'));
-  t.deepEqual([...names], ['ok', 'also-ok']);
+test('a torn last line (a crash mid-write) names nobody, and the first line appended after it is not run into it', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, LIST), encodeLine(['a']) + 'half-wr');
+  const s1 = await openStore(t, dir, { bootId: BOOT });
+  t.false((await s1.open('half-wr')).recovery.sameBoot, 'the torn line does not name the log');
+  await appendRange(await s1.open('c'), 0, 1);
+  await s1.close();
+  const s2 = await openStore(t, dir, { bootId: BOOT });
+  t.true((await s2.open('c')).recovery.sameBoot, 'the line appended after the torn one counts');
+  t.true((await s2.open('a')).recovery.sameBoot);
 });
 
-test('a failed write lists nobody, leaves no bytes behind, and the next first write tries again', async (t) => {
+test('a failed list write fails no data write: the log is stored, unlisted (lenient), and listed by a later batch', async (t) => {
   const dir = await tempDir(t);
   const ops = faultyOps();
-  const store = await openStore(t, dir, { fileOps: ops, bootId: BOOT });
-  const log = await store.open('l');
-  await appendRange(log, 0, 1); // the list's file exists now
-  // the next log's line: 8 bytes of it land, then EIO
-  const other = await store.open('other-log');
-  ops.fail.writev = 'EIO';
-  ops.partialBytes = 8;
-  other.append(Buffer.from('x'));
-  t.is((await t.throwsAsync<CommitLogError>(other.flush()))?.code, 'ERR_COMMITLOG_IO');
-  t.is(await readFile(join(dir, LIST), 'latin1'), 'l\nother-lo', 'the torn line is in the file for now');
-  delete ops.fail.writev;
-  ops.partialBytes = 0;
-  // a shorter line next: without the cut, the torn line's rest would follow it
-  await appendRange(await store.open('z'), 0, 1);
-  t.is(await readFile(join(dir, LIST), 'latin1'), 'l\nz\n', 'cut back to the last whole line');
-  await appendRange(other, 0, 1);
-  t.is(await readFile(join(dir, LIST), 'latin1'), 'l\nz\nother-log\n', 'and the failed name written whole by its retry');
+  let failAppend = 'EIO' as string | null;
+  const fileOps: FileOps = {
+    ...ops,
+    append: async (fd, data) => {
+      if (failAppend !== null) throw Object.assign(new Error(`injected ${failAppend}`), { code: failAppend });
+      return nodeFileOps.append(fd, data);
+    },
+  };
+  const store = await openStore(t, dir, { fileOps, bootId: BOOT });
+  const logs = await Promise.all(Array.from({ length: 20 }, (_, i) => store.open(`t${i}`)));
+  for (const l of logs) l.append(recordFor(0));
+  const settled = await Promise.allSettled(logs.map((l) => l.flush()));
+  t.true(settled.every((r) => r.status === 'fulfilled'), 'every first batch committed');
+  t.deepEqual(await listNames(join(dir, LIST)), []);
+  failAppend = null;
+  await appendRange(logs[3] as (typeof logs)[number], 1, 2);
+  t.deepEqual(await listNames(join(dir, LIST)), ['t3']);
 });
+
+test('an unreadable list counts as empty: the store opens and every log is lenient', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0, bootId: BOOT });
+  await appendRange(await s1.open('l'), 0, 2);
+  await s1.close();
+  await markUnclean(dir, 'l');
+  const fileOps: FileOps = {
+    ...nodeFileOps,
+    read: async (fd, buf, off, len, pos) => {
+      if (len > 0 && pos === 0 && off === 0 && (await readlinkFd(fd)).endsWith(LIST)) throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+      return nodeFileOps.read(fd, buf, off, len, pos);
+    },
+  };
+  const s2 = await openStore(t, dir, { fileOps, bootId: BOOT });
+  const log = await s2.open('l');
+  t.false(log.recovery.sameBoot);
+  t.is(log.end, 2);
+});
+
+/** The path an fd is open on (Linux). */
+async function readlinkFd(fd: number): Promise<string> {
+  const { readlink } = await import('node:fs/promises');
+  return readlink(`/proc/self/fd/${fd}`).catch(() => '');
+}
 
 test('the first writes of many logs in one turn leave in one write of the list', async (t) => {
   const dir = await tempDir(t);
   let listWrites = 0;
-  let listFd = -1;
-  const fileOps: FileOps = {
-    ...nodeFileOps,
-    open: async (path, create) => {
-      const fd = await nodeFileOps.open(path, create);
-      if (path.endsWith(LIST)) listFd = fd;
-      return fd;
-    },
-    writev: (fd, bufs, pos) => {
-      if (fd === listFd) listWrites++;
-      return nodeFileOps.writev(fd, bufs, pos);
-    },
-  };
+  const fileOps: FileOps = { ...nodeFileOps, append: (fd, data) => (listWrites++, nodeFileOps.append(fd, data)) };
   const store = await openStore(t, dir, { fileOps, bootId: BOOT });
   const logs = await Promise.all(Array.from({ length: 50 }, (_, i) => store.open(`t${i}`)));
   for (const log of logs) log.append(Buffer.from('x'));
   await Promise.all(logs.map((l) => l.flush()));
   t.is(listWrites, 1, `${listWrites} writes for 50 names`);
-  const names = (await readFile(join(dir, LIST), 'latin1')).split('\n').filter((l) => l !== '');
+  const names = await listNames(join(dir, LIST));
   t.is(names.length, 50);
   t.is(new Set(names).size, 50);
 });
@@ -90,7 +120,7 @@ test("an older version's marker file in a log's directory is not trusted, and th
   t.false(log.recovery.sameBoot, 'lenient: only the list counts');
   await appendRange(log, 3, 4);
   t.false((await readdir(join(dir, 'old'))).some((f) => f.startsWith('boot-')));
-  t.is(await readFile(join(dir, LIST), 'latin1'), 'old\n');
+  t.deepEqual(await listNames(join(dir, LIST)), ['old']);
 });
 
 test('add() after close() is ERR_COMMITLOG_CLOSED; close() waits for the write in flight', async (t) => {
@@ -101,5 +131,20 @@ test('add() after close() is ERR_COMMITLOG_CLOSED; close() waits for the write i
   await adding;
   t.true(list.has('a'));
   t.is((await t.throwsAsync<CommitLogError>(list.add('b')))?.code, 'ERR_COMMITLOG_CLOSED');
-  t.is(await readFile(join(dir, LIST), 'latin1'), 'a\n');
+  t.is(await readFile(join(dir, LIST), 'latin1'), encodeLine(['a']));
+});
+
+test('bytes appended by a writer that died mid-line cost the next line its name (lenient, never strict), and a later process lists it again', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await openStore(t, dir, { bootId: BOOT });
+  await appendRange(await s1.open('first'), 0, 1);
+  await appendFile(join(dir, LIST), 'torn-na'); // another process killed mid-write
+  await appendRange(await s1.open('next'), 0, 1);
+  await s1.close();
+  t.deepEqual(await listNames(join(dir, LIST)), ['first'], "'next' ran together with the torn bytes");
+  const s2 = await openStore(t, dir, { bootId: BOOT });
+  const next = await s2.open('next');
+  t.false(next.recovery.sameBoot);
+  await appendRange(next, 1, 2);
+  t.deepEqual(await listNames(join(dir, LIST)), ['first', 'next']);
 });

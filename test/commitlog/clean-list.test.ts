@@ -4,14 +4,13 @@
  * an open skip the full check of the newest segment, so each test pins who is and is not in it.
  */
 import test from 'ava';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LogStore } from '../../commitlog/index.js';
-import { appendRange, faultyOps, openStore, tempDir } from './helpers.js';
+import { LogStore, nodeFileOps, type FileOps } from '../../commitlog/index.js';
+import { appendRange, faultyOps, listNames, openStore, tempDir } from './helpers.js';
 
 const LIST = '.clean-shutdown';
-const listed = async (dir: string): Promise<string[]> =>
-  (await readFile(join(dir, LIST), 'latin1').catch(() => '')).split('\n').filter((l) => l !== '').sort();
+const listed = async (dir: string): Promise<string[]> => (await listNames(join(dir, LIST))).sort();
 
 test('close lists the logs it closed cleanly; the next open reads the list and deletes it, so a crash after that finds none', async (t) => {
   const dir = await tempDir(t);
@@ -77,4 +76,49 @@ test("an older version's clean-shutdown file in a log's directory is not trusted
   t.false(log.recovery.clean);
   await appendRange(log, 2, 3);
   t.false((await readdir(join(dir, 'old'))).includes('clean-shutdown'));
+});
+
+test('an entry vouches only for the files as its close left them: a list another store carried over a later write is not trusted', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  await appendRange(await s1.open('b'), 0, 3);
+  await s1.close();
+  const s2 = await LogStore.open(dir, { retentionCheckMs: 0 }); // takes the list, with b in it
+  const s3 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  await appendRange(await s3.open('b'), 3, 6); // s3 then "crashes"
+  await s2.close(); // carries b's entry back into a new list
+  t.deepEqual(await listed(dir), ['b']);
+  const log = await (await openStore(t, dir)).open('b');
+  t.false(log.recovery.clean, "b's newest segment grew since the stamp: checked in full");
+  t.is(log.end, 6);
+});
+
+test('a list that could not be deleted at open does not vouch for the writes after it', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  await appendRange(await s1.open('b'), 0, 3);
+  await s1.close();
+  const fileOps: FileOps = {
+    ...nodeFileOps,
+    unlink: async (path) => {
+      if (path.endsWith(LIST)) throw Object.assign(new Error('injected EACCES'), { code: 'EACCES' });
+      return nodeFileOps.unlink(path);
+    },
+  };
+  const s2 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps });
+  t.true((await readdir(dir)).includes(LIST), 'still there');
+  await appendRange(await s2.open('b'), 3, 4); // s2 then "crashes"
+  const log = await (await openStore(t, dir)).open('b');
+  t.false(log.recovery.clean);
+  t.is(log.end, 4);
+});
+
+test('a second close() waits for the first, which writes the list at its end', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  await appendRange(await s1.open('a'), 0, 2);
+  const first = s1.close();
+  await s1.close();
+  t.deepEqual(await listed(dir), ['a'], 'written before the second close() resolved');
+  await first;
 });

@@ -7,6 +7,7 @@ import type { ExecutionContext } from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeLine, parseLines } from '../../commitlog/boot-list.js';
 import { LogStore, nodeFileOps, type CommitLog, type FileOps, type LogOptions, type StoreOptions } from '../../commitlog/index.js';
 
 /** A fresh temp directory, removed when the test ends. */
@@ -146,8 +147,12 @@ export type { LogOptions };
  */
 export async function markUnclean(dir: string, name: string): Promise<void> {
   const path = join(dir, '.clean-shutdown');
-  const text = await readFile(path, 'latin1').catch(() => '');
-  const rest = text.split('\n').filter((l) => l !== '' && l !== name);
+  const rest = parseLines(await readFile(path).catch(() => Buffer.alloc(0))).filter((f) => f[0] !== name);
   if (rest.length === 0) await rm(path, { force: true });
-  else await writeFile(path, rest.map((l) => l + '\n').join(''));
+  else await writeFile(path, rest.map((f) => encodeLine(f)).join(''));
+}
+
+/** The names in a store list file (`.boot-<id>`, `.clean-shutdown`), in file order; [] if there is none. */
+export async function listNames(path: string): Promise<string[]> {
+  return parseLines(await readFile(path).catch(() => Buffer.alloc(0))).map((f) => f[0] as string);
 }
