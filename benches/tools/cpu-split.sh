@@ -1,7 +1,8 @@
 #!/bin/bash
 # Broker CPU per delivered message, split into user and system time and into the main thread
 # and the rest (V8's worker threads, libuv's threadpool), over one run of the load client.
-# The broker runs on core 0, the load on core 1; one warm-up run of the same load comes first.
+# The broker runs on core 0, the load on core 1; one warm-up run of the same load comes first
+# (WARM_RUNS=N for more).
 #
 #   benches/tools/cpu-split.sh [load-client flags...]
 #   DIST=/other/build/dist benches/tools/cpu-split.sh --scenario fanin --clients 50 --qos 1 --messages 1000
@@ -10,18 +11,32 @@
 # FSYNC its --fsync policy (default batch), NODE_FLAGS extra node flags for the broker (e.g.
 # --single-threaded-gc). Needs `npm run build` first. Sends to 127.0.0.1 only. The row also
 # carries the load client's latency p50/p99 (µs).
+#
+# RELAY=1 measures Node's floor instead of mqlog: benches/brokers/relay.ts, a deliberately
+# minimal relay (no log, no sessions), with RELAY_FLAGS (--cork or --batch, see relay.ts).
 set -eu
 cd "$(dirname "$0")/../.."
 DIST=${DIST:-dist}
 PORT=${PORT:-18830}
 D=$(mktemp -d)
 ERR=$(mktemp)
-taskset -c 0 node ${NODE_FLAGS:-} "$DIST/src/cli/main.js" start --port "$PORT" --data-dir "$D" --fsync "${FSYNC:-batch}" --log-level warn 2>"$ERR" &
+if [ -n "${RELAY:-}" ]; then
+  # shellcheck disable=SC2086 # lists of flags
+  taskset -c 0 node ${NODE_FLAGS:-} "$DIST/benches/brokers/relay.js" --port "$PORT" ${RELAY_FLAGS:-} 2>"$ERR" &
+else
+  taskset -c 0 node ${NODE_FLAGS:-} "$DIST/src/cli/main.js" start --port "$PORT" --data-dir "$D" --fsync "${FSYNC:-batch}" --log-level warn 2>"$ERR" &
+fi
 BP=$!
 trap 'kill $BP 2>/dev/null || true; wait $BP 2>/dev/null || true; rm -rf "$D" "$ERR"' EXIT
 for _ in $(seq 100); do grep -q ready "$ERR" 2>/dev/null && break; sleep 0.1; done
-# WARM=N sends N messages per client in the warm-up instead of the measured run's count.
-taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --json "$@" ${WARM:+--messages "$WARM"} --client-prefix warm >/dev/null 2>&1
+grep -q ready "$ERR" || { echo "the broker did not start: $(cat "$ERR")" >&2; exit 1; }
+# WARM=N sends N messages per client in the warm-up instead of the measured run's count;
+# WARM_RUNS=N does N warm-up runs (default 1; the side-by-side driver does 3), with client
+# prefixes warm, warm2, warm3, ...
+for w in $(seq "${WARM_RUNS:-1}"); do
+  prefix=warm; [ "$w" -gt 1 ] && prefix=warm$w
+  taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --json "$@" ${WARM:+--messages "$WARM"} --client-prefix "$prefix" >/dev/null 2>&1
+done
 snap() { for t in /proc/$BP/task/*; do echo "$(basename "$t") $(awk '{print $14, $15}' "$t/stat")"; done | sort; }
 S0=$(snap)
 OUT=$(taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --broker-pid "$BP" --json "$@" 2>/dev/null)

@@ -1,0 +1,219 @@
+/**
+ * A deliberately minimal MQTT 3.1.1/5 relay, to measure Node's own floor of broker CPU per
+ * message in the side-by-side scenarios: no log, no sessions, no persistence, no retained
+ * messages, no keepalive enforcement, no QoS 2, no checks beyond what mqtt-packet's parser does.
+ * It is not a broker anyone should use; it is what any Node broker pays at least for a socket
+ * read, a parse, a match and a socket write per message (`RELAY=1 benches/tools/cpu-split.sh`).
+ *
+ *   node dist/benches/brokers/relay.js [--port N] [--cork | --batch]
+ *   node --import=tsx benches/brokers/relay.ts [--port N] [--cork | --batch]
+ *
+ * Prints `relay ready on 127.0.0.1:<port>` on stderr once listening (--port 0 = any free one).
+ * Writes go straight to the socket by default (one write(2) per packet). --cork corks a socket
+ * on its first write in a tick and uncorks it in process.nextTick, so the packets written to
+ * one socket while handling one socket read leave in one writev; --batch uncorks in
+ * setImmediate instead, so the packets of every socket read of one event-loop turn do (what
+ * mqlog's router gets from serving deliveries in setImmediate).
+ *
+ * What it does: CONNECT → CONNACK; SUBSCRIBE → SUBACK (exact filters and the wildcards `+` and
+ * `#`, granted QoS at most 1); PUBLISH → forwarded to every matching subscription at
+ * min(QoS), with a packet id per subscriber, and a QoS 1 PUBLISH is acknowledged to its
+ * publisher at once; PUBACKs from subscribers are dropped; PINGREQ → PINGRESP; DISCONNECT ends.
+ */
+import net from 'node:net';
+import { argv, exit, nextTick, stderr } from 'node:process';
+import mqtt from 'mqtt-packet';
+
+type Version = 4 | 5;
+
+interface Subscription {
+  client: Client;
+  /** The filter split into levels. */
+  levels: string[];
+  qos: 0 | 1;
+}
+
+/** Subscriptions without wildcards, by topic (one map lookup), and the wildcard ones (matched level by level). */
+const exact = new Map<string, Subscription[]>();
+const wildcard: Subscription[] = [];
+
+/** When a socket's writes reach the kernel: at once, at the end of the tick, or at the end of the loop turn. */
+type Flush = 'write' | 'tick' | 'immediate';
+
+function parseArgs(args: string[]): { port: number; flush: Flush } {
+  let port = 1883;
+  let flush: Flush = 'write';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--cork') flush = 'tick';
+    else if (a === '--batch') flush = 'immediate';
+    else if (a === '--port') port = Number(args[++i]);
+    else {
+      stderr.write(`relay: unknown argument ${a}\nusage: relay [--port N] [--cork | --batch]\n`);
+      exit(2);
+    }
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    stderr.write(`relay: --port must be an integer in [0, 65535]\n`);
+    exit(2);
+  }
+  return { port, flush };
+}
+
+const { port, flush } = parseArgs(argv.slice(2));
+
+function matches(levels: readonly string[], topic: readonly string[]): boolean {
+  for (let i = 0; i < levels.length; i++) {
+    const l = levels[i];
+    if (l === '#') return true;
+    if (i >= topic.length) return false;
+    if (l !== '+' && l !== topic[i]) return false;
+  }
+  return levels.length === topic.length;
+}
+
+class Client {
+  readonly #socket: net.Socket;
+  /** mqtt-packet's parser reads `settings.protocolVersion` for 5.0 properties; set after CONNECT. */
+  readonly #parser: mqtt.Parser & { settings: { protocolVersion?: number } };
+  #version: Version = 4;
+  #nextId = 1;
+  #corked = false;
+  readonly #subs: Subscription[] = [];
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    socket.setNoDelay(true);
+    this.#parser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: { protocolVersion?: number } };
+    this.#parser.on('packet', (p: mqtt.Packet) => this.#onPacket(p));
+    this.#parser.on('error', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => this.#parser.parse(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.#unsubscribeAll());
+  }
+
+  get version(): Version {
+    return this.#version;
+  }
+
+  write(buf: Buffer): void {
+    if (flush !== 'write' && !this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      if (flush === 'tick') nextTick(this.#uncork);
+      else setImmediate(this.#uncork);
+    }
+    this.#socket.write(buf);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
+
+  /** The next packet id for a QoS 1 PUBLISH to this client (never 0). */
+  nextId(): number {
+    const id = this.#nextId;
+    this.#nextId = id === 65_535 ? 1 : id + 1;
+    return id;
+  }
+
+  #send(p: mqtt.Packet): void {
+    this.write(mqtt.generate(p, { protocolVersion: this.#version }));
+  }
+
+  #onPacket(p: mqtt.Packet): void {
+    switch (p.cmd) {
+      case 'connect':
+        this.#version = p.protocolVersion === 5 ? 5 : 4;
+        this.#parser.settings.protocolVersion = this.#version;
+        this.#send(this.#version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: 0 } : { cmd: 'connack', sessionPresent: false, returnCode: 0 });
+        return;
+      case 'subscribe': {
+        const granted: number[] = [];
+        for (const s of p.subscriptions) {
+          const qos = s.qos === 0 ? 0 : 1;
+          const sub: Subscription = { client: this, levels: s.topic.split('/'), qos };
+          this.#subs.push(sub);
+          if (s.topic.includes('+') || s.topic.includes('#')) wildcard.push(sub);
+          else {
+            const list = exact.get(s.topic);
+            if (list === undefined) exact.set(s.topic, [sub]);
+            else list.push(sub);
+          }
+          granted.push(qos);
+        }
+        this.#send({ cmd: 'suback', messageId: p.messageId ?? 0, granted });
+        return;
+      }
+      case 'publish':
+        if (p.qos === 2) {
+          this.#socket.destroy(); // not supported: no scenario of the comparison uses it
+          return;
+        }
+        forward(p.topic, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload, p.qos);
+        if (p.qos === 1) this.#send(this.#version === 5 ? { cmd: 'puback', messageId: p.messageId ?? 0, reasonCode: 0 } : { cmd: 'puback', messageId: p.messageId ?? 0 });
+        return;
+      case 'puback':
+        return; // no inflight bookkeeping: a subscriber's ack is simply consumed
+      case 'pingreq':
+        this.#send({ cmd: 'pingresp' });
+        return;
+      case 'disconnect':
+        this.#socket.end();
+        return;
+      default:
+        this.#socket.destroy(); // anything else is outside this relay
+    }
+  }
+
+  #unsubscribeAll(): void {
+    for (const sub of this.#subs) {
+      const list = sub.levels.some((l) => l === '+' || l === '#') ? wildcard : exact.get(sub.levels.join('/'));
+      if (list === undefined) continue;
+      const i = list.indexOf(sub);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0 && list !== wildcard) exact.delete(sub.levels.join('/'));
+    }
+    this.#subs.length = 0;
+  }
+}
+
+/** Sends one message to every matching subscription (a QoS 0 packet is built once per protocol version). */
+function forward(topic: string, payload: Buffer, qos: 0 | 1): void {
+  const qos0: [Buffer | null, Buffer | null] = [null, null];
+  const deliver = (sub: Subscription): void => {
+    const q = qos < sub.qos ? qos : sub.qos;
+    const c = sub.client;
+    const v = c.version;
+    if (q === 0) {
+      const k = v === 5 ? 1 : 0;
+      const built = qos0[k] ?? mqtt.generate({ cmd: 'publish', topic, payload, qos: 0, dup: false, retain: false }, { protocolVersion: v });
+      qos0[k] = built;
+      c.write(built);
+    } else {
+      c.write(mqtt.generate({ cmd: 'publish', topic, payload, qos: 1, messageId: c.nextId(), dup: false, retain: false }, { protocolVersion: v }));
+    }
+  };
+  const list = exact.get(topic);
+  if (list !== undefined) for (const sub of list) deliver(sub);
+  if (wildcard.length > 0) {
+    const levels = topic.split('/');
+    for (const sub of wildcard) if (matches(sub.levels, levels)) deliver(sub);
+  }
+}
+
+const server = net.createServer((socket) => new Client(socket));
+server.on('error', (err) => {
+  stderr.write(`relay: ${err.message}\n`);
+  exit(1);
+});
+server.listen(port, '127.0.0.1', () => {
+  stderr.write(`relay ready on 127.0.0.1:${(server.address() as net.AddressInfo).port}${flush === 'write' ? '' : ` (flush: ${flush})`}\n`);
+});
+const stop = (): void => {
+  server.close();
+  exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
