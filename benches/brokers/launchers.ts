@@ -8,6 +8,8 @@
  *              with a generated config (see mosquittoConfig)
  * - mqlog:     `mqlog start` from dist/ when built, else from the sources through tsx;
  *              "not built yet" when it does not come up
+ * - relay:     not a broker: benches/brokers/relay.ts --batch, Node's own floor (no log, no
+ *              sessions); only when asked for (`--brokers ...,relay`)
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -23,8 +25,11 @@ const READY_TIMEOUT_MS = 15_000;
 /** How long a broker may take to exit after SIGTERM before it is killed, in ms. */
 const STOP_TIMEOUT_MS = 5_000;
 
-export type BrokerName = 'mqlog' | 'aedes' | 'mosquitto';
-export const BROKER_NAMES: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto'];
+export type BrokerName = 'mqlog' | 'aedes' | 'mosquitto' | 'relay';
+/** Every name a run may ask for, in the order tables list them. */
+export const BROKER_NAMES: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto', 'relay'];
+/** What a run compares when it names no brokers. */
+export const DEFAULT_BROKERS: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto'];
 
 /** Whether a broker can run here. */
 export type Availability = { ok: true; version: string; detail: string } | { ok: false; reason: string };
@@ -158,6 +163,15 @@ export const aedesLauncher: BrokerLauncher = {
     spawnBroker('aedes', cpu, process.execPath, ['--import=tsx', join(ROOT, 'benches/brokers/aedes-server.ts'), '0'], { readyRe: /aedes ready on [^:]+:(\d+)/ }, none),
 };
 
+export const relayLauncher: BrokerLauncher = {
+  name: 'relay',
+  async detect() {
+    return { ok: true, version: 'floor', detail: "benches/brokers/relay.ts --batch: Node's floor, no log, no sessions, not a broker" };
+  },
+  start: ({ cpu }) =>
+    spawnBroker('relay', cpu, process.execPath, ['--import=tsx', join(ROOT, 'benches/brokers/relay.ts'), '--port', '0', '--batch'], { readyRe: /relay ready on [^:]+:(\d+)/ }, none),
+};
+
 /** The mosquitto config the benchmark runs with, and why each line is there. */
 export function mosquittoConfig(port: number): string {
   return [
@@ -254,4 +268,4 @@ export const mqlogLauncher: BrokerLauncher = {
   start: ({ cpu }) => startMqlog(cpu),
 };
 
-export const LAUNCHERS: Record<BrokerName, BrokerLauncher> = { mqlog: mqlogLauncher, aedes: aedesLauncher, mosquitto: mosquittoLauncher };
+export const LAUNCHERS: Record<BrokerName, BrokerLauncher> = { mqlog: mqlogLauncher, aedes: aedesLauncher, mosquitto: mosquittoLauncher, relay: relayLauncher };

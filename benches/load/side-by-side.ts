@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
-import { type Availability, BROKER_NAMES, type BrokerName, LAUNCHERS } from '../brokers/launchers.js';
+import { type Availability, BROKER_NAMES, type BrokerName, DEFAULT_BROKERS, LAUNCHERS } from '../brokers/launchers.js';
 import type { LoadFigures } from './figures.js';
 import { QUICK_DIVISOR, type SuiteScenario } from './scenario-tables.js';
 import { median } from './stats.js';
@@ -321,7 +321,7 @@ export async function suiteMain(name: string, scenarios: readonly SuiteScenario[
   });
   if (values.help === true) {
     process.stdout.write(
-      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto] [--only id,...] [--no-pin] [--warmup-runs N | --no-warmup] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
+      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto[,relay]] [--only id,...] [--no-pin] [--warmup-runs N | --no-warmup] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
     );
     return 0;
   }
@@ -335,7 +335,7 @@ export async function suiteMain(name: string, scenarios: readonly SuiteScenario[
     process.stderr.write(`--warmup-runs must be an integer in [0, 10], got ${values['warmup-runs']}\n`);
     return 2;
   }
-  const brokers = (values.brokers ?? BROKER_NAMES.join(',')).split(',').filter((b) => b !== '');
+  const brokers = (values.brokers ?? DEFAULT_BROKERS.join(',')).split(',').filter((b) => b !== '');
   const bad = brokers.filter((b) => !(BROKER_NAMES as readonly string[]).includes(b));
   if (bad.length > 0) {
     process.stderr.write(`--brokers: unknown broker(s) ${bad.join(', ')}; known: ${BROKER_NAMES.join(', ')}\n`);

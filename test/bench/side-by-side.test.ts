@@ -7,7 +7,7 @@ import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mosquittoConfig } from '../../benches/brokers/launchers.js';
+import { DEFAULT_BROKERS, mosquittoConfig } from '../../benches/brokers/launchers.js';
 import { BROKER_SCENARIOS, COMPARE_SCENARIOS } from '../../benches/load/scenario-tables.js';
 import { formatSuiteTable, medianFigures, rotate, type RunFigures, runSuite } from '../../benches/load/side-by-side.js';
 
@@ -98,4 +98,21 @@ test('runs a short round against aedes as a child process and writes the JSON re
   t.true((r?.median.brokerUsPerMsg ?? 0) > 0, 'broker CPU read from /proc of the aedes child');
   t.is(typeof r?.rounds[0]?.loadAvg1m, 'number');
   t.true(log.some((l) => l.startsWith('aedes 1.')));
+});
+
+test("runs the Node-floor relay when asked for, but not by default", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mqlog-suite-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  t.false(DEFAULT_BROKERS.includes('relay'));
+  const scenario = { id: 'tiny', title: 'tiny fan-in', args: ['--scenario', 'fanin', '--clients', '3', '--qos', '1'], messages: 100 };
+  const { jsonPath, table } = await runSuite({
+    name: 'suite-relay', scenarios: [scenario], brokers: ['relay'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmupRuns: 0,
+    resultsDir: dir, command: 'test', log: () => undefined,
+  });
+  t.regex(table, /tiny fan-in \| relay/);
+  const json = JSON.parse(await readFile(jsonPath, 'utf8')) as { scenarios: { results: Record<string, { median: RunFigures }> }[] };
+  const r = json.scenarios[0]?.results.relay;
+  t.is(r?.median.lost, 0);
+  t.is(r?.median.duplicates, 0);
+  t.true((r?.median.deliveredPerSec ?? 0) > 0);
 });
