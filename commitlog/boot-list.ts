@@ -12,10 +12,12 @@
  * - the file is never synced: it is only read in the boot that wrote it, and within one boot
  *   the page cache holds every write in the order it was made, whatever crashed. After a
  *   reboot its id no longer matches and it is deleted unread at the next open.
- * - it is opened O_APPEND and every line carries its own CRC-32, so two stores on one root
- *   (never intended, but tests do it) cannot overwrite each other's lines, and a torn line,
- *   or two run together, names nobody. A name missing from the file only makes its log's next
- *   open lenient, which is safe in any boot; so a failed write is reported, never fatal.
+ * - it is opened O_APPEND, every line carries its own CRC-32, and every write starts with a
+ *   newline: two stores on one root (never intended, but tests do it) cannot overwrite each
+ *   other's lines, a torn line (a crash, a failed or short write, ours or another store's)
+ *   names nobody, and the next write's lines are not run into it. A name missing from the file
+ *   only makes its log's next open lenient, which is safe in any boot; so a failed write is
+ *   reported, never fatal.
  * - a name is only ever added for a log the store opened (and so validated) in this process,
  *   and is in has() only once its line is in the file.
  * - one write in flight; names asked for meanwhile leave together in the next one.
@@ -78,8 +80,6 @@ export class BootList {
   #next: Pending | null = null;
   #writing: Promise<void> | null = null;
   #fd: number | null = null;
-  /** Ends a torn last line (a crash mid-write) before the first line this store appends. */
-  #lead: string;
   #closed = false;
 
   /**
@@ -94,20 +94,17 @@ export class BootList {
       if (f.startsWith(BOOT_LIST_PREFIX) && f !== name) await ops.unlink(join(root, f)).catch(() => undefined);
     }
     const listed = new Set<string>();
-    let torn = false;
     if (files.includes(name)) {
       const text = await readWhole(ops, path).catch(() => Buffer.alloc(0));
       for (const fields of parseLines(text)) if (fields.length === 1) listed.add(fields[0] as string);
-      torn = text.length > 0 && text[text.length - 1] !== 0x0a;
     }
-    return new BootList(ops, path, listed, torn);
+    return new BootList(ops, path, listed);
   }
 
-  private constructor(ops: FileOps, path: string, listed: Set<string>, torn: boolean) {
+  private constructor(ops: FileOps, path: string, listed: Set<string>) {
     this.#ops = ops;
     this.path = path;
     this.#listed = listed;
-    this.#lead = torn ? '\n' : '';
   }
 
   /** True when `name`'s line is in this boot's list. */
@@ -174,7 +171,8 @@ export class BootList {
   }
 
   async #write(names: readonly string[]): Promise<void> {
-    let text = this.#lead;
+    // the newline ends whatever torn line may precede this write (an empty line names nobody)
+    let text = '\n';
     for (const n of names) text += encodeLine([n]);
     try {
       if (this.#fd === null) this.#fd = await this.#ops.openAppend(this.path);
@@ -182,7 +180,6 @@ export class BootList {
     } catch (err) {
       throw ioError('write', this.path, err);
     }
-    this.#lead = '';
   }
 }
 

@@ -191,7 +191,7 @@ test('after a reboot a damaged index entry before intact ones also ends the log;
 test('the boot record is written once per boot, before the first write: not per batch, not again after a restart in the same boot', async (t) => {
   const dir = await tempDir(t);
   const writes: string[] = [];
-  const fileOps: FileOps = { ...nodeFileOps, append: (fd, data) => (writes.push(data.toString('latin1').split(' ')[0] ?? ''), nodeFileOps.append(fd, data)) };
+  const fileOps: FileOps = { ...nodeFileOps, append: (fd, data) => (writes.push(data.toString('latin1').trim().split(' ')[0] ?? ''), nodeFileOps.append(fd, data)) };
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0, fileOps, bootId: 'this-boot' });
   const l1 = await s1.open('once');
   await appendEach(l1, 0, 10);
@@ -305,15 +305,37 @@ test('after a clean close, middle damage surfaces on read as ERR_COMMITLOG_CORRU
   t.is(err?.position, posOf(20));
 });
 
-test('a clean marker over a damaged last record falls back to the full check', async (t) => {
+test('a clean entry over a torn last record falls back to the full check', async (t) => {
   const dir = await tempDir(t);
   const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
   await appendEach(await s1.open('cleantorn'), 0, 15);
   await s1.close();
   await truncate(join(dir, 'cleantorn', SEG), posOf(14) + 1);
   const log = await (await openStore(t, dir)).open('cleantorn');
+  t.false(log.recovery.clean, 'the sizes no longer match the stamp');
   t.is(log.end, 14);
   t.deepEqual(await readAll(log), expected(14));
+});
+
+test('a clean entry whose sizes still match, over a damaged newest chunk, falls back to the full check of the newest segment and the one before it', async (t) => {
+  const dir = await tempDir(t);
+  const s1 = await LogStore.open(dir, { retentionCheckMs: 0 });
+  await appendEach(await s1.open('cleanflip2', { segmentBytes: 4096 }), 0, 60);
+  await s1.close();
+  const segs = (await readdir(join(dir, 'cleanflip2'))).filter((f) => f.endsWith('.segment')).sort();
+  t.true(segs.length >= 3);
+  // the segment before the newest: a byte of its last record flipped, sizes unchanged, so only
+  // a full validation of that segment finds it (the size check between segments cannot)
+  const prevSeg = join(dir, 'cleanflip2', segs[segs.length - 2] ?? '');
+  await flipBit(prevSeg, (await stat(prevSeg)).size - 1);
+  const newestBase = Number(segs[segs.length - 1]?.slice(0, 20));
+  // the newest segment: a byte of its last record flipped, its size unchanged
+  const newestSeg = join(dir, 'cleanflip2', segs[segs.length - 1] ?? '');
+  await flipBit(newestSeg, (await stat(newestSeg)).size - 1);
+  const log = await (await openStore(t, dir)).open('cleanflip2', { segmentBytes: 4096 });
+  t.true(log.recovery.clean, 'the stamp matched');
+  t.true(log.recovery.tornSealed, 'the quick check failed, so the segment before the newest was validated too');
+  t.true(log.end < newestBase, 'and the log ends at its tear');
 });
 
 test('an unknown format version is ERR_COMMITLOG_VERSION', async (t) => {
