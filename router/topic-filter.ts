@@ -33,14 +33,18 @@ export function isValidTopicFilter(filter: string): boolean {
 /** Reference matcher used by tests and for one-off checks (the tries are the fast path). */
 export function topicMatches(filter: string, name: string): boolean {
   const f = filter.split('/');
-  const n = name.split('/');
   // [MQTT-4.7.2-1] a leading wildcard does not match a topic that starts with '$'
   if (name.startsWith('$') && (f[0] === '#' || f[0] === '+')) return false;
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i];
+  return levelsMatch(f, name.split('/'));
+}
+
+/** A filter's levels against a topic name's levels (`+` one level, `#` the rest); no '$' rule. */
+export function levelsMatch(filter: readonly string[], name: readonly string[]): boolean {
+  for (let i = 0; i < filter.length; i++) {
+    const level = filter[i];
     if (level === '#') return true;
-    if (i >= n.length) return false;
-    if (level !== '+' && level !== n[i]) return false;
+    if (i >= name.length) return false;
+    if (level !== '+' && level !== name[i]) return false;
   }
-  return f.length === n.length;
+  return filter.length === name.length;
 }

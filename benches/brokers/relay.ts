@@ -23,6 +23,7 @@
 import net from 'node:net';
 import { argv, exit, nextTick, stderr } from 'node:process';
 import mqtt from 'mqtt-packet';
+import { levelsMatch } from '../../router/topic-filter.js';
 
 type Version = 4 | 5;
 
@@ -61,16 +62,6 @@ function parseArgs(args: string[]): { port: number; flush: Flush } {
 }
 
 const { port, flush } = parseArgs(argv.slice(2));
-
-function matches(levels: readonly string[], topic: readonly string[]): boolean {
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i];
-    if (l === '#') return true;
-    if (i >= topic.length) return false;
-    if (l !== '+' && l !== topic[i]) return false;
-  }
-  return levels.length === topic.length;
-}
 
 class Client {
   readonly #socket: net.Socket;
@@ -199,7 +190,7 @@ function forward(topic: string, payload: Buffer, qos: 0 | 1): void {
   if (list !== undefined) for (const sub of list) deliver(sub);
   if (wildcard.length > 0) {
     const levels = topic.split('/');
-    for (const sub of wildcard) if (matches(sub.levels, levels)) deliver(sub);
+    for (const sub of wildcard) if (levelsMatch(sub.levels, levels)) deliver(sub);
   }
 }
 
