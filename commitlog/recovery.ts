@@ -4,19 +4,20 @@
  *
  * What is validated (the unit is a chunk, format.ts: the records one write checksummed together):
  * - After an unclean stop (the store's clean-shutdown list does not name the log with its
- *   newest segment's current sizes) every chunk of the newest segment: each entry's position must follow the previous record, its record must lie inside the segment,
- *   the chunk must end (flag) within CHUNK_MAX_RECORDS entries and its crc must match. The first
+ *   newest segment's current sizes) every chunk of the newest segment: each entry's position
+ *   must follow the previous record, its record must lie inside the segment, the chunk must end (flag) within CHUNK_MAX_RECORDS entries and its crc must match. The first
  *   invalid chunk and everything after it are truncated (index and segment both): its records
  *   were written by one pwritev that never finished, so none of them was acknowledged — unless a
  *   later chunk is intact. A process crash cannot produce that (the page cache keeps every
  *   write, in order), so when the log was last written in this boot of the machine (the
  *   store's boot list names it) the damage is in the middle and opening fails with
- *   ERR_COMMITLOG_CORRUPT naming the file and position. After a reboot a power loss can (the disk kept a later
- *   unsynced write and lost an earlier one): the log then ends at the damage and the report
- *   says so (cutBeforeIntact), as Kafka ends a log at its first invalid batch.
+ *   ERR_COMMITLOG_CORRUPT naming the file and position. After a reboot a power loss can (the
+ *   disk kept a later unsynced write and lost an earlier one): the log then ends at the damage
+ *   and the report says so (cutBeforeIntact), as Kafka ends a log at its first invalid batch.
  * - After a clean close in this boot only the newest chunk is checked (a mismatch falls back
- *   to the full check above, and to the check of the segment before it). With durability 'batch' older, sealed segments were fdatasynced with every
- *   batch, so only their sizes are checked on open; their crcs are checked on every read.
+ *   to the full check above, and to the check of the segment before it). With durability
+ *   'batch' older, sealed segments were fdatasynced with every batch, so only their sizes are
+ *   checked on open; their crcs are checked on every read.
  * - With durability 'interval' / 'never' nothing forces sealed segments to disk (only the
  *   interval timer, or nothing), so after a power loss a sealed one may be torn. An unclean
  *   open of such a log also validates the segment before the newest, and any sealed segment
@@ -387,8 +388,9 @@ export async function loadSegments(
     segments.pop();
     await settleNewest(null);
   };
-  // The size check stays lenient even after a clean close: the list's removal at open is not
-  // fsynced, so a power loss can bring back a stale one.
+  // Skipped only when the quick check of a clean close's newest chunk passed (same boot, stamp
+  // matching the files): then the close synced (or, under 'never', the page cache still holds)
+  // the segment before it too.
   if (!quick && segments.length >= 2) await tornAt(segments.length - 2);
   for (let i = 0; i < segments.length - 1; i++) {
     const s = segments[i] as SegmentState;

@@ -294,7 +294,8 @@ export class Connection implements Outlet {
       topicId = this.#host.router.intern(topic);
       this.#lastTopic.remember(packet, at + 2, topicEnd, topic, topicId);
     }
-    if (setAlias > 0) this.#inAliases.set(setAlias, { name: topic, id: topicId });
+    // a client that names the topic with its alias on every PUBLISH re-binds it to the same id: no new entry
+    if (setAlias > 0 && this.#inAliases.get(setAlias)?.id !== topicId) this.#inAliases.set(setAlias, { name: topic, id: topicId });
     // after the alias is bound: the packet is well formed, only its payload is refused
     if (payloadUtf8 && !isUtf8(packet.subarray(pos))) {
       this.#host.logger.info({ clientId: this.#clientId, topic }, 'payload is not the UTF-8 its format indicator declares; not stored');
