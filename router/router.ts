@@ -312,17 +312,25 @@ export class Router {
     // whose id a different name would later reuse.
     this.#regQueue.push(id);
     this.#drainRegistrations();
-    state.opening = this.#whenRegistered(id).then(() => this.#store.open(`t-${id}`, this.#logOptionsFor(name)));
-    this.#watchOpening(state);
+    this.#ensureLog(state);
     // sessions whose filters match the new topic start reading it from its first record
     this.#subs.match(name, (session) => this.#ensureCursor(session, state, 0));
     this.#sharedSubs.match(name, (group) => this.#ensureGroupCursor(group, state, 0));
   }
 
-  /** Opens a known topic's log if it is not open yet (after its name is registered). */
+  /**
+   * Opens a topic's log if it is not open yet. The open runs beside the name's registration, but
+   * the log is handed out (and written) only once the name has committed: a log's files never
+   * exist for a TopicId the registry could give to another name after a crash. Opening a log
+   * writes nothing, and a new log's open does not touch the disk at all.
+   */
   #ensureLog(state: TopicState): void {
     if (state.log !== null || state.opening !== null) return;
-    state.opening = this.#whenRegistered(state.id).then(() => this.#store.open(`t-${state.id}`, this.#logOptionsFor(state.name)));
+    const registered = this.#whenRegistered(state.id);
+    const open = this.#store.open(`t-${state.id}`, this.#logOptionsFor(state.name));
+    // the store keeps a log it opened: a failed registration leaves it for the retry's open
+    open.catch(() => undefined);
+    state.opening = registered.then(() => open);
     this.#watchOpening(state);
   }
 
