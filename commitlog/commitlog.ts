@@ -28,7 +28,7 @@
  * - The tail only ever drops committed records, oldest first.
  */
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CommitLogError, ioError } from './errors.js';
 import type { FileCache, FileRef } from './file-cache.js';
 import type { FileOps } from './file-ops.js';
@@ -241,6 +241,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #closing: Promise<void> | null = null;
   #closed = false;
   #dirReady: boolean;
+  /**
+   * Directory entries not yet synced: a segment file created in the log's directory, and the
+   * log's directory created in the store's root. Set once the entry exists, so the next sync
+   * round (whichever started after that) fsyncs the directory beside its fdatasyncs.
+   */
+  #logDirUnsynced = false;
+  #rootUnsynced = false;
   /** The store's boot list names this log (found so at open, or added with this boot's first write). */
   #bootMarked: boolean;
   /** Marker files an older version left in the log's directory, removed with this boot's first write. */
@@ -809,29 +816,56 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   async #syncBatches(batches: UnsyncedBatch[]): Promise<void> {
     const { ops, files } = this.#ctx;
     const segs = new Set<SegmentState>();
-    let created = false;
-    for (const b of batches) {
-      for (const g of b.groups) {
-        segs.add(g.seg);
-        if (g.isNew) created = true;
+    for (const b of batches) for (const g of b.groups) segs.add(g.seg);
+    const dirs = this.#syncDirs();
+    try {
+      // One segment at a time, its pins released before the next acquire: holding one segment's
+      // fds while waiting for another's slots deadlocks once a round (or two logs' rounds) needs
+      // more than the cache's maxOpenFiles (FileCache: all of an operation's slots in one call).
+      for (const seg of segs) {
+        const paths = [seg.segPath, seg.idxPath];
+        const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, false))) as [FileRef, FileRef];
+        try {
+          const [segDone, idxDone] = await Promise.allSettled([ops.fdatasync(segRef.fd), ops.fdatasync(idxRef.fd)]);
+          if (segDone.status === 'rejected') throw ioError('fdatasync', seg.segPath, segDone.reason);
+          if (idxDone.status === 'rejected') throw ioError('fdatasync', seg.idxPath, idxDone.reason);
+        } finally {
+          files.release(segRef);
+          files.release(idxRef);
+        }
       }
+    } catch (err) {
+      await dirs.catch(() => undefined);
+      throw err;
     }
-    // One segment at a time, its pins released before the next acquire: holding one segment's
-    // fds while waiting for another's slots deadlocks once a round (or two logs' rounds) needs
-    // more than the cache's maxOpenFiles (FileCache: all of an operation's slots in one call).
-    for (const seg of segs) {
-      const paths = [seg.segPath, seg.idxPath];
-      const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, false))) as [FileRef, FileRef];
-      try {
-        const [segDone, idxDone] = await Promise.allSettled([ops.fdatasync(segRef.fd), ops.fdatasync(idxRef.fd)]);
-        if (segDone.status === 'rejected') throw ioError('fdatasync', seg.segPath, segDone.reason);
-        if (idxDone.status === 'rejected') throw ioError('fdatasync', seg.idxPath, idxDone.reason);
-      } finally {
-        files.release(segRef);
-        files.release(idxRef);
-      }
-    }
-    if (created) await ops.fsyncDir(this.#ctx.dir).catch((e: unknown) => Promise.reject(ioError('fsync', this.#ctx.dir, e)));
+    await dirs;
+  }
+
+  /**
+   * Fsyncs the directories whose new entries no round has synced yet (a new segment's files in
+   * the log's directory, a new log's directory in the store's root). Runs beside the round's
+   * fdatasyncs; the round commits only once both are done, and a failed round waits for it to
+   * settle. A failure puts the entries back for the next round and rejects.
+   */
+  #syncDirs(): Promise<void> {
+    const { ops, dir } = this.#ctx;
+    const paths: string[] = [];
+    if (this.#logDirUnsynced) paths.push(dir);
+    if (this.#rootUnsynced) paths.push(dirname(dir));
+    if (paths.length === 0) return Promise.resolve();
+    const log = this.#logDirUnsynced;
+    const root = this.#rootUnsynced;
+    this.#logDirUnsynced = this.#rootUnsynced = false;
+    const done = Promise.all(paths.map((path) => ops.fsyncDir(path).catch((e: unknown) => Promise.reject(ioError('fsync', path, e))))).then(
+      () => undefined,
+      (err: unknown) => {
+        if (log) this.#logDirUnsynced = true;
+        if (root) this.#rootUnsynced = true;
+        throw err;
+      },
+    );
+    done.catch(() => undefined); // awaited by the round; a file sync failing first must not leave it unhandled
+    return done;
   }
 
   /** Resolves once no fdatasync round is in flight. */
@@ -978,6 +1012,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         }
         const paths = [seg.segPath, seg.idxPath];
         const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, g.isNew))) as [FileRef, FileRef];
+        if (g.isNew) this.#logDirUnsynced = true;
         try {
           const segBytes = g.endPos - g.segPos;
           const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
@@ -1047,6 +1082,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#dirReady) return;
     await this.#ctx.ops.mkdir(this.#ctx.dir);
     this.#dirReady = true;
+    this.#rootUnsynced = true;
     this.#ctx.created(this);
   }
 
@@ -1132,24 +1168,31 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /** fdatasyncs every segment written since its last sync ('interval': timer and close). */
   async #syncDirty(): Promise<void> {
     while (this.#syncing !== null) await this.#syncing;
-    if (this.#dirty.size === 0) return;
+    if (this.#dirty.size === 0 && !this.#logDirUnsynced && !this.#rootUnsynced) return;
     const segs = [...this.#dirty];
     this.#dirty.clear();
     this.#syncing = (async () => {
       const { ops, files } = this.#ctx;
-      for (const seg of segs) {
-        for (const path of [seg.segPath, seg.idxPath]) {
-          const ref = await files.acquireOne(path, false);
-          try {
-            await ops.fdatasync(ref.fd);
-          } catch (err) {
-            this.#dirty.add(seg);
-            throw ioError('fdatasync', path, err);
-          } finally {
-            files.release(ref);
+      const dirs = this.#syncDirs();
+      try {
+        for (const seg of segs) {
+          for (const path of [seg.segPath, seg.idxPath]) {
+            const ref = await files.acquireOne(path, false);
+            try {
+              await ops.fdatasync(ref.fd);
+            } catch (err) {
+              this.#dirty.add(seg);
+              throw ioError('fdatasync', path, err);
+            } finally {
+              files.release(ref);
+            }
           }
         }
+      } catch (err) {
+        await dirs.catch(() => undefined);
+        throw err;
       }
+      await dirs;
     })().finally(() => {
       this.#syncing = null;
     });

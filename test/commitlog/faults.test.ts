@@ -3,7 +3,7 @@
  * event names the lost range, and the log stays readable and consistent, also after reopen.
  */
 import test from 'ava';
-import { cp, stat } from 'node:fs/promises';
+import { cp, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CommitLog, LogStore, type CommitLogError, type FileOps, nodeFileOps } from '../../commitlog/index.js';
 import { appendRange, faultyOps, openStore, pathAwareOps, readAll, recordFor, tempDir } from './helpers.js';
@@ -432,4 +432,97 @@ test('records a failed sync took back leave the files at once, with no write aft
   const reopened = await (await openStore(t, copy)).open('gone');
   t.is(reopened.end, 3);
   t.deepEqual(await readAll(reopened), good);
+});
+
+/** FileOps that log each fdatasync (by path) and each directory fsync, and can hold or fail the latter. */
+function dirSyncOps(): { ops: FileOps; events: string[]; holdDirs(on: boolean): void; failDirs(code: string | null): void } {
+  const events: string[] = [];
+  let holding = false;
+  let failing: string | null = null;
+  const held: Array<() => void> = [];
+  const ops = pathAwareOps((pathOf) => ({
+    fdatasync: async (fd) => {
+      events.push(`fdatasync ${pathOf(fd).split('/').slice(-1)[0]}`);
+      return nodeFileOps.fdatasync(fd);
+    },
+    fsyncDir: async (path) => {
+      events.push(`start fsyncDir ${path}`);
+      if (holding) await new Promise<void>((r) => held.push(r));
+      events.push(`fsyncDir ${path}`);
+      if (failing !== null) throw Object.assign(new Error(`injected ${failing}`), { code: failing });
+      return nodeFileOps.fsyncDir(path);
+    },
+  }));
+  return {
+    ops,
+    events,
+    holdDirs: (on) => {
+      holding = on;
+      if (!on) for (const go of held.splice(0)) go();
+    },
+    failDirs: (code) => (failing = code),
+  };
+}
+
+test("a new log's first commit fsyncs its directory and the store's root, a new segment its directory, and nothing else does", async (t) => {
+  const dir = await tempDir(t);
+  const d = dirSyncOps();
+  const store = await openStore(t, dir, { fileOps: d.ops });
+  for (const mode of ['batch', 'interval'] as const) {
+    const name = `dirs-${mode}`;
+    const log = await store.open(name, { durability: mode === 'batch' ? { mode } : { mode, intervalMs: 10 }, segmentBytes: 4096 });
+    d.events.length = 0;
+    await appendRange(log, 0, 3);
+    if (mode === 'interval') await new Promise((r) => setTimeout(r, 60));
+    const dirSyncs = () => d.events.filter((e) => e.startsWith('fsyncDir')).sort();
+    t.deepEqual(dirSyncs(), [`fsyncDir ${dir}`, `fsyncDir ${join(dir, name)}`].sort(), `${mode}: the new directory and its files are synced`);
+    d.events.length = 0;
+    await appendRange(log, 3, 6);
+    if (mode === 'interval') await new Promise((r) => setTimeout(r, 60));
+    t.deepEqual(dirSyncs(), [], `${mode}: no new entry, no directory sync`);
+    t.true(d.events.some((e) => e.startsWith('fdatasync')), `${mode}: the data itself was synced`);
+    // 4 KiB segments: ~45 records of ~80 B roll to a new segment in the same directory
+    d.events.length = 0;
+    await appendRange(log, 6, 60);
+    if (mode === 'interval') await new Promise((r) => setTimeout(r, 60));
+    t.true((await readdir(join(dir, name))).filter((f) => f.endsWith('.segment')).length > 1, 'the log rolled');
+    t.deepEqual([...new Set(dirSyncs())], [`fsyncDir ${join(dir, name)}`], `${mode}: a new segment syncs the log's directory only`);
+  }
+});
+
+test("under 'batch', the directory fsyncs run beside the fdatasyncs, the commit waits for both, and a failed one is retried by the next round", async (t) => {
+  const dir = await tempDir(t);
+  const d = dirSyncOps();
+  const store = await openStore(t, dir, { fileOps: d.ops });
+  const log = await store.open('beside');
+  d.holdDirs(true);
+  t.teardown(() => d.holdDirs(false)); // before the store's close (teardowns run last-in first-out)
+  log.append(recordFor(0));
+  const flushed = log.flush();
+  let committed = false;
+  void flushed.then(() => (committed = true));
+  // both fdatasyncs have run while the directory syncs are still held
+  for (let i = 0; i < 100 && d.events.filter((e) => e.startsWith('fdatasync')).length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  t.is(d.events.filter((e) => e.startsWith('fdatasync')).length, 2);
+  t.true(d.events[0]?.startsWith('start fsyncDir'), `the directory syncs started first: ${d.events.join(', ')}`);
+  t.false(committed, 'not committed before its directory entries are durable');
+  t.is(log.committed, 0);
+  d.holdDirs(false);
+  await flushed;
+  t.is(log.committed, 1);
+
+  // a failed directory sync fails the round; the next round syncs that directory again
+  const again = await store.open('beside-fail');
+  d.failDirs('EIO');
+  again.append(recordFor(0));
+  const err = await t.throwsAsync<CommitLogError>(again.flush());
+  t.is(err?.code, 'ERR_COMMITLOG_IO');
+  t.is(again.committed, 0);
+  d.failDirs(null);
+  d.events.length = 0;
+  again.append(recordFor(1));
+  await again.flush();
+  t.is(again.committed, 1);
+  t.true(d.events.includes(`fsyncDir ${join(dir, 'beside-fail')}`), 'the next round synced the directory again');
+  t.true(d.events.includes(`fsyncDir ${dir}`), 'and the root');
 });
