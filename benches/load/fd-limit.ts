@@ -6,16 +6,12 @@
  * Past the hard limit it cannot go: it says how to raise that one instead.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFdLimits, type FdLimits } from '../../src/server/fd-limits.js';
+
+export { parseFdLimits, readFdLimits, type FdLimits } from '../../src/server/fd-limits.js';
 
 /** Descriptors the process uses besides client sockets (stdio, tsx, workers, /proc reads). */
 export const FD_OVERHEAD = 64;
-
-/** Soft and hard RLIMIT_NOFILE; Infinity for "unlimited". */
-export interface FdLimits {
-  soft: number;
-  hard: number;
-}
 
 /** What the fd check did, as reported in the figures. */
 export interface FdLimitReport {
@@ -26,23 +22,6 @@ export interface FdLimitReport {
   raisedFrom: number | null;
   /** How to raise the hard limit, when the run needs more than it. */
   advice: string | null;
-}
-
-/** Parses the "Max open files" line of /proc/PID/limits text. */
-export function parseFdLimits(limits: string): FdLimits {
-  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
-  if (m === null) throw new Error('no "Max open files" line in limits');
-  const num = (s: string | undefined): number => (s === 'unlimited' ? Infinity : Number(s));
-  return { soft: num(m[1]), hard: num(m[2]) };
-}
-
-/** This process's limits, or null off Linux. */
-export function readFdLimits(): FdLimits | null {
-  try {
-    return parseFdLimits(readFileSync('/proc/self/limits', 'utf8'));
-  } catch {
-    return null;
-  }
 }
 
 /** Advice for a hard limit that is too low. */

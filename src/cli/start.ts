@@ -27,6 +27,8 @@ const HELP = `usage: mqlog start [options]
   --segment-bytes N      segment size before rolling     (default 64 MiB)
   --retention-bytes N    per-topic size limit, 0 = none  (default 0)
   --retention-hours N    per-topic age limit, 0 = none   (default 0)
+  --max-open-files N     descriptors the topic logs keep open, 2 per active topic
+                         (default 0 = half the process's open-file limit)
   --max-packet-bytes N   largest packet accepted         (default 1 MiB)
   --max-inflight N       unacknowledged QoS1/2 per client (default 256)
   --sys-interval S       seconds between $SYS updates, 0 = off (default 10)
@@ -55,6 +57,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
       'segment-bytes': { type: 'string' },
       'retention-bytes': { type: 'string' },
       'retention-hours': { type: 'string' },
+      'max-open-files': { type: 'string' },
       'max-packet-bytes': { type: 'string' },
       'max-inflight': { type: 'string' },
       'sys-interval': { type: 'string' },
@@ -86,6 +89,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
   set('segmentBytes', num('segment-bytes', values['segment-bytes']));
   set('retentionBytes', num('retention-bytes', values['retention-bytes']));
   set('retentionHours', num('retention-hours', values['retention-hours']));
+  set('maxOpenFiles', num('max-open-files', values['max-open-files']));
   set('maxPacketBytes', num('max-packet-bytes', values['max-packet-bytes']));
   set('maxInflight', num('max-inflight', values['max-inflight']));
   set('sysIntervalSec', num('sys-interval', values['sys-interval']));

@@ -12,6 +12,7 @@ import type { AuthMethod } from '../auth/auth-method.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from '../config.js';
 import { Connection, type ConnectionHost, type ConnectionLogger, type PendingWill } from '../connection/connection.js';
 import { BrokerError } from '../errors.js';
+import { defaultLogFds, readFdLimits } from './fd-limits.js';
 
 /** The logger the broker writes to: pino's shape (pino is what the CLI passes). */
 export interface BrokerLogger extends ConnectionLogger {
@@ -137,7 +138,12 @@ export class Broker {
     } catch (err) {
       throw new BrokerError('ERR_DATA_DIR_UNWRITABLE', `data directory ${dataDir} cannot be created or written: ${(err as Error).message}`, { cause: err });
     }
-    const store = await LogStore.open(dataDir, plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps });
+    const fdLimits = readFdLimits();
+    const maxOpenFiles = options.maxOpenFiles > 0 ? options.maxOpenFiles : defaultLogFds(fdLimits);
+    if (fdLimits !== null && maxOpenFiles > fdLimits.soft * 0.75) {
+      logger.warn({ maxOpenFiles, fdSoftLimit: fdLimits.soft }, 'maxOpenFiles leaves few descriptors of the open-file limit for client connections');
+    }
+    const store = await LogStore.open(dataDir, { maxOpenFiles, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
     let router: Router;
     try {
       router = await Router.open(store, {
@@ -165,7 +171,7 @@ export class Broker {
       broker.#sys = setInterval(() => broker.publishSys(), options.sysIntervalSec * 1000);
       broker.#sys.unref();
     }
-    logger.info({ host: options.host, port: broker.port, dataDir, fsync: options.fsync }, 'mqlog listening');
+    logger.info({ host: options.host, port: broker.port, dataDir, fsync: options.fsync, maxOpenFiles }, 'mqlog listening');
     return broker;
   }
 
