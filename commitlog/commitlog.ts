@@ -53,6 +53,7 @@ import {
 } from './format.js';
 import { LAZY_SYNC_MAX_BYTES, type ResolvedLogOptions } from './options.js';
 import type { CleanStamp } from './clean-list.js';
+import type { Journal, JournalFrame } from './journal.js';
 import { loadSegments, newSegmentState, type RecoveryReport, type SegmentState } from './recovery.js';
 
 /** Dense, 0-based, per-log record number; safe up to 2^53. */
@@ -113,6 +114,8 @@ export interface LogContext {
   tailChanged(log: CommitLog, bytes: number): void;
   /** The log's directory now exists on disk. */
   created(log: CommitLog): void;
+  /** The store's journal ('batch' rounds commit through it), or null: each round syncs its own files (journal.ts). */
+  readonly journal: Journal | null;
   /** The log has closed: with its newest segment's stamp when it closed cleanly (flushed, synced as promised, nothing to repair). */
   closed(log: CommitLog, stamp: CleanStamp | null): void;
   /**
@@ -172,6 +175,8 @@ interface Group {
   timestamps: number[];
   /** The iovecs: the segment header if new, then one view per contiguous run of a slab. */
   segBufs: Buffer[];
+  /** The index bytes written at idxPos (the header if new, then the entries), once written. */
+  idxBuf: Buffer | null;
   lastTs: number;
 }
 
@@ -814,7 +819,27 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   async #syncBatches(batches: UnsyncedBatch[]): Promise<void> {
-    const { ops, files } = this.#ctx;
+    const { ops, files, journal } = this.#ctx;
+    if (journal !== null) {
+      // the store's journal holds the bytes durably; its checkpoint syncs the files later
+      const frames: JournalFrame[] = [];
+      const paths = new Set<string>();
+      for (const b of batches) {
+        for (const g of b.groups) {
+          frames.push({ log: this.name, segmentBase: g.seg.base, segmentPos: g.segPos, segment: g.segBufs, indexPos: g.idxPos, index: g.idxBuf as Buffer });
+          paths.add(g.seg.segPath).add(g.seg.idxPath);
+        }
+      }
+      const dirs = this.#syncDirs();
+      try {
+        await journal.commit(frames, [...paths]);
+      } catch (err) {
+        await dirs.catch(() => undefined);
+        throw err;
+      }
+      await dirs;
+      return;
+    }
     const segs = new Set<SegmentState>();
     for (const b of batches) for (const g of b.groups) segs.add(g.seg);
     const dirs = this.#syncDirs();
@@ -982,7 +1007,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   #group(seg: SegmentState, isNew: boolean, first: number, segPos: number, idxPos: number): Group {
     const endPos = isNew ? HEADER_BYTES : segPos;
-    return { seg, isNew, prevCount: 0, prevBytes: 0, prevLastTs: 0, first, n: 0, segPos, idxPos, endPos, slabs: [], pos: [], lens: [], timestamps: [], segBufs: [], lastTs: 0 };
+    return { seg, isNew, prevCount: 0, prevBytes: 0, prevLastTs: 0, first, n: 0, segPos, idxPos, endPos, slabs: [], pos: [], lens: [], timestamps: [], segBufs: [], idxBuf: null, lastTs: 0 };
   }
 
   /**
@@ -1019,6 +1044,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
             // A small batch: two synchronous pwritevs cost less than two threadpool round trips.
             const idxBuf = this.#indexEntries(g);
+            g.idxBuf = idxBuf;
             try {
               ops.writevSync(segRef.fd, segBufs, g.segPos);
             } catch (e) {
@@ -1034,6 +1060,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
             const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
             segWrite.catch(() => undefined);
             const idxBuf = this.#indexEntries(g);
+            g.idxBuf = idxBuf;
             // Both must have settled before a failure is handled: the repair truncates and the
             // next batch reuses these positions (and perhaps this slab), so a write still in the
             // threadpool would land on top of newer records.

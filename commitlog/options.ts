@@ -103,6 +103,21 @@ export interface StoreOptions {
   syncWriteMaxBytes?: number;
   /** Defaults for every log opened through the store (per-open options override them). */
   logDefaults?: LogOptions;
+  /**
+   * Opt-in: the sync rounds of 'batch' logs commit through one store-wide journal
+   * (`<root>/.journal-<n>`, journal.ts) instead of each fdatasyncing its own segment and index,
+   * so all logs written in one turn share one fdatasync. The logs' files are synced by the
+   * journal's checkpoints instead. A store opened without it still replays a journal an earlier
+   * run left.
+   * @default false
+   */
+  journal?: boolean;
+  /**
+   * With `journal`: past this many bytes the journal moves to a new file and checkpoints the
+   * old one (fdatasyncs every file its frames wrote, then deletes it). It bounds replay time.
+   * @default 67108864 (64 MiB); range 4096 .. 2^40 bytes
+   */
+  journalRotateBytes?: number;
   /** The file system seam; tests inject failures through it. @default the node:fs operations */
   fileOps?: FileOps;
   /**
@@ -154,6 +169,8 @@ export const INTERVAL_MS_MAX = 3_600_000;
 export const LAZY_SYNC_MAX_BYTES = 1024 * 1024;
 /** Linux's default RLIMIT_NOFILE is 1024 soft; leave room for sockets with a 1024 cap. */
 export const MAX_OPEN_FILES_DEFAULT = 1024;
+/** The journal's file size before it rotates: bounds the bytes a recovery replays. */
+export const JOURNAL_ROTATE_BYTES_DEFAULT = 64 * 1024 * 1024;
 export const MAX_OPEN_FILES_MIN = 4;
 export const MAX_OPEN_FILES_MAX = 1_048_576;
 /** 256 MiB of tails across all logs by default: bounded memory with 10k+ logs. */
@@ -238,6 +255,8 @@ export interface ResolvedStoreOptions {
   readonly damagedRetryMs: number;
   readonly logDefaults: ResolvedLogOptions;
   readonly bootId: string;
+  readonly journal: boolean;
+  readonly journalRotateBytes: number;
 }
 
 /** Validates store options (the file-ops seam is taken as given). */
@@ -250,7 +269,15 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
     damagedRetryMs: integerIn('damagedRetryMs', opts.damagedRetryMs ?? DAMAGED_RETRY_MS_DEFAULT, 0, RETENTION_CHECK_MS_MAX, 'ms'),
     logDefaults: resolveLogOptions(opts.logDefaults ?? {}),
     bootId: opts.bootId === undefined ? machineBootId() : fileNamePart('bootId', opts.bootId),
+    journal: journalFlag(opts.journal),
+    journalRotateBytes: integerIn('journalRotateBytes', opts.journalRotateBytes ?? JOURNAL_ROTATE_BYTES_DEFAULT, 4096, BUDGET_BYTES_MAX, 'bytes'),
   });
+}
+
+function journalFlag(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw invalid('journal', 'true or false', value);
+  return value;
 }
 
 /** A boot id goes into a file name (`.boot-<id>`). */

@@ -8,7 +8,10 @@
  * - fds open ≤ maxOpenFiles (+ those pinned by operations in flight, + the boot list's), whatever
  *   the number of logs;
  * - the sum of all logs' tails stays ≤ tailBudgetBytes after every commit: the tails of the logs
- *   committed to least recently are dropped first (records in flight are never dropped).
+ *   committed to least recently are dropped first (records in flight are never dropped);
+ * - a journal an earlier run left (journal.ts) is replayed before anything else, whether or not
+ *   this store journals; with StoreOptions.journal the store's close checkpoints it before the
+ *   clean-shutdown list is written, so a listed log's files are synced.
  */
 import { BootList } from './boot-list.js';
 import { takeCleanList, writeCleanList, type CleanStamp } from './clean-list.js';
@@ -16,6 +19,7 @@ import { CommitLog, type LogContext } from './commitlog.js';
 import { CommitLogError, ioError } from './errors.js';
 import { FileCache } from './file-cache.js';
 import { nodeFileOps, type FileOps } from './file-ops.js';
+import { Journal, replay, type JournalReplay } from './journal.js';
 import { assertLogName, isValidLogName } from './naming.js';
 import { resolveLogOptions, resolveStoreOptions, type LogOptions, type ResolvedLogOptions, type ResolvedStoreOptions, type StoreOptions } from './options.js';
 import { join, resolve } from 'node:path';
@@ -64,18 +68,42 @@ export class LogStore {
     } catch (err) {
       throw ioError('open store', abs, err);
     }
+    // before the logs are listed: replaying may create a log's directory a power loss took
+    const { report, next } = await replay(ops, abs, listing.files);
+    if (report.files > 0) {
+      try {
+        listing = await ops.readdirKinds(abs);
+      } catch (err) {
+        throw ioError('open store', abs, err);
+      }
+    }
     const bootList = await BootList.open(ops, abs, resolved.bootId, listing.files);
     const clean = await takeCleanList(ops, abs, listing.files);
-    return new LogStore(abs, resolved, ops, listing.dirs.filter(isValidLogName), bootList, clean);
+    return new LogStore(abs, resolved, ops, listing.dirs.filter(isValidLogName), bootList, clean, report, next);
   }
 
-  private constructor(root: string, opts: ResolvedStoreOptions, ops: FileOps, names: string[], bootList: BootList, clean: Map<string, CleanStamp>) {
+  /** What this open replayed from a journal an earlier run left (all zero: there was none). */
+  readonly journalReplay: JournalReplay;
+  readonly #journal: Journal | null;
+
+  private constructor(
+    root: string,
+    opts: ResolvedStoreOptions,
+    ops: FileOps,
+    names: string[],
+    bootList: BootList,
+    clean: Map<string, CleanStamp>,
+    replayed: JournalReplay,
+    nextJournal: number,
+  ) {
     this.root = root;
     this.#opts = opts;
     this.#ops = ops;
     this.#bootList = bootList;
     this.#clean = clean;
     this.#files = new FileCache(ops, opts.maxOpenFiles);
+    this.journalReplay = replayed;
+    this.#journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes) : null;
     this.#names = new Set(names);
     for (const n of clean.keys()) if (!this.#names.has(n)) clean.delete(n); // a log deleted by hand since
     if (opts.retentionCheckMs > 0) {
@@ -130,6 +158,7 @@ export class LogStore {
         cleanStamp: this.#takeClean(name),
         exists: this.#names.has(name),
         markWritten: () => this.#bootList.add(name),
+        journal: this.#journal,
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
         closed: (log, stamp) => this.#logClosed(log, stamp),
@@ -167,6 +196,9 @@ export class LogStore {
     if (this.#timer !== null) clearInterval(this.#timer);
     const logs = await Promise.allSettled([...this.#open.values()]);
     await Promise.all(logs.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    // every file the journal's frames wrote is synced, and the journal deleted, before the
+    // clean-shutdown list vouches for those files
+    await this.#journal?.close();
     await this.#bootList.close();
     // without the list the next open checks every log in full: slower, nothing lost
     await writeCleanList(this.#ops, this.root, this.#clean).catch(() => undefined);

@@ -46,6 +46,8 @@ for (const [mode, size, rounds] of [
   ['interval', 'small', 2],
   ['batch', 'big', 2],
   ['never', 'big', 2],
+  ['journal', 'small', 3],
+  ['journal', 'big', 2],
 ] as const) {
   const make = size === 'big' ? bigRecordFor : recordFor;
   test(`after SIGKILL at random moments (${mode}, ${size} records), every reported commit survives intact`, async (t) => {
@@ -57,6 +59,7 @@ for (const [mode, size, rounds] of [
       const store = await LogStore.open(dir, { retentionCheckMs: 0 });
       const log = await store.open('crash');
       t.false(log.recovery.clean);
+      if (mode === 'journal') t.true(store.journalReplay.files >= 1, 'the killed writer left its journal, replayed at open');
       t.true(log.end >= reported, `round ${round}: child reported ${reported} committed, log ends at ${log.end}`);
       const records = await readAll(log, 0, 5000, 8 << 20);
       t.is(records.length, log.end);

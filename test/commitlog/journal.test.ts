@@ -1,0 +1,220 @@
+/**
+ * The store-wide journal (StoreOptions.journal): rounds of many logs share one fdatasync, the
+ * logs' own files are synced only by checkpoints, and a power loss that took every unsynced
+ * write of the logs' files loses nothing a round committed. A power loss is simulated on a copy
+ * of the data directory taken while the store runs, with the logs' files cut back to what a
+ * checkpoint synced (here: nothing, or nothing since the checkpoint).
+ */
+import test from 'ava';
+import { cp, readdir, stat, truncate, unlink, appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LogStore, nodeFileOps, type CommitLogError, type FileOps } from '../../commitlog/index.js';
+import { decodeFrames, JOURNAL_PREFIX } from '../../commitlog/journal.js';
+import { appendRange, openStore, readAll, recordFor, tempDir } from './helpers.js';
+
+/** nodeFileOps that count fdatasyncs per kind of file and can fail the journal's. */
+function countingOps(): { ops: FileOps; syncs: { journal: number; logs: number }; failJournal(code: string, times: number): void } {
+  const paths = new Map<number, string>();
+  const syncs = { journal: 0, logs: 0 };
+  let fail: string | null = null;
+  let failures = 0;
+  const ops: FileOps = {
+    ...nodeFileOps,
+    async open(path, create) {
+      const fd = await nodeFileOps.open(path, create);
+      paths.set(fd, path);
+      return fd;
+    },
+    async fdatasync(fd) {
+      const isJournal = (paths.get(fd) ?? '').includes(`/${JOURNAL_PREFIX}`);
+      if (isJournal) {
+        syncs.journal++;
+        if (fail !== null && failures > 0) {
+          failures--;
+          throw Object.assign(new Error(`injected ${fail}`), { code: fail });
+        }
+      } else syncs.logs++;
+      return nodeFileOps.fdatasync(fd);
+    },
+  };
+  return {
+    ops,
+    syncs,
+    failJournal: (code, times) => {
+      fail = code;
+      failures = times;
+    },
+  };
+}
+
+/** The "disk after a power loss": a copy of `dir` whose logs hold none of their unsynced writes. */
+async function powerLossCopy(t: import('ava').ExecutionContext, dir: string, cutLogs: (log: string, file: string) => Promise<void>): Promise<string> {
+  const copy = await tempDir(t);
+  await cp(dir, copy, { recursive: true });
+  for (const entry of await readdir(copy, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    for (const file of await readdir(join(copy, entry.name))) await cutLogs(entry.name, join(copy, entry.name, file));
+  }
+  return copy;
+}
+
+const journalFiles = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((f) => f.startsWith(JOURNAL_PREFIX)).sort();
+
+test("logs appended to in one turn commit with one fdatasync of the journal and none of their own files", async (t) => {
+  const dir = await tempDir(t);
+  const c = countingOps();
+  const store = await openStore(t, dir, { fileOps: c.ops, journal: true });
+  const logs = await Promise.all(['a', 'b', 'c', 'd'].map((n) => store.open(n)));
+  await Promise.all(logs.map((log) => appendRange(log, 0, 5))); // creates the files (directory syncs only)
+  const before = { ...c.syncs };
+  for (let round = 0; round < 3; round++) {
+    for (const log of logs) for (let i = 0; i < 4; i++) log.append(recordFor(5 + round * 4 + i));
+    await Promise.all(logs.map((log) => log.flush()));
+  }
+  t.is(c.syncs.logs - before.logs, 0, "no log's file was fdatasynced");
+  t.is(c.syncs.journal - before.journal, 3, 'one journal fdatasync per turn, for four logs');
+  for (const log of logs) t.is(log.committed, 17);
+});
+
+test('a power loss that took every unsynced write of the logs loses nothing committed: the journal writes it back', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { journal: true });
+  const a = await store.open('a', { segmentBytes: 4096 });
+  const b = await store.open('b');
+  const ra = await appendRange(a, 0, 120); // several segments
+  const rb = await appendRange(b, 0, 30);
+  t.is((await journalFiles(dir)).length, 1);
+  // nothing was checkpointed: the disk may hold none of the logs' bytes, not even their files
+  const copy = await powerLossCopy(t, dir, (_log, file) => unlink(file));
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.true(after.journalReplay.frames > 0);
+  t.is(after.journalReplay.tornBytes, 0);
+  t.deepEqual(await journalFiles(copy), [], 'the replayed journal is deleted');
+  const a2 = await after.open('a', { segmentBytes: 4096 });
+  const b2 = await after.open('b');
+  t.is(a2.end, 120);
+  t.deepEqual(await readAll(a2), ra);
+  t.deepEqual(await readAll(b2), rb);
+});
+
+test('records appended after the last commit are not invented, and a torn journal tail is ignored', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { journal: true });
+  const log = await store.open('torn');
+  const committed = await appendRange(log, 0, 10);
+  const [journal] = await journalFiles(dir);
+  // a crash mid-append of the next frame: half a frame, then garbage
+  await appendFile(join(dir, journal as string), Buffer.from('MQJF\xff\xff\x00\x00half a frame', 'latin1'));
+  const copy = await powerLossCopy(t, dir, (_log, file) => truncate(file, 0));
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.true(after.journalReplay.tornBytes > 0);
+  const log2 = await after.open('torn');
+  t.deepEqual(await readAll(log2), committed);
+});
+
+test('a segment retention deleted is not brought back by replaying frames written before', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { journal: true });
+  const log = await store.open('ret', { segmentBytes: 2048, retentionBytes: 4096 });
+  await appendRange(log, 0, 200);
+  await log.enforceRetention();
+  const kept = (await readdir(join(dir, 'ret'))).sort();
+  t.true(log.start > 0, 'retention deleted the oldest segments');
+  const copy = await powerLossCopy(t, dir, async () => undefined); // files intact: only the deletes matter
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.true(after.journalReplay.skipped > 0, 'frames of deleted segments were skipped');
+  t.deepEqual((await readdir(join(copy, 'ret'))).sort(), kept);
+  const log2 = await after.open('ret', { segmentBytes: 2048, retentionBytes: 4096 });
+  t.is(log2.start, log.start);
+  t.is(log2.end, 200);
+});
+
+test('past journalRotateBytes the journal moves to a new file and a checkpoint syncs the logs and deletes the old one', async (t) => {
+  const dir = await tempDir(t);
+  const c = countingOps();
+  const store = await openStore(t, dir, { fileOps: c.ops, journal: true, journalRotateBytes: 8192 });
+  const log = await store.open('rot');
+  const recs = await appendRange(log, 0, 20);
+  for (let i = 20; i < 200; i += 10) recs.push(...(await appendRange(log, i, i + 10)));
+  for (let k = 0; k < 50 && (await journalFiles(dir)).length > 1; k++) await new Promise((r) => setTimeout(r, 10));
+  const files = await journalFiles(dir);
+  t.true(files.length <= 1, `old journal files deleted: ${files.join(', ')}`);
+  t.not(files[0], `${JOURNAL_PREFIX}1`, 'the journal has moved on from its first file');
+  t.true(c.syncs.logs >= 2, 'the checkpoint fdatasynced the log files');
+  // a power loss now: the logs hold what the checkpoint synced; the current journal the rest
+  const copy = await powerLossCopy(t, dir, async () => undefined);
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.deepEqual(await readAll(await after.open('rot')), recs);
+});
+
+test('a failed journal fdatasync fails the rounds it carried, cuts the journal back, and the failed records never come back', async (t) => {
+  const dir = await tempDir(t);
+  const c = countingOps();
+  const store = await openStore(t, dir, { fileOps: c.ops, journal: true });
+  const a = await store.open('fa');
+  const b = await store.open('fb');
+  const ra = await appendRange(a, 0, 10);
+  await appendRange(b, 0, 10);
+  const [journal] = await journalFiles(dir);
+  const sizeBefore = (await stat(join(dir, journal as string))).size;
+  c.failJournal('EIO', 1); // Linux reports a writeback error to one fdatasync; the cut-back's succeeds
+  for (let i = 10; i < 15; i++) {
+    a.append(recordFor(i, 9));
+    b.append(recordFor(i, 9));
+  }
+  const [ea, eb] = await Promise.all([t.throwsAsync<CommitLogError>(a.flush()), t.throwsAsync<CommitLogError>(b.flush())]);
+  t.is(ea?.code, 'ERR_COMMITLOG_IO');
+  t.is(eb?.code, 'ERR_COMMITLOG_IO');
+  t.is(a.end, 10);
+  t.is((await stat(join(dir, journal as string))).size, sizeBefore, 'the failed frames were cut off the journal');
+  ra.push(...(await appendRange(a, 10, 15)));
+  const copy = await powerLossCopy(t, dir, (_log, file) => truncate(file, 0));
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.deepEqual(await readAll(await after.open('fa')), ra, 'the records written after the failure, not the failed ones');
+});
+
+test('a clean close checkpoints and deletes the journal; the next open finds the logs clean', async (t) => {
+  const dir = await tempDir(t);
+  const store = await LogStore.open(dir, { retentionCheckMs: 0, journal: true });
+  const log = await store.open('cl');
+  const recs = await appendRange(log, 0, 50);
+  await store.close();
+  t.deepEqual(await journalFiles(dir), []);
+  const again = await openStore(t, dir, { journal: true });
+  t.is(again.journalReplay.files, 0);
+  const log2 = await again.open('cl');
+  t.true(log2.recovery.clean);
+  t.deepEqual(await readAll(log2), recs);
+});
+
+test('a journal file with a damaged header replays nothing and is deleted', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, `${JOURNAL_PREFIX}3`), Buffer.from('not a journal'));
+  const store = await openStore(t, dir, { journal: true });
+  t.is(store.journalReplay.files, 1);
+  t.is(store.journalReplay.frames, 0);
+  t.deepEqual(await journalFiles(dir), []);
+  const log = await store.open('after');
+  await appendRange(log, 0, 3);
+  t.deepEqual(await journalFiles(dir), [`${JOURNAL_PREFIX}4`], 'numbering goes on after the replayed file');
+});
+
+test('when the journal cannot even be cut back, it refuses every later round instead of risking the failed records', async (t) => {
+  const dir = await tempDir(t);
+  const c = countingOps();
+  const store = await openStore(t, dir, { fileOps: c.ops, journal: true });
+  const log = await store.open('broken');
+  await appendRange(log, 0, 5);
+  c.failJournal('EIO', 2); // the round's fdatasync and the cut-back's
+  log.append(recordFor(5));
+  t.is((await t.throwsAsync<CommitLogError>(log.flush()))?.code, 'ERR_COMMITLOG_IO');
+  log.append(recordFor(5));
+  const err = await t.throwsAsync<CommitLogError>(log.flush());
+  t.regex(err?.message ?? '', /refusing every sync until the store reopens/);
+  t.is(log.committed, 5);
+});
