@@ -45,6 +45,13 @@ export interface BrokerOptions {
   /** Delete a topic's segments older than this many hours; 0 = unlimited. @default 0 */
   retentionHours?: number;
   /**
+   * With fsync 'batch': topic logs commit through one journal for the whole data directory, so
+   * all topics written in one event-loop turn share one fdatasync instead of two each; the
+   * topic files are synced by the journal's checkpoints (commitlog/journal.ts). Opt-in while
+   * it is new. @default false
+   */
+  journal?: boolean;
+  /**
    * File descriptors the topic logs keep open (an LRU; each active topic needs two). Past it,
    * writes reopen files: with 1,000 active topics and 1024 descriptors that doubled the CPU per
    * message. 0 = half the process's open-file limit (at most 262144; 1024 if unknown).
@@ -84,6 +91,7 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   segmentBytes: 64 * 1024 * 1024, // few files per topic, cheap whole-segment retention
   retentionBytes: 0,
   retentionHours: 0,
+  journal: false, // opt-in while new: one fdatasync per turn for all topics (QoS 1 p50 <1 ms with 200 topics, against 17-516 ms)
   maxOpenFiles: 0, // from the open-file limit at start (src/server/fd-limits.ts)
   maxPacketBytes: 1024 * 1024, // IoT payloads are small; refuse megabyte floods early (EMQX uses 1 MiB too)
   maxInflight: 256, // deep enough for loopback throughput, small enough to bound redelivery
@@ -122,6 +130,7 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
   int('segmentBytes', o.segmentBytes, 4096, 2 ** 32 - 1);
   int('retentionBytes', o.retentionBytes, 0, Number.MAX_SAFE_INTEGER);
   int('retentionHours', o.retentionHours, 0, 24 * 365 * 100);
+  if (typeof o.journal !== 'boolean') invalid('journal', 'true or false', o.journal);
   if (o.maxOpenFiles !== 0) int('maxOpenFiles', o.maxOpenFiles, 4, 1_048_576);
   int('maxPacketBytes', o.maxPacketBytes, 64, 268_435_460); // the protocol's own ceiling
   int('maxInflight', o.maxInflight, 1, 65535);

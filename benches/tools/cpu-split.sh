@@ -8,8 +8,8 @@
 #   DIST=/other/build/dist benches/tools/cpu-split.sh --scenario fanin --clients 50 --qos 1 --messages 1000
 #
 # DIST picks the broker build (default ./dist; the load client always comes from ./dist),
-# FSYNC its --fsync policy (default batch), NODE_FLAGS extra node flags for the broker (e.g.
-# --single-threaded-gc). Needs `npm run build` first. Sends to 127.0.0.1 only. The row also
+# FSYNC its --fsync policy (default batch), BROKER_FLAGS more `mqlog start` flags (e.g.
+# --journal), NODE_FLAGS extra node flags for the broker (e.g. --single-threaded-gc). Needs `npm run build` first. Sends to 127.0.0.1 only. The row also
 # carries the load client's latency p50/p99 (µs).
 #
 # RELAY=1 measures Node's floor instead of mqlog: benches/brokers/relay.ts, a deliberately
@@ -24,7 +24,7 @@ if [ -n "${RELAY:-}" ]; then
   # shellcheck disable=SC2086 # lists of flags
   taskset -c 0 node ${NODE_FLAGS:-} "$DIST/benches/brokers/relay.js" --port "$PORT" ${RELAY_FLAGS:-} 2>"$ERR" &
 else
-  taskset -c 0 node ${NODE_FLAGS:-} "$DIST/src/cli/main.js" start --port "$PORT" --data-dir "$D" --fsync "${FSYNC:-batch}" --log-level warn 2>"$ERR" &
+  taskset -c 0 node ${NODE_FLAGS:-} "$DIST/src/cli/main.js" start --port "$PORT" --data-dir "$D" --fsync "${FSYNC:-batch}" ${BROKER_FLAGS:-} --log-level warn 2>"$ERR" &
 fi
 BP=$!
 trap 'kill $BP 2>/dev/null || true; wait $BP 2>/dev/null || true; rm -rf "$D" "$ERR"' EXIT

@@ -143,7 +143,7 @@ export class Broker {
     if (fdLimits !== null && maxOpenFiles > fdLimits.soft * 0.75) {
       logger.warn({ maxOpenFiles, fdSoftLimit: fdLimits.soft }, 'maxOpenFiles leaves few descriptors of the open-file limit for client connections');
     }
-    const store = await LogStore.open(dataDir, { maxOpenFiles, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
+    const store = await LogStore.open(dataDir, { maxOpenFiles, journal: options.journal, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
     let router: Router;
     try {
       router = await Router.open(store, {
