@@ -39,7 +39,7 @@
  */
 import { join } from 'node:path';
 import { readWhole } from './boot-list.js';
-import { CommitLogError, ioError } from './errors.js';
+import { CommitLogError, ioError, systemCode } from './errors.js';
 import type { FileCache } from './file-cache.js';
 import type { FileOps } from './file-ops.js';
 import { checksum } from './format.js';
@@ -348,8 +348,11 @@ export class Journal {
         let ref;
         try {
           ref = await this.#files.acquireOne(file, false);
-        } catch {
-          continue; // deleted since (retention, or a repair): nothing of it to keep
+        } catch (err) {
+          // deleted since (retention, or a repair): nothing of it to keep. Any other failure
+          // keeps the old journal file, whose frames the next open replays.
+          if (systemCode(err instanceof CommitLogError ? err.cause : err) === 'ENOENT') continue;
+          throw err;
         }
         try {
           await this.#ops.fdatasync(ref.fd);

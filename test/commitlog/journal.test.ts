@@ -218,3 +218,29 @@ test('when the journal cannot even be cut back, it refuses every later round ins
   t.regex(err?.message ?? '', /refusing every sync until the store reopens/);
   t.is(log.committed, 5);
 });
+
+test('a checkpoint that cannot reopen a file (other than it being gone) keeps the old journal file for the next open', async (t) => {
+  const dir = await tempDir(t);
+  let failOpen: string | null = null;
+  const ops: FileOps = {
+    ...nodeFileOps,
+    open: (path, create) => (failOpen !== null && path.includes(failOpen) ? Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' })) : nodeFileOps.open(path, create)),
+  };
+  // 4 fds: writing kb and kc evicts ka's, so the checkpoint has to open ka's files again;
+  // kd's records then take the journal past 16 KiB and it rotates
+  const store = await openStore(t, dir, { fileOps: ops, journal: true, journalRotateBytes: 16384, maxOpenFiles: 4 });
+  const a = await store.open('ka');
+  const ra = await appendRange(a, 0, 10);
+  failOpen = '/ka/';
+  for (const name of ['kb', 'kc']) await appendRange(await store.open(name), 0, 20);
+  t.deepEqual(await journalFiles(dir), [`${JOURNAL_PREFIX}1`], 'not rotated yet');
+  await appendRange(await store.open('kd'), 0, 100);
+  for (let k = 0; k < 20; k++) await new Promise((r) => setTimeout(r, 5));
+  const files = await journalFiles(dir);
+  t.true(files.includes(`${JOURNAL_PREFIX}1`), `the first file stays: ${files.join(', ')}`);
+  failOpen = null;
+  const copy = await powerLossCopy(t, dir, (log, file) => (log === 'ka' ? truncate(file, 0) : Promise.resolve()));
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.deepEqual(await readAll(await after.open('ka')), ra);
+});
