@@ -472,19 +472,23 @@ test("a new log's first commit fsyncs its directory and the store's root, a new 
     const name = `dirs-${mode}`;
     const log = await store.open(name, { durability: mode === 'batch' ? { mode } : { mode, intervalMs: 10 }, segmentBytes: 4096 });
     d.events.length = 0;
-    await appendRange(log, 0, 3);
-    if (mode === 'interval') await new Promise((r) => setTimeout(r, 60));
     const dirSyncs = () => d.events.filter((e) => e.startsWith('fsyncDir')).sort();
+    // 'interval' syncs on its timer: wait (bounded) until a sync has done what is asserted
+    const settle = async (done: () => boolean) => {
+      for (let k = 0; mode === 'interval' && k < 200 && !done(); k++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await appendRange(log, 0, 3);
+    await settle(() => dirSyncs().length >= 2);
     t.deepEqual(dirSyncs(), [`fsyncDir ${dir}`, `fsyncDir ${join(dir, name)}`].sort(), `${mode}: the new directory and its files are synced`);
     d.events.length = 0;
     await appendRange(log, 3, 6);
-    if (mode === 'interval') await new Promise((r) => setTimeout(r, 60));
+    await settle(() => d.events.some((e) => e.startsWith('fdatasync')));
     t.deepEqual(dirSyncs(), [], `${mode}: no new entry, no directory sync`);
     t.true(d.events.some((e) => e.startsWith('fdatasync')), `${mode}: the data itself was synced`);
     // 4 KiB segments: ~45 records of ~80 B roll to a new segment in the same directory
     d.events.length = 0;
     await appendRange(log, 6, 60);
-    if (mode === 'interval') await new Promise((r) => setTimeout(r, 60));
+    await settle(() => dirSyncs().length >= 1);
     t.true((await readdir(join(dir, name))).filter((f) => f.endsWith('.segment')).length > 1, 'the log rolled');
     t.deepEqual([...new Set(dirSyncs())], [`fsyncDir ${join(dir, name)}`], `${mode}: a new segment syncs the log's directory only`);
   }
