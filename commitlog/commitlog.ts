@@ -830,14 +830,11 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           paths.add(g.seg.segPath).add(g.seg.idxPath);
         }
       }
-      const dirs = this.#syncDirs();
-      try {
-        await journal.commit(frames, [...paths]);
-      } catch (err) {
-        await dirs.catch(() => undefined);
-        throw err;
-      }
-      await dirs;
+      // New directory entries first: once the journal holds a frame, its round must not fail
+      // (the failure's repair would delete files a replay then writes the frame back into), and
+      // replay writes only into files that exist.
+      await this.#syncDirs();
+      await journal.commit(frames, [...paths]);
       return;
     }
     const segs = new Set<SegmentState>();

@@ -27,15 +27,19 @@
  *   its last committed frame and synced, so a later recovery cannot bring the failed records
  *   back. If that cut fails too, the journal refuses every later round until the store is
  *   reopened (the disk is failing; a crash in that state may bring the failed records back).
+ * - a round fsyncs the directory entries it created (a new segment's files, a new log's
+ *   directory) before it hands its frames to the journal: a committed frame's files exist
+ *   after any crash unless someone deleted them since.
  * - recovery (replay(), at LogStore.open before anything else): every valid frame of every
- *   journal file, oldest file first, is written again at its positions, creating files and
- *   directories a power loss took. Replay stops at the first torn or damaged frame of a file (a
- *   crash mid-append; those rounds never committed). A frame whose segment is older than the
- *   log's oldest segment on disk is skipped: retention deleted it after the frame committed,
- *   and writing it would bring the segment back. Every file written is then fdatasynced, the
- *   directories fsynced, and the journal files deleted. Replaying a committed frame writes the
- *   bytes the file already holds wherever the page cache survived, so it is idempotent; the
- *   log's own recovery then validates the result as usual.
+ *   journal file, oldest file first, is written again at its positions, in files that exist.
+ *   Replay stops at the first torn or damaged frame of a file (a crash mid-append; those rounds
+ *   never committed). A frame whose segment or index file is missing is skipped: it was deleted
+ *   on purpose after the frame committed (retention, a repair, an operator), and writing it
+ *   would resurrect it, or, for a half-deleted segment, give it a blank index that recovery
+ *   would read as a tear. Every file written is then fdatasynced, the journal files deleted and
+ *   the root fsynced. Replaying a committed frame writes the bytes the file already holds
+ *   wherever the page cache survived, so it is idempotent; the log's own recovery then
+ *   validates the result as usual.
  */
 import { join } from 'node:path';
 import { readWhole } from './boot-list.js';
@@ -53,6 +57,8 @@ const FILE_VERSION = 1;
 const FILE_HEADER_BYTES = 8;
 const FRAME_FIXED_BYTES = 4 * 5 + 8 * 3;
 const CRC_BYTES = 4;
+/** Files replay keeps open at once (it syncs and closes the oldest past it). */
+const REPLAY_MAX_FDS = 64;
 /** Above this many bytes a journal write goes to the threadpool; below, the calling thread. */
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
@@ -167,14 +173,26 @@ export async function replay(ops: FileOps, root: string, rootFiles: readonly str
   const numbers = rootFiles.map(journalNumber).filter((n): n is number => n !== null).sort((a, b) => a - b);
   const report: JournalReplay = { files: numbers.length, frames: 0, skipped: 0, tornBytes: 0 };
   if (numbers.length === 0) return { report, next: 1 };
-  /** Per log: the oldest segment base on disk when replay started (Infinity: none). */
-  const oldest = new Map<string, number>();
+  /** Per log: the bases whose segment and index files both exist as replay starts. */
+  const present = new Map<string, Set<number>>();
+  /** Open files, oldest first; past REPLAY_MAX_FDS the oldest is synced and closed. */
   const fds = new Map<string, number>();
-  const dirs = new Set<string>();
+  const closeOne = async (path: string, fd: number): Promise<void> => {
+    fds.delete(path);
+    try {
+      await ops.fdatasync(fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', path, e)));
+    } finally {
+      await ops.close(fd).catch(() => undefined);
+    }
+  };
   const fdOf = async (path: string): Promise<number> => {
     const open = fds.get(path);
     if (open !== undefined) return open;
-    const fd = await ops.open(path, true).catch((e: unknown) => Promise.reject(ioError('open', path, e)));
+    if (fds.size >= REPLAY_MAX_FDS) {
+      const [oldPath, oldFd] = fds.entries().next().value as [string, number];
+      await closeOne(oldPath, oldFd);
+    }
+    const fd = await ops.open(path, false).catch((e: unknown) => Promise.reject(ioError('open', path, e)));
     fds.set(path, fd);
     return fd;
   };
@@ -185,22 +203,22 @@ export async function replay(ops: FileOps, root: string, rootFiles: readonly str
       report.tornBytes += tornBytes;
       for (const f of frames) {
         const dir = join(root, f.log);
-        let first = oldest.get(f.log);
-        if (first === undefined) {
-          first = Infinity;
+        let bases = present.get(f.log);
+        if (bases === undefined) {
+          const kinds = new Map<number, number>();
           for (const name of await ops.readdir(dir).catch((e: unknown) => Promise.reject(ioError('readdir', dir, e)))) {
             const parsed = parseFileName(name);
-            if (parsed !== null && parsed.base < first) first = parsed.base;
+            if (parsed !== null) kinds.set(parsed.base, (kinds.get(parsed.base) ?? 0) + 1);
           }
-          oldest.set(f.log, first);
+          bases = new Set([...kinds].filter(([, k]) => k === 2).map(([b]) => b));
+          present.set(f.log, bases);
         }
-        if (f.segmentBase < first && first !== Infinity) {
+        // A committed frame's files were created, and their directory entries synced, before
+        // its round committed: a missing one was deleted on purpose since (retention, a repair,
+        // an operator), and writing it back would resurrect what was deleted.
+        if (!bases.has(f.segmentBase)) {
           report.skipped++;
           continue;
-        }
-        if (!dirs.has(dir)) {
-          await ops.mkdir(dir).catch((e: unknown) => Promise.reject(ioError('mkdir', dir, e)));
-          dirs.add(dir);
         }
         const segPath = join(dir, segmentFileName(f.segmentBase));
         const idxPath = join(dir, indexFileName(f.segmentBase));
@@ -209,13 +227,16 @@ export async function replay(ops: FileOps, root: string, rootFiles: readonly str
         report.frames++;
       }
     }
-    for (const [path, fd] of fds) await ops.fdatasync(fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', path, e)));
-    for (const dir of dirs) await ops.fsyncDir(dir).catch((e: unknown) => Promise.reject(ioError('fsync', dir, e)));
-    if (dirs.size > 0) await ops.fsyncDir(root).catch((e: unknown) => Promise.reject(ioError('fsync', root, e)));
+    while (fds.size > 0) {
+      const [path, fd] = fds.entries().next().value as [string, number];
+      await closeOne(path, fd);
+    }
   } finally {
     for (const fd of fds.values()) await ops.close(fd).catch(() => undefined);
   }
   for (const n of numbers) await ops.unlink(join(root, `${JOURNAL_PREFIX}${n}`)).catch((e: unknown) => Promise.reject(ioError('unlink', root, e)));
+  // a power loss must not bring replayed files back (replaying them again is safe, just slow)
+  await ops.fsyncDir(root).catch((e: unknown) => Promise.reject(ioError('fsync', root, e)));
   return { report, next: (numbers[numbers.length - 1] as number) + 1 };
 }
 
@@ -235,6 +256,8 @@ export class Journal {
   #inFlight: Promise<void> | null = null;
   #checkpoints: Promise<void>[] = [];
   #broken: CommitLogError | null = null;
+  /** A checkpoint failed: journal files are kept until the store reopens (and replays them). */
+  #keepFiles = false;
   #closed = false;
 
   constructor(ops: FileOps, files: FileCache, root: string, next: number, maxBytes: number) {
@@ -290,13 +313,20 @@ export class Journal {
     const ops = this.#ops;
     const path = this.#path(this.#number);
     if (this.#fd === null) {
+      // the file is in use only once its header is written and its name synced; a failure on
+      // the way closes it, and the next round starts the same file again from its header
       const fd = await ops.open(path, true).catch((e: unknown) => Promise.reject(ioError('open', path, e)));
+      try {
+        const header = Buffer.allocUnsafe(FILE_HEADER_BYTES);
+        header.writeUInt32LE(FILE_MAGIC, 0);
+        header.writeUInt32LE(FILE_VERSION, 4);
+        await ops.writev(fd, [header], 0).catch((e: unknown) => Promise.reject(ioError('write', path, e)));
+        await ops.fsyncDir(this.#root).catch((e: unknown) => Promise.reject(ioError('fsync', this.#root, e)));
+      } catch (err) {
+        await ops.close(fd).catch(() => undefined);
+        throw err;
+      }
       this.#fd = fd;
-      const header = Buffer.allocUnsafe(FILE_HEADER_BYTES);
-      header.writeUInt32LE(FILE_MAGIC, 0);
-      header.writeUInt32LE(FILE_VERSION, 4);
-      await ops.writev(fd, [header], 0).catch((e: unknown) => Promise.reject(ioError('write', path, e)));
-      await ops.fsyncDir(this.#root).catch((e: unknown) => Promise.reject(ioError('fsync', this.#root, e)));
       this.#committedBytes = FILE_HEADER_BYTES;
     }
     const fd = this.#fd;
@@ -343,6 +373,7 @@ export class Journal {
   }
 
   async #checkpoint(path: string, fd: number | null, dirty: Set<string>): Promise<void> {
+    if (fd !== null) await this.#ops.close(fd).catch(() => undefined); // no frame goes to it any more
     try {
       for (const file of dirty) {
         let ref;
@@ -360,11 +391,12 @@ export class Journal {
           this.#files.release(ref);
         }
       }
-      if (fd !== null) await this.#ops.close(fd).catch(() => undefined);
-      await this.#ops.unlink(path);
+      // After a failed checkpoint no later one deletes its file either: a failed fdatasync
+      // may have dropped dirty pages that a later fdatasync of the same file no longer reports.
+      if (!this.#keepFiles) await this.#ops.unlink(path);
     } catch {
       // the old file stays: the next open replays it, which is safe (frames are idempotent)
-      if (fd !== null) await this.#ops.close(fd).catch(() => undefined);
+      this.#keepFiles = true;
     }
   }
 

@@ -84,8 +84,9 @@ test('a power loss that took every unsynced write of the logs loses nothing comm
   const ra = await appendRange(a, 0, 120); // several segments
   const rb = await appendRange(b, 0, 30);
   t.is((await journalFiles(dir)).length, 1);
-  // nothing was checkpointed: the disk may hold none of the logs' bytes, not even their files
-  const copy = await powerLossCopy(t, dir, (_log, file) => unlink(file));
+  // nothing was checkpointed: the disk may hold none of the logs' bytes (their directory
+  // entries were synced by the rounds that created them)
+  const copy = await powerLossCopy(t, dir, (_log, file) => truncate(file, 0));
   const after = await LogStore.open(copy, { retentionCheckMs: 0 });
   t.teardown(() => after.close());
   t.true(after.journalReplay.frames > 0);
@@ -243,4 +244,145 @@ test('a checkpoint that cannot reopen a file (other than it being gone) keeps th
   const after = await LogStore.open(copy, { retentionCheckMs: 0 });
   t.teardown(() => after.close());
   t.deepEqual(await readAll(await after.open('ka')), ra);
+});
+
+// ── regressions from the review of the first version (each failed before its fix) ──────────
+
+test('replay writes only into files that exist: a segment retention half deleted is not given a blank index', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { journal: true, journalRotateBytes: 4096 });
+  const log = await store.open('half', { segmentBytes: 16384 });
+  let n = 0;
+  const segments = async () => (await readdir(join(dir, 'half')).catch(() => [] as string[])).filter((f) => f.endsWith('.segment')).length;
+  while ((await segments()) < 2) n = (await appendRange(log, n, n + 5)).length + n;
+  n = (await appendRange(log, n, n + 5)).length + n;
+  // a kill -9 between retention's two unlinks of the oldest segment: its index is gone
+  const copy = await powerLossCopy(t, dir, async (_log, file) => (file.endsWith(`${'0'.repeat(20)}.index`) ? unlink(file) : undefined));
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  const log2 = await after.open('half', { segmentBytes: 16384 });
+  t.is(log2.end, n, 'every committed record of the newer segment is there');
+  t.true(log2.start > 0, 'the half-deleted segment is gone, not read as a tear');
+});
+
+test('a round whose directory sync fails is never in the journal: after a kill -9 its records do not come back', async (t) => {
+  const dir = await tempDir(t);
+  let failLogDir = 0;
+  const ops: FileOps = {
+    ...nodeFileOps,
+    fsyncDir: (p) => {
+      if (p === join(dir, 'dsf') && failLogDir > 0) {
+        failLogDir--;
+        return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
+      }
+      return nodeFileOps.fsyncDir(p);
+    },
+  };
+  const store = await openStore(t, dir, { fileOps: ops, journal: true });
+  const log = await store.open('dsf', { segmentBytes: 4096 });
+  const good = await appendRange(log, 0, 10);
+  failLogDir = 1; // the round rolls into a new segment and syncing its entry fails once
+  for (let i = 10; i < 40; i++) log.append(recordFor(i, 5));
+  await t.throwsAsync(log.flush());
+  t.is(log.committed, 10);
+  const copy = await powerLossCopy(t, dir, async () => undefined); // a kill -9: files as they are
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.deepEqual(await readAll(await after.open('dsf', { segmentBytes: 4096 })), good);
+});
+
+test("a journal file whose header could not be synced is started again, so later rounds' frames are replayable", async (t) => {
+  const dir = await tempDir(t);
+  let failRoot = 0;
+  const ops: FileOps = {
+    ...nodeFileOps,
+    fsyncDir: (p) => {
+      if (p === dir && failRoot > 0) {
+        failRoot--;
+        return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
+      }
+      return nodeFileOps.fsyncDir(p);
+    },
+  };
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('hdr');
+  await appendRange(log, 0, 1); // the log's own directory exists and is synced
+  await store.close();
+  const journaled = await openStore(t, dir, { fileOps: ops, journal: true });
+  const log2 = await journaled.open('hdr');
+  failRoot = 1; // the journal's sync of the root after creating its file
+  log2.append(recordFor(1));
+  await t.throwsAsync(log2.flush());
+  const recs = await appendRange(log2, 1, 6);
+  t.is(log2.committed, 6);
+  const copy = await powerLossCopy(t, dir, async (_log, file) => truncate(file, file.endsWith('.segment') ? 16 + recordFor(0).length : 16 + 20));
+  const after = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => after.close());
+  t.true(after.journalReplay.frames > 0);
+  t.deepEqual((await readAll(await after.open('hdr'))).slice(1), recs);
+});
+
+test("a checkpoint closes its journal file's fd once, even when deleting the file fails", async (t) => {
+  const dir = await tempDir(t);
+  const live = new Set<number>();
+  let journalCloses = 0;
+  let strayCloses = 0; // closes of an fd nobody holds: the number may belong to another file by then
+  const journalFds = new Set<number>();
+  const ops: FileOps = {
+    ...nodeFileOps,
+    open: async (p, c) => {
+      const fd = await nodeFileOps.open(p, c);
+      live.add(fd);
+      if (p.includes(`/${JOURNAL_PREFIX}`)) journalFds.add(fd);
+      else journalFds.delete(fd);
+      return fd;
+    },
+    openAppend: async (p) => {
+      const fd = await nodeFileOps.openAppend(p);
+      live.add(fd);
+      return fd;
+    },
+    close: (fd) => {
+      if (!live.delete(fd)) strayCloses++;
+      else if (journalFds.delete(fd)) journalCloses++;
+      return nodeFileOps.close(fd);
+    },
+    unlink: (p) => (p.includes(`/${JOURNAL_PREFIX}`) ? Promise.reject(Object.assign(new Error('injected EROFS'), { code: 'EROFS' })) : nodeFileOps.unlink(p)),
+  };
+  const store = await openStore(t, dir, { fileOps: ops, journal: true, journalRotateBytes: 4096 });
+  const log = await store.open('once');
+  for (let i = 0; i < 100; i += 10) await appendRange(log, i, i + 10);
+  await new Promise((r) => setTimeout(r, 50));
+  t.true(journalCloses > 0, 'a checkpoint ran');
+  t.is(strayCloses, 0, 'no fd was closed twice');
+  const b = await store.open('other');
+  await appendRange(b, 0, 5);
+  t.is(b.committed, 5, "another log's files are untouched");
+});
+
+test('replay keeps few files open, however many logs its frames touch', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir, { journal: true });
+  const logs = await Promise.all(Array.from({ length: 120 }, (_, i) => store.open(`many-${i}`)));
+  for (const l of logs) l.append(recordFor(1));
+  await Promise.all(logs.map((l) => l.flush()));
+  const copy = await powerLossCopy(t, dir, async () => undefined);
+  let open = 0;
+  let peak = 0;
+  const ops: FileOps = {
+    ...nodeFileOps,
+    open: async (p, c) => {
+      const fd = await nodeFileOps.open(p, c);
+      peak = Math.max(peak, ++open);
+      return fd;
+    },
+    close: (fd) => {
+      open--;
+      return nodeFileOps.close(fd);
+    },
+  };
+  const after = await LogStore.open(copy, { retentionCheckMs: 0, fileOps: ops });
+  t.teardown(() => after.close());
+  t.is(after.journalReplay.frames, 120);
+  t.true(peak <= 66, `at most ${peak} files open during replay (240 touched)`);
 });
