@@ -265,23 +265,29 @@ test('replay writes only into files that exist: a segment retention half deleted
   t.true(log2.start > 0, 'the half-deleted segment is gone, not read as a tear');
 });
 
-test('a round whose directory sync fails is never in the journal: after a kill -9 its records do not come back', async (t) => {
-  const dir = await tempDir(t);
-  let failLogDir = 0;
+/** nodeFileOps whose next `times` fsyncs of directory `path` fail with EIO. */
+function dirSyncFailing(path: string): { ops: FileOps; fail(times: number): void } {
+  let failures = 0;
   const ops: FileOps = {
     ...nodeFileOps,
     fsyncDir: (p) => {
-      if (p === join(dir, 'dsf') && failLogDir > 0) {
-        failLogDir--;
+      if (p === path && failures > 0) {
+        failures--;
         return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
       }
       return nodeFileOps.fsyncDir(p);
     },
   };
+  return { ops, fail: (times) => (failures = times) };
+}
+
+test('a round whose directory sync fails is never in the journal: after a kill -9 its records do not come back', async (t) => {
+  const dir = await tempDir(t);
+  const { ops, fail } = dirSyncFailing(join(dir, 'dsf'));
   const store = await openStore(t, dir, { fileOps: ops, journal: true });
   const log = await store.open('dsf', { segmentBytes: 4096 });
   const good = await appendRange(log, 0, 10);
-  failLogDir = 1; // the round rolls into a new segment and syncing its entry fails once
+  fail(1); // the round rolls into a new segment and syncing its entry fails once
   for (let i = 10; i < 40; i++) log.append(recordFor(i, 5));
   await t.throwsAsync(log.flush());
   t.is(log.committed, 10);
@@ -293,24 +299,14 @@ test('a round whose directory sync fails is never in the journal: after a kill -
 
 test("a journal file whose header could not be synced is started again, so later rounds' frames are replayable", async (t) => {
   const dir = await tempDir(t);
-  let failRoot = 0;
-  const ops: FileOps = {
-    ...nodeFileOps,
-    fsyncDir: (p) => {
-      if (p === dir && failRoot > 0) {
-        failRoot--;
-        return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
-      }
-      return nodeFileOps.fsyncDir(p);
-    },
-  };
+  const { ops, fail } = dirSyncFailing(dir);
   const store = await openStore(t, dir, { fileOps: ops });
   const log = await store.open('hdr');
   await appendRange(log, 0, 1); // the log's own directory exists and is synced
   await store.close();
   const journaled = await openStore(t, dir, { fileOps: ops, journal: true });
   const log2 = await journaled.open('hdr');
-  failRoot = 1; // the journal's sync of the root after creating its file
+  fail(1); // the journal's sync of the root after creating its file
   log2.append(recordFor(1));
   await t.throwsAsync(log2.flush());
   const recs = await appendRange(log2, 1, 6);
