@@ -839,8 +839,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     const segs = new Set<SegmentState>();
     for (const b of batches) for (const g of b.groups) segs.add(g.seg);
-    const dirs = this.#syncDirs();
-    try {
+    await this.#besideDirSyncs(async () => {
       // One segment at a time, its pins released before the next acquire: holding one segment's
       // fds while waiting for another's slots deadlocks once a round (or two logs' rounds) needs
       // more than the cache's maxOpenFiles (FileCache: all of an operation's slots in one call).
@@ -856,6 +855,14 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           files.release(idxRef);
         }
       }
+    });
+  }
+
+  /** Runs `fileSyncs` beside #syncDirs(); settles only once both have, failing if either did. */
+  async #besideDirSyncs(fileSyncs: () => Promise<void>): Promise<void> {
+    const dirs = this.#syncDirs();
+    try {
+      await fileSyncs();
     } catch (err) {
       await dirs.catch(() => undefined);
       throw err;
@@ -865,9 +872,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /**
    * Fsyncs the directories whose new entries no round has synced yet (a new segment's files in
-   * the log's directory, a new log's directory in the store's root). Runs beside the round's
-   * fdatasyncs; the round commits only once both are done, and a failed round waits for it to
-   * settle. A failure puts the entries back for the next round and rejects.
+   * the log's directory, a new log's directory in the store's root); see #besideDirSyncs. A
+   * failure puts the entries back for the next round and rejects.
    */
   #syncDirs(): Promise<void> {
     const { ops, dir } = this.#ctx;
@@ -1195,29 +1201,22 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#dirty.size === 0 && !this.#logDirUnsynced && !this.#rootUnsynced) return;
     const segs = [...this.#dirty];
     this.#dirty.clear();
-    this.#syncing = (async () => {
-      const { ops, files } = this.#ctx;
-      const dirs = this.#syncDirs();
-      try {
-        for (const seg of segs) {
-          for (const path of [seg.segPath, seg.idxPath]) {
-            const ref = await files.acquireOne(path, false);
-            try {
-              await ops.fdatasync(ref.fd);
-            } catch (err) {
-              this.#dirty.add(seg);
-              throw ioError('fdatasync', path, err);
-            } finally {
-              files.release(ref);
-            }
+    const { ops, files } = this.#ctx;
+    this.#syncing = this.#besideDirSyncs(async () => {
+      for (const seg of segs) {
+        for (const path of [seg.segPath, seg.idxPath]) {
+          const ref = await files.acquireOne(path, false);
+          try {
+            await ops.fdatasync(ref.fd);
+          } catch (err) {
+            this.#dirty.add(seg);
+            throw ioError('fdatasync', path, err);
+          } finally {
+            files.release(ref);
           }
         }
-      } catch (err) {
-        await dirs.catch(() => undefined);
-        throw err;
       }
-      await dirs;
-    })().finally(() => {
+    }).finally(() => {
       this.#syncing = null;
     });
     await this.#syncing;

@@ -59,8 +59,6 @@ const FRAME_FIXED_BYTES = 4 * 5 + 8 * 3;
 const CRC_BYTES = 4;
 /** Files replay keeps open at once (it syncs and closes the oldest past it). */
 const REPLAY_MAX_FDS = 64;
-/** Above this many bytes a journal write goes to the threadpool; below, the calling thread. */
-const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
 /** What one log's sync round asks the journal to make durable, per segment it wrote. */
 export interface JournalFrame {
@@ -87,7 +85,7 @@ export interface JournalReplay {
 interface Pending {
   bufs: Buffer[];
   bytes: number;
-  paths: string[];
+  paths: readonly string[];
   resolve: () => void;
   reject: (err: CommitLogError) => void;
 }
@@ -246,6 +244,8 @@ export class Journal {
   readonly #files: FileCache;
   readonly #root: string;
   readonly #maxBytes: number;
+  /** Writes up to this many bytes go out on the calling thread (StoreOptions.syncWriteMaxBytes). */
+  readonly #syncWriteMaxBytes: number;
   #number: number;
   #fd: number | null = null;
   /** Bytes of the current file that are committed (synced). */
@@ -260,15 +260,19 @@ export class Journal {
   #keepFiles = false;
   #closed = false;
 
-  constructor(ops: FileOps, files: FileCache, root: string, next: number, maxBytes: number) {
+  constructor(ops: FileOps, files: FileCache, root: string, next: number, maxBytes: number, syncWriteMaxBytes: number) {
     this.#ops = ops;
     this.#files = files;
     this.#root = root;
     this.#number = next;
     this.#maxBytes = maxBytes;
+    this.#syncWriteMaxBytes = syncWriteMaxBytes;
   }
 
-  /** Resolves once every frame is in a synced journal file; rejects if that failed. */
+  /**
+   * Resolves once every frame is in a synced journal file; rejects if that failed. `paths` (the
+   * files the frames wrote, for the checkpoint) is kept as given.
+   */
   commit(frames: readonly JournalFrame[], paths: readonly string[]): Promise<void> {
     if (this.#broken !== null) return Promise.reject(this.#broken);
     if (this.#closed) return Promise.reject(new CommitLogError('ERR_COMMITLOG_CLOSED', `journal of ${this.#root} is closed`));
@@ -280,7 +284,7 @@ export class Journal {
         bufs.push(head, ...f.segment, f.index, tail);
         bytes += n;
       }
-      this.#queue.push({ bufs, bytes, paths: [...paths], resolve, reject });
+      this.#queue.push({ bufs, bytes, paths, resolve, reject });
       // Idle: start in the next check phase, so every log whose round this turn started (each
       // after its own nextTick, once its write settled) shares the write and the fdatasync.
       if (this.#inFlight === null) this.#inFlight = new Promise<void>((r) => setImmediate(r)).then(() => this.#run());
@@ -337,7 +341,7 @@ export class Journal {
       bytes += p.bytes;
     }
     try {
-      if (ops.writevSync !== undefined && bytes <= SYNC_WRITE_MAX_BYTES) ops.writevSync(fd, bufs, this.#committedBytes);
+      if (ops.writevSync !== undefined && bytes <= this.#syncWriteMaxBytes) ops.writevSync(fd, bufs, this.#committedBytes);
       else await ops.writev(fd, bufs, this.#committedBytes);
     } catch (e) {
       throw ioError('write', path, e);

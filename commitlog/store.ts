@@ -68,15 +68,9 @@ export class LogStore {
     } catch (err) {
       throw ioError('open store', abs, err);
     }
-    // before the logs are listed: replaying may create a log's directory a power loss took
+    // before any log opens: a log's recovery must see the bytes the journal held (replay writes
+    // only into files that exist and deletes only journal files, so the listing stays valid)
     const { report, next } = await replay(ops, abs, listing.files);
-    if (report.files > 0) {
-      try {
-        listing = await ops.readdirKinds(abs);
-      } catch (err) {
-        throw ioError('open store', abs, err);
-      }
-    }
     const bootList = await BootList.open(ops, abs, resolved.bootId, listing.files);
     const clean = await takeCleanList(ops, abs, listing.files);
     return new LogStore(abs, resolved, ops, listing.dirs.filter(isValidLogName), bootList, clean, report, next);
@@ -103,7 +97,7 @@ export class LogStore {
     this.#clean = clean;
     this.#files = new FileCache(ops, opts.maxOpenFiles);
     this.journalReplay = replayed;
-    this.#journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes) : null;
+    this.#journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes, opts.syncWriteMaxBytes) : null;
     this.#names = new Set(names);
     for (const n of clean.keys()) if (!this.#names.has(n)) clean.delete(n); // a log deleted by hand since
     if (opts.retentionCheckMs > 0) {

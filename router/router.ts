@@ -322,7 +322,7 @@ export class Router {
    * Opens a topic's log if it is not open yet. The open runs beside the name's registration, but
    * the log is handed out (and written) only once the name has committed: a log's files never
    * exist for a TopicId the registry could give to another name after a crash. Opening a log
-   * writes nothing, and a new log's open does not touch the disk at all.
+   * writes nothing (a new log's files appear with its first write).
    */
   #ensureLog(state: TopicState): void {
     if (state.log !== null || state.opening !== null) return;
