@@ -57,8 +57,6 @@ const FILE_VERSION = 1;
 const FILE_HEADER_BYTES = 8;
 const FRAME_FIXED_BYTES = 4 * 5 + 8 * 3;
 const CRC_BYTES = 4;
-/** Files replay keeps open at once (it syncs and closes the oldest past it). */
-const REPLAY_MAX_FDS = 64;
 
 /** What one log's sync round asks the journal to make durable, per segment it wrote. */
 export interface JournalFrame {
@@ -162,10 +160,56 @@ function journalNumber(name: string): number | null {
   return /^[1-9][0-9]{0,14}$/.test(digits) ? Number(digits) : null;
 }
 
+/** Writes of one file in frame order; adjacent ones merged into one pwritev. */
+interface Run {
+  pos: number;
+  end: number;
+  bufs: Buffer[];
+}
+
+function addWrite(writes: Map<string, Run[]>, path: string, pos: number, buf: Buffer): void {
+  let runs = writes.get(path);
+  if (runs === undefined) writes.set(path, (runs = []));
+  const last = runs[runs.length - 1];
+  if (last !== undefined && last.end === pos) {
+    last.bufs.push(buf);
+    last.end += buf.length;
+  } else runs.push({ pos, end: pos + buf.length, bufs: [buf] });
+}
+
+/** Files replay writes at once, each opened, written, fdatasynced and closed in turn. */
+const REPLAY_PARALLEL_FILES = 8;
+
+/** Applies `writes`, at most REPLAY_PARALLEL_FILES files open at once; rejects with the first failure. */
+async function applyWrites(ops: FileOps, writes: Map<string, Run[]>): Promise<void> {
+  const queue = [...writes];
+  let failed: unknown = null;
+  const worker = async (): Promise<void> => {
+    for (let next = queue.pop(); next !== undefined && failed === null; next = queue.pop()) {
+      const [path, runs] = next;
+      try {
+        const fd = await ops.open(path, false).catch((e: unknown) => Promise.reject(ioError('open', path, e)));
+        try {
+          for (const r of runs) await ops.writev(fd, r.bufs, r.pos).catch((e: unknown) => Promise.reject(ioError('write', path, e)));
+          await ops.fdatasync(fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', path, e)));
+        } finally {
+          await ops.close(fd).catch(() => undefined);
+        }
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REPLAY_PARALLEL_FILES, queue.length) }, worker));
+  if (failed !== null) throw failed;
+}
+
 /**
  * Writes every committed frame of the journal files in `rootFiles` (the root's file names) back
  * into the logs' files, syncs them, and deletes the journal files. Returns what it did and the
- * next journal number to use.
+ * next journal number to use. A journal file's frames are grouped per log file first, so each
+ * file is opened and fdatasynced once per journal file, however its frames interleave with
+ * other logs' (one open and sync per frame took 48 s for a 63 MiB journal of 200 logs).
  */
 export async function replay(ops: FileOps, root: string, rootFiles: readonly string[]): Promise<{ report: JournalReplay; next: number }> {
   const numbers = rootFiles.map(journalNumber).filter((n): n is number => n !== null).sort((a, b) => a - b);
@@ -173,64 +217,35 @@ export async function replay(ops: FileOps, root: string, rootFiles: readonly str
   if (numbers.length === 0) return { report, next: 1 };
   /** Per log: the bases whose segment and index files both exist as replay starts. */
   const present = new Map<string, Set<number>>();
-  /** Open files, oldest first; past REPLAY_MAX_FDS the oldest is synced and closed. */
-  const fds = new Map<string, number>();
-  const closeOne = async (path: string, fd: number): Promise<void> => {
-    fds.delete(path);
-    try {
-      await ops.fdatasync(fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', path, e)));
-    } finally {
-      await ops.close(fd).catch(() => undefined);
-    }
-  };
-  const fdOf = async (path: string): Promise<number> => {
-    const open = fds.get(path);
-    if (open !== undefined) return open;
-    if (fds.size >= REPLAY_MAX_FDS) {
-      const [oldPath, oldFd] = fds.entries().next().value as [string, number];
-      await closeOne(oldPath, oldFd);
-    }
-    const fd = await ops.open(path, false).catch((e: unknown) => Promise.reject(ioError('open', path, e)));
-    fds.set(path, fd);
-    return fd;
-  };
-  try {
-    for (const n of numbers) {
-      const path = join(root, `${JOURNAL_PREFIX}${n}`);
-      const { frames, tornBytes } = decodeFrames(await readWhole(ops, path));
-      report.tornBytes += tornBytes;
-      for (const f of frames) {
-        const dir = join(root, f.log);
-        let bases = present.get(f.log);
-        if (bases === undefined) {
-          const kinds = new Map<number, number>();
-          for (const name of await ops.readdir(dir).catch((e: unknown) => Promise.reject(ioError('readdir', dir, e)))) {
-            const parsed = parseFileName(name);
-            if (parsed !== null) kinds.set(parsed.base, (kinds.get(parsed.base) ?? 0) + 1);
-          }
-          bases = new Set([...kinds].filter(([, k]) => k === 2).map(([b]) => b));
-          present.set(f.log, bases);
+  for (const n of numbers) {
+    const path = join(root, `${JOURNAL_PREFIX}${n}`);
+    const { frames, tornBytes } = decodeFrames(await readWhole(ops, path));
+    report.tornBytes += tornBytes;
+    const writes = new Map<string, Run[]>();
+    for (const f of frames) {
+      const dir = join(root, f.log);
+      let bases = present.get(f.log);
+      if (bases === undefined) {
+        const kinds = new Map<number, number>();
+        for (const name of await ops.readdir(dir).catch((e: unknown) => Promise.reject(ioError('readdir', dir, e)))) {
+          const parsed = parseFileName(name);
+          if (parsed !== null) kinds.set(parsed.base, (kinds.get(parsed.base) ?? 0) + 1);
         }
-        // A committed frame's files were created, and their directory entries synced, before
-        // its round committed: a missing one was deleted on purpose since (retention, a repair,
-        // an operator), and writing it back would resurrect what was deleted.
-        if (!bases.has(f.segmentBase)) {
-          report.skipped++;
-          continue;
-        }
-        const segPath = join(dir, segmentFileName(f.segmentBase));
-        const idxPath = join(dir, indexFileName(f.segmentBase));
-        await ops.writev(await fdOf(segPath), [f.segment], f.segmentPos).catch((e: unknown) => Promise.reject(ioError('write', segPath, e)));
-        await ops.writev(await fdOf(idxPath), [f.index], f.indexPos).catch((e: unknown) => Promise.reject(ioError('write', idxPath, e)));
-        report.frames++;
+        bases = new Set([...kinds].filter(([, k]) => k === 2).map(([b]) => b));
+        present.set(f.log, bases);
       }
+      // A committed frame's files were created, and their directory entries synced, before
+      // its round committed: a missing one was deleted on purpose since (retention, a repair,
+      // an operator), and writing it back would resurrect what was deleted.
+      if (!bases.has(f.segmentBase)) {
+        report.skipped++;
+        continue;
+      }
+      addWrite(writes, join(dir, segmentFileName(f.segmentBase)), f.segmentPos, f.segment);
+      addWrite(writes, join(dir, indexFileName(f.segmentBase)), f.indexPos, f.index);
+      report.frames++;
     }
-    while (fds.size > 0) {
-      const [path, fd] = fds.entries().next().value as [string, number];
-      await closeOne(path, fd);
-    }
-  } finally {
-    for (const fd of fds.values()) await ops.close(fd).catch(() => undefined);
+    await applyWrites(ops, writes);
   }
   for (const n of numbers) await ops.unlink(join(root, `${JOURNAL_PREFIX}${n}`)).catch((e: unknown) => Promise.reject(ioError('unlink', root, e)));
   // a power loss must not bring replayed files back (replaying them again is safe, just slow)
