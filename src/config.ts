@@ -47,8 +47,8 @@ export interface BrokerOptions {
   /**
    * With fsync 'batch': topic logs commit through one journal for the whole data directory, so
    * all topics written in one event-loop turn share one fdatasync instead of two each; the
-   * topic files are synced by the journal's checkpoints (commitlog/journal.ts). Opt-in while
-   * it is new. @default false
+   * topic files are synced by the journal's checkpoints (commitlog/journal.ts). Off: each
+   * topic's round fdatasyncs its own two files. @default true
    */
   journal?: boolean;
   /**
@@ -91,7 +91,7 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   segmentBytes: 64 * 1024 * 1024, // few files per topic, cheap whole-segment retention
   retentionBytes: 0,
   retentionHours: 0,
-  journal: false, // opt-in while new: one fdatasync per turn for all topics (QoS 1 p50 1.0-1.5 ms with 200 topics, against 26-80 ms)
+  journal: true, // one fdatasync per turn for all topics (QoS 1 p50 1.0-1.5 ms with 200 topics, against 26-80 ms without)
   maxOpenFiles: 0, // from the open-file limit at start (src/server/fd-limits.ts)
   maxPacketBytes: 1024 * 1024, // IoT payloads are small; refuse megabyte floods early (EMQX uses 1 MiB too)
   maxInflight: 256, // deep enough for loopback throughput, small enough to bound redelivery

@@ -27,8 +27,9 @@ const HELP = `usage: mqlog start [options]
   --segment-bytes N      segment size before rolling     (default 64 MiB)
   --retention-bytes N    per-topic size limit, 0 = none  (default 0)
   --retention-hours N    per-topic age limit, 0 = none   (default 0)
-  --journal              with fsync batch: one journal for all topics, one fdatasync
-                         per event-loop turn instead of two per topic (opt-in, new)
+  --no-journal           with fsync batch: each topic fdatasyncs its own files instead
+                         of one journal for all topics, one fdatasync per event-loop
+                         turn (default: the journal)
   --max-open-files N     descriptors the topic logs keep open, 2 per active topic
                          (default 0 = half the process's open-file limit)
   --max-packet-bytes N   largest packet accepted         (default 1 MiB)
@@ -67,6 +68,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
+    allowNegative: true,
   });
   if (values.help) return 'help';
   let file: BrokerOptions = {};

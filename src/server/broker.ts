@@ -143,7 +143,12 @@ export class Broker {
     if (fdLimits !== null && maxOpenFiles > fdLimits.soft * 0.75) {
       logger.warn({ maxOpenFiles, fdSoftLimit: fdLimits.soft }, 'maxOpenFiles leaves few descriptors of the open-file limit for client connections');
     }
+    const opening = performance.now();
     const store = await LogStore.open(dataDir, { maxOpenFiles, journal: options.journal, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
+    if (store.journalReplay.files > 0) {
+      // an unclean stop left a journal: its committed frames are back in the topic files
+      logger.info({ ...store.journalReplay, ms: Math.round(performance.now() - opening) }, 'journal replayed');
+    }
     let router: Router;
     try {
       router = await Router.open(store, {
@@ -171,7 +176,7 @@ export class Broker {
       broker.#sys = setInterval(() => broker.publishSys(), options.sysIntervalSec * 1000);
       broker.#sys.unref();
     }
-    logger.info({ host: options.host, port: broker.port, dataDir, fsync: options.fsync, maxOpenFiles }, 'mqlog listening');
+    logger.info({ host: options.host, port: broker.port, dataDir, fsync: options.fsync, journal: options.journal, maxOpenFiles }, 'mqlog listening');
     return broker;
   }
 
