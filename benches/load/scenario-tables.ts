@@ -33,6 +33,9 @@ export const BROKER_SCENARIOS: readonly SuiteScenario[] = [
   // in all), so nearly every message arrives alone and nothing amortizes a wakeup or a write.
   { id: 'qos0-telemetry-200to1', title: 'QoS0 telemetry 200→1 @50/s', args: ['--scenario', 'fanin', '--clients', '200', '--qos', '0', '--payload', '64', '--rate', '50'], messages: 150 },
   { id: 'qos1-telemetry-200to1', title: 'QoS1 telemetry 200→1 @50/s', args: ['--scenario', 'fanin', '--clients', '200', '--qos', '1', '--payload', '64', '--rate', '50'], messages: 150 },
+  // A larger fleet in its steady state: 1,000 devices at 5 msg/s each on topics that outlive a
+  // run (the warm-up runs create them), so the row measures many active topics, not new ones.
+  { id: 'qos1-fleet-1000to1', title: 'QoS1 fleet 1000→1 @5/s', args: ['--scenario', 'fanin', '--clients', '1000', '--qos', '1', '--payload', '64', '--rate', '5', '--topic', 'fleet/{i}'], messages: 30 },
 ];
 
 /** Issue 3's comparison: the same list plus a connection hold (setup time and memory per connection). */

@@ -9,8 +9,9 @@
 #
 # DIST picks the broker build (default ./dist; the load client always comes from ./dist),
 # FSYNC its --fsync policy (default batch), BROKER_FLAGS more `mqlog start` flags (e.g.
-# --journal), NODE_FLAGS extra node flags for the broker (e.g. --single-threaded-gc). Needs `npm run build` first. Sends to 127.0.0.1 only. The row also
-# carries the load client's latency p50/p99 (µs).
+# --no-journal), NODE_FLAGS extra node flags for the broker (e.g. --single-threaded-gc). Needs `npm run build` first. Sends to 127.0.0.1 only. The row also
+# carries the load client's latency p50/p99 (µs) and the bytes the broker wrote to the disk per
+# delivered message (/proc/PID/io write_bytes, after a sync).
 #
 # RELAY=1 measures Node's floor instead of mqlog: benches/brokers/relay.ts, a deliberately
 # minimal relay (no log, no sessions), with RELAY_FLAGS (--cork or --batch, see relay.ts).
@@ -38,11 +39,15 @@ for w in $(seq "${WARM_RUNS:-1}"); do
   taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --json "$@" ${WARM:+--messages "$WARM"} --client-prefix "$prefix" >/dev/null 2>&1
 done
 snap() { for t in /proc/$BP/task/*; do echo "$(basename "$t") $(awk '{print $14, $15}' "$t/stat")"; done | sort; }
+# bytes the broker sent to the disk (page cache written back; sync first so its pages count)
+io() { sync; awk '/^write_bytes/ {print $2}' "/proc/$BP/io"; }
+IO0=$(io)
 S0=$(snap)
 OUT=$(taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --broker-pid "$BP" --json "$@" 2>/dev/null)
 S1=$(snap)
+IO1=$(io)
 node -e '
-const [out, s0, s1, pid] = process.argv.slice(1);
+const [out, s0, s1, pid, io0, io1] = process.argv.slice(1);
 const j = JSON.parse(out);
 const n = j.throughput.deliveredPerSec * j.throughput.durationMs / 1000;
 const parse = (s) => new Map(s.trim().split("\n").map((l) => { const [t, u, k] = l.split(" "); return [t, [Number(u), Number(k)]]; }));
@@ -54,6 +59,6 @@ for (const [t, [u1, k1]] of b) {
   if (t === pid) { mu += u1 - u0; ms += k1 - k0; } else { ou += u1 - u0; os += k1 - k0; }
 }
 const per = (x) => (x * tick / n).toFixed(1);
-const row = { msgsPerSec: Math.round(j.throughput.deliveredPerSec), usPerMsg: j.broker.cpuUsPerDelivered, p50us: Math.round(j.latencyUs.median), p99us: Math.round(j.latencyUs.p99), mainUser: per(mu), mainSys: per(ms), otherUser: per(ou), otherSys: per(os) };
+const row = { msgsPerSec: Math.round(j.throughput.deliveredPerSec), usPerMsg: j.broker.cpuUsPerDelivered, p50us: Math.round(j.latencyUs.median), p99us: Math.round(j.latencyUs.p99), mainUser: per(mu), mainSys: per(ms), otherUser: per(ou), otherSys: per(os), diskBytesPerMsg: Math.round((Number(io1) - Number(io0)) / n) };
 console.log(JSON.stringify(row));
-' "$OUT" "$S0" "$S1" "$BP"
+' "$OUT" "$S0" "$S1" "$BP" "$IO0" "$IO1"
