@@ -20,8 +20,11 @@
  *   commits only after the journal's fdatasync: a committed record is in a synced journal until
  *   a checkpoint has fdatasynced the files that frame wrote.
  * - checkpoint: once the current file passes its size bound (and at close), new frames go to
- *   the next file; every file a frame of the old one touched is fdatasynced, then the old file
- *   is deleted. Commits do not wait for it.
+ *   the next file; every file a frame of the old one touched is fdatasynced (the directories of
+ *   those deleted since are fsynced, so a deleted segment cannot come back empty), then the old
+ *   file is deleted. Commits do not wait for it. A checkpoint that cannot open a file leaves its
+ *   journal file to the next checkpoint; a failed fdatasync of a log file, in a checkpoint or
+ *   anywhere else (Journal.fileSyncFailed), keeps every journal file until the store reopens.
  * - a failed journal write or fdatasync fails every round it carried (those logs roll back and
  *   repair their files as after a failed fdatasync of their own) and the file is cut back to
  *   its last committed frame and synced, so a later recovery cannot bring the failed records
@@ -41,7 +44,7 @@
  *   wherever the page cache survived, so it is idempotent; the log's own recovery then
  *   validates the result as usual.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readWhole } from './boot-list.js';
 import { CommitLogError, ioError, systemCode } from './errors.js';
 import type { FileCache } from './file-cache.js';
@@ -271,8 +274,16 @@ export class Journal {
   #inFlight: Promise<void> | null = null;
   #checkpoints: Promise<void>[] = [];
   #broken: CommitLogError | null = null;
-  /** A checkpoint failed: journal files are kept until the store reopens (and replays them). */
+  /**
+   * A log file's fdatasync failed (here or anywhere else, fileSyncFailed): journal files are
+   * kept until the store reopens and replays them. The failed call may have dropped dirty pages
+   * (Linux marks them clean), so a later fdatasync of the same file succeeding proves nothing.
+   */
   #keepFiles = false;
+  /** Journal files whose checkpoint stopped short of its fdatasyncs (a file did not open): the next checkpoint deletes them too. */
+  #carriedJournals: string[] = [];
+  /** The files those journal files' frames wrote: the next checkpoint syncs them too. */
+  #carriedFiles = new Set<string>();
   #closed = false;
 
   constructor(ops: FileOps, files: FileCache, root: string, next: number, maxBytes: number, syncWriteMaxBytes: number) {
@@ -340,6 +351,8 @@ export class Journal {
         header.writeUInt32LE(FILE_MAGIC, 0);
         header.writeUInt32LE(FILE_VERSION, 4);
         await ops.writev(fd, [header], 0).catch((e: unknown) => Promise.reject(ioError('write', path, e)));
+        // the header on its own: a failed first round's fdatasync must not take it along
+        await ops.fdatasync(fd).catch((e: unknown) => Promise.reject(ioError('fdatasync', path, e)));
         await ops.fsyncDir(this.#root).catch((e: unknown) => Promise.reject(ioError('fsync', this.#root, e)));
       } catch (err) {
         await ops.close(fd).catch(() => undefined);
@@ -393,37 +406,83 @@ export class Journal {
 
   async #checkpoint(path: string, fd: number | null, dirty: Set<string>): Promise<void> {
     if (fd !== null) await this.#ops.close(fd).catch(() => undefined); // no frame goes to it any more
+    const journals = [...this.#carriedJournals, path];
+    const files = this.#carriedFiles.size === 0 ? dirty : new Set([...this.#carriedFiles, ...dirty]);
+    this.#carriedJournals = [];
+    this.#carriedFiles = new Set();
+    /** Directories of files deleted since their frames committed. */
+    const gone = new Set<string>();
     try {
-      for (const file of dirty) {
+      for (const file of files) {
         let ref;
         try {
           ref = await this.#files.acquireOne(file, false);
         } catch (err) {
-          // deleted since (retention, or a repair): nothing of it to keep. Any other failure
-          // keeps the old journal file, whose frames the next open replays.
-          if (systemCode(err instanceof CommitLogError ? err.cause : err) === 'ENOENT') continue;
+          // deleted since (retention, or a repair): nothing of it to keep
+          if (systemCode(err instanceof CommitLogError ? err.cause : err) === 'ENOENT') {
+            gone.add(dirname(file));
+            continue;
+          }
           throw err;
         }
         try {
           await this.#ops.fdatasync(ref.fd);
+        } catch (err) {
+          this.#keepFiles = true;
+          throw err;
         } finally {
           this.#files.release(ref);
         }
       }
-      // After a failed checkpoint no later one deletes its file either: a failed fdatasync
-      // may have dropped dirty pages that a later fdatasync of the same file no longer reports.
-      if (!this.#keepFiles) await this.#ops.unlink(path);
+      // A deleted file's bytes may exist nowhere but in this journal: unless its deletion is
+      // durable, a power loss could bring its directory entry back with none of its bytes, and
+      // recovery would read that as a tear and cut the log there.
+      for (const dir of gone) await this.#fsyncDirOrRoot(dir);
+      if (!this.#keepFiles) {
+        for (const j of journals) {
+          await this.#ops.unlink(j).catch((e: unknown) => (systemCode(e) === 'ENOENT' ? undefined : Promise.reject(e)));
+        }
+      }
     } catch {
-      // the old file stays: the next open replays it, which is safe (frames are idempotent)
-      this.#keepFiles = true;
+      // The journal files stay: the next checkpoint tries their files again and deletes them,
+      // or (after a failed fdatasync) the next open replays them, which is safe (frames are
+      // idempotent). Only a failed fdatasync keeps every later journal file too.
+      if (!this.#keepFiles) {
+        this.#carriedJournals.push(...journals);
+        for (const f of files) this.#carriedFiles.add(f);
+      }
     }
   }
 
-  /** Waits for the rounds in flight, then checkpoints the current file: nothing left to replay. */
+  /** Fsyncs `dir`; if it is gone too (its log was deleted), the root that held it. */
+  async #fsyncDirOrRoot(dir: string): Promise<void> {
+    try {
+      await this.#ops.fsyncDir(dir);
+    } catch (err) {
+      if (systemCode(err) !== 'ENOENT' || dir === this.#root) throw err;
+      await this.#ops.fsyncDir(this.#root);
+    }
+  }
+
+  /**
+   * A log file's fdatasync failed outside a checkpoint (a repair, a recovery, an 'interval'
+   * flush): its committed bytes may now exist only in journal files, which are kept until the
+   * store reopens.
+   */
+  fileSyncFailed(): void {
+    this.#keepFiles = true;
+  }
+
+  /**
+   * Waits for the rounds in flight, then checkpoints the current file: nothing left to replay.
+   * The root is fsynced last, so a deleted journal file cannot come back after a power loss
+   * (for a broken journal, one holding frames of failed rounds).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#inFlight !== null) await this.#inFlight;
-    if (this.#fd !== null || this.#dirty.size > 0) this.#rotate();
+    if (this.#fd !== null || this.#dirty.size > 0 || this.#carriedJournals.length > 0) this.#rotate();
     await Promise.all(this.#checkpoints);
+    await this.#ops.fsyncDir(this.#root).catch(() => undefined);
   }
 }

@@ -79,6 +79,8 @@ export class LogStore {
   /** What this open replayed from a journal an earlier run left (all zero: there was none). */
   readonly journalReplay: JournalReplay;
   readonly #journal: Journal | null;
+  /** The FileOps logs use: with a journal, their failed fdatasyncs are reported to it. */
+  readonly #logOps: FileOps;
 
   private constructor(
     root: string,
@@ -97,7 +99,21 @@ export class LogStore {
     this.#clean = clean;
     this.#files = new FileCache(ops, opts.maxOpenFiles);
     this.journalReplay = replayed;
-    this.#journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes, opts.syncWriteMaxBytes) : null;
+    const journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes, opts.syncWriteMaxBytes) : null;
+    this.#journal = journal;
+    // Any failed fdatasync of a log file (a repair, a recovery, an 'interval' flush) may drop
+    // pages whose only durable copy is in a journal file: the journal keeps its files then.
+    this.#logOps =
+      journal === null
+        ? ops
+        : {
+            ...ops,
+            fdatasync: (fd) =>
+              ops.fdatasync(fd).catch((err: unknown) => {
+                journal.fileSyncFailed();
+                throw err;
+              }),
+          };
     this.#names = new Set(names);
     for (const n of clean.keys()) if (!this.#names.has(n)) clean.delete(n); // a log deleted by hand since
     if (opts.retentionCheckMs > 0) {
@@ -145,7 +161,7 @@ export class LogStore {
         name,
         dir: join(this.root, name),
         options,
-        ops: this.#ops,
+        ops: this.#logOps,
         files: this.#files,
         syncWriteMaxBytes: this.#opts.syncWriteMaxBytes,
         writtenThisBoot: this.#bootList.has(name),

@@ -393,3 +393,138 @@ test('replay keeps few files open and syncs each file once, however many logs it
   const back = await after.open('many-7');
   t.deepEqual(await readAll(back), [recordFor(0), recordFor(1)]);
 });
+
+test("a checkpoint makes a deleted segment's deletion durable before it deletes the journal that held the segment's bytes", async (t) => {
+  // Otherwise a power loss can bring back the segment's directory entry with none of its bytes
+  // (only the journal had them), and recovery reads the empty segment as a tear and cuts the log.
+  const dir = await tempDir(t);
+  const ops_: string[] = [];
+  const ops: FileOps = {
+    ...nodeFileOps,
+    fsyncDir: (p) => {
+      ops_.push(`fsyncDir ${p}`);
+      return nodeFileOps.fsyncDir(p);
+    },
+    unlink: (p) => {
+      ops_.push(`unlink ${p}`);
+      return nodeFileOps.unlink(p);
+    },
+  };
+  // t's frames all in the first journal file, which rotates only after the trim
+  const store = await openStore(t, dir, { fileOps: ops, journal: true, journalRotateBytes: 16384 });
+  const log = await store.open('t', { segmentBytes: 256 });
+  for (let k = 0; k < 12; k++) {
+    log.append(recordFor(2 * k));
+    log.append(recordFor(2 * k + 1));
+    await log.flush();
+  }
+  const from = ops_.length;
+  t.true((await log.trimBefore(6)) > 0, 'the oldest segment was deleted');
+  // only another log writes now (no new segment of t, whose round would sync t's directory)
+  const u = await store.open('u');
+  for (let k = 0; k < 400 && !ops_.slice(from).some((o) => o.startsWith(`unlink ${join(dir, JOURNAL_PREFIX)}`)); k++) {
+    u.append(recordFor(k));
+    await u.flush();
+    await new Promise((r) => setImmediate(r));
+  }
+  const after = ops_.slice(from);
+  const segUnlink = after.findIndex((o) => o.startsWith(`unlink ${join(dir, 't')}`) && o.endsWith('.segment'));
+  const journalUnlink = after.findIndex((o) => o.startsWith(`unlink ${join(dir, JOURNAL_PREFIX)}`));
+  t.true(segUnlink >= 0 && journalUnlink > segUnlink, `the segment and then a journal file were deleted: ${after.join(', ')}`);
+  const dirSync = after.findIndex((o, i) => i > segUnlink && o === `fsyncDir ${join(dir, 't')}`);
+  t.true(dirSync > segUnlink && dirSync < journalUnlink, `t's directory was fsynced between the two deletions: ${after.join(', ')}`);
+});
+
+test("a failed fdatasync of a log's file outside a checkpoint keeps the journal files until the store reopens, and the records come back", async (t) => {
+  // The failed call may have dropped dirty pages; the checkpoint's later fdatasync of the same
+  // file then succeeds without them, so the journal holds the only durable copy.
+  const dir = await tempDir(t);
+  let journalFails = 0;
+  let segmentFails = 0;
+  const paths = new Map<number, string>();
+  const ops: FileOps = {
+    ...nodeFileOps,
+    async open(p, c) {
+      const fd = await nodeFileOps.open(p, c);
+      paths.set(fd, p);
+      return fd;
+    },
+    fdatasync(fd) {
+      const p = paths.get(fd) ?? '';
+      if (p.includes(JOURNAL_PREFIX) && journalFails > 0) {
+        journalFails--;
+        return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
+      }
+      if (p.endsWith('.segment') && journalFails === 0 && segmentFails > 0) {
+        segmentFails--;
+        return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
+      }
+      return nodeFileOps.fdatasync(fd);
+    },
+  };
+  const store = await openStore(t, dir, { fileOps: ops, journal: true, journalRotateBytes: 4096 });
+  const a = await store.open('a');
+  for (let i = 0; i < 10; i++) a.append(recordFor(i));
+  await a.flush();
+  const first = await journalFiles(dir);
+  journalFails = 1;
+  segmentFails = 1; // the repair after the failed round fdatasyncs the segment: that fails too
+  a.append(recordFor(999));
+  await t.throwsAsync(a.flush());
+  // the log repairs its files (fdatasync fails once, then again successfully) and goes on
+  for (let i = 10; i < 20; i++) a.append(recordFor(i));
+  await a.flush();
+  t.is(segmentFails, 0, "the repair's fdatasync of the segment failed as injected");
+  const b = await store.open('b');
+  for (let k = 0; k < 60; k++) {
+    b.append(recordFor(k));
+    await b.flush();
+  }
+  const now = await journalFiles(dir);
+  t.true(now.length > 1, `journal rotated: ${now.join(', ')}`);
+  t.true(
+    first.every((f) => now.includes(f)),
+    `the journal file of the rounds before the failed fdatasync is kept (${first.join(', ')} → ${now.join(', ')})`,
+  );
+  // power loss: a's own files lost everything unsynced; the journal brings every record back
+  const copy = await powerLossCopy(t, dir, async (log, file) => {
+    if (log === 'a') await truncate(file, 0);
+  });
+  const reopened = await LogStore.open(copy, { retentionCheckMs: 0 });
+  t.teardown(() => reopened.close());
+  const back = await reopened.open('a');
+  t.deepEqual(await readAll(back), Array.from({ length: 20 }, (_, i) => recordFor(i)));
+});
+
+test('a checkpoint that cannot open a file once keeps only that journal file, and the next checkpoint deletes it', async (t) => {
+  // Only a failed fdatasync keeps journal files until the store reopens; a transient open
+  // failure (EMFILE while sockets fill the fd table) must not make every later file permanent.
+  const dir = await tempDir(t);
+  let failOpens = 0;
+  const ops: FileOps = {
+    ...nodeFileOps,
+    open: (p, c) => {
+      // only the checkpoint's reopen (a log's own writes reopen evicted files too)
+      if (failOpens > 0 && p.includes(`${join(dir, 'a')}/`) && (new Error().stack ?? '').includes('checkpoint')) {
+        failOpens--;
+        return Promise.reject(Object.assign(new Error('injected EMFILE'), { code: 'EMFILE' }));
+      }
+      return nodeFileOps.open(p, c);
+    },
+  };
+  // 4 fds: writing b and c evicts a's, so a checkpoint has to open a's files again
+  const store = await openStore(t, dir, { fileOps: ops, journal: true, journalRotateBytes: 8192, maxOpenFiles: 4 });
+  const logs = await Promise.all(['a', 'b', 'c'].map((n) => store.open(n)));
+  let most = 0;
+  for (let round = 0; round < 300; round++) {
+    if (round === 20) failOpens = 1;
+    for (const l of logs) l.append(Buffer.alloc(200, round & 0xff));
+    await Promise.all(logs.map((l) => l.flush()));
+    most = Math.max(most, (await journalFiles(dir)).length);
+  }
+  t.is(failOpens, 0, 'the open failed once, as injected');
+  t.true((await journalFiles(dir)).length <= 2, `journal files left: ${(await journalFiles(dir)).join(', ')}`);
+  t.true(most <= 3, `at most ${most} journal files at once`);
+  await store.close();
+  t.deepEqual(await journalFiles(dir), [], 'close deletes them all');
+});
