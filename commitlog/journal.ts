@@ -1,12 +1,12 @@
 /**
- * The store-wide journal (StoreOptions.journal, opt-in): under durability 'batch', a sync round
- * of a log writes its records and index entries to the log's own files as always, but instead of
- * fdatasyncing those two files it appends one frame per segment it touched to the journal, and
- * commits once the journal's fdatasync covers the frame. Every log's round in one turn shares
- * that fdatasync (group commit across logs), so the number of fdatasyncs no longer grows with
- * the number of topics written at once: with 200 topics at QoS 1, per-log rounds held the
- * publish-to-PUBACK p50 at 17-516 ms, one shared sync at under 1 ms
- * (notes/2026-11-23-fd-budget.md §4).
+ * The store-wide journal (StoreOptions.journal; the broker's default): under durability
+ * 'batch', a sync round of a log writes its records and index entries to the log's own files
+ * as always, but instead of fdatasyncing those two files it appends one frame per segment it
+ * touched to the journal, and commits once the journal's fdatasync covers the frame. Every
+ * log's round in one turn shares that fdatasync (group commit across logs), so the number of
+ * fdatasyncs no longer grows with the number of topics written at once: with 200 topics at
+ * QoS 1, per-log rounds held the publish-to-PUBACK p50 at 17-516 ms, one shared sync at under
+ * 1 ms (notes/2026-11-23-fd-budget.md §4).
  *
  * Files: `<root>/.journal-<n>` (n = 1, 2, ... in decimal), each an 8-byte header ('MQLJ', u32
  * version) and frames. A frame is a physical redo record:
