@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,7 +86,7 @@ if (childDir !== undefined) {
     const dir = join(base, 'data');
     const self = fileURLToPath(import.meta.url);
     spawnSync(process.execPath, ['--import=tsx', self, String(LOGS), String(RECORD), String(MIB), dir], { stdio: 'inherit' });
-    const made = JSON.parse(await import('node:fs/promises').then((f) => f.readFile(join(dir, 'child.json'), 'utf8'))) as {
+    const made = JSON.parse(await readFile(join(dir, 'child.json'), 'utf8')) as {
       records: number;
       journal: number;
       logBytes: number;

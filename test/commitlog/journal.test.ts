@@ -12,12 +12,25 @@ import { LogStore, nodeFileOps, type CommitLogError, type FileOps } from '../../
 import { decodeFrames, JOURNAL_PREFIX } from '../../commitlog/journal.js';
 import { appendRange, openStore, readAll, recordFor, tempDir } from './helpers.js';
 
-/** nodeFileOps that count fdatasyncs per kind of file and can fail the journal's. */
-function countingOps(): { ops: FileOps; syncs: { journal: number; logs: number }; failJournal(code: string, times: number): void } {
+/**
+ * nodeFileOps that count fdatasyncs per kind of file and can fail the journal's, and then (once
+ * those failures are used up) the segments'.
+ */
+function countingOps(): {
+  ops: FileOps;
+  syncs: { journal: number; logs: number };
+  failJournal(code: string, times: number): void;
+  failSegments(code: string, times: number): void;
+  pending(): { journal: number; segments: number };
+} {
   const paths = new Map<number, string>();
   const syncs = { journal: 0, logs: 0 };
-  let fail: string | null = null;
-  let failures = 0;
+  const fail = { journal: { code: '', left: 0 }, segments: { code: '', left: 0 } };
+  const injected = (f: { code: string; left: number }): Error | null => {
+    if (f.left === 0) return null;
+    f.left--;
+    return Object.assign(new Error(`injected ${f.code}`), { code: f.code });
+  };
   const ops: FileOps = {
     ...nodeFileOps,
     async open(path, create) {
@@ -26,24 +39,25 @@ function countingOps(): { ops: FileOps; syncs: { journal: number; logs: number }
       return fd;
     },
     async fdatasync(fd) {
-      const isJournal = (paths.get(fd) ?? '').includes(`/${JOURNAL_PREFIX}`);
-      if (isJournal) {
+      const path = paths.get(fd) ?? '';
+      if (path.includes(`/${JOURNAL_PREFIX}`)) {
         syncs.journal++;
-        if (fail !== null && failures > 0) {
-          failures--;
-          throw Object.assign(new Error(`injected ${fail}`), { code: fail });
-        }
-      } else syncs.logs++;
+        const err = injected(fail.journal);
+        if (err !== null) throw err;
+      } else {
+        syncs.logs++;
+        const err = path.endsWith('.segment') && fail.journal.left === 0 ? injected(fail.segments) : null;
+        if (err !== null) throw err;
+      }
       return nodeFileOps.fdatasync(fd);
     },
   };
   return {
     ops,
     syncs,
-    failJournal: (code, times) => {
-      fail = code;
-      failures = times;
-    },
+    failJournal: (code, times) => void (fail.journal = { code, left: times }),
+    failSegments: (code, times) => void (fail.segments = { code, left: times }),
+    pending: () => ({ journal: fail.journal.left, segments: fail.segments.left }),
   };
 }
 
@@ -439,42 +453,20 @@ test("a failed fdatasync of a log's file outside a checkpoint keeps the journal 
   // The failed call may have dropped dirty pages; the checkpoint's later fdatasync of the same
   // file then succeeds without them, so the journal holds the only durable copy.
   const dir = await tempDir(t);
-  let journalFails = 0;
-  let segmentFails = 0;
-  const paths = new Map<number, string>();
-  const ops: FileOps = {
-    ...nodeFileOps,
-    async open(p, c) {
-      const fd = await nodeFileOps.open(p, c);
-      paths.set(fd, p);
-      return fd;
-    },
-    fdatasync(fd) {
-      const p = paths.get(fd) ?? '';
-      if (p.includes(JOURNAL_PREFIX) && journalFails > 0) {
-        journalFails--;
-        return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
-      }
-      if (p.endsWith('.segment') && journalFails === 0 && segmentFails > 0) {
-        segmentFails--;
-        return Promise.reject(Object.assign(new Error('injected EIO'), { code: 'EIO' }));
-      }
-      return nodeFileOps.fdatasync(fd);
-    },
-  };
-  const store = await openStore(t, dir, { fileOps: ops, journal: true, journalRotateBytes: 4096 });
+  const c = countingOps();
+  const store = await openStore(t, dir, { fileOps: c.ops, journal: true, journalRotateBytes: 4096 });
   const a = await store.open('a');
   for (let i = 0; i < 10; i++) a.append(recordFor(i));
   await a.flush();
   const first = await journalFiles(dir);
-  journalFails = 1;
-  segmentFails = 1; // the repair after the failed round fdatasyncs the segment: that fails too
+  c.failJournal('EIO', 1);
+  c.failSegments('EIO', 1); // the repair after the failed round fdatasyncs the segment: that fails too
   a.append(recordFor(999));
   await t.throwsAsync(a.flush());
   // the log repairs its files (fdatasync fails once, then again successfully) and goes on
   for (let i = 10; i < 20; i++) a.append(recordFor(i));
   await a.flush();
-  t.is(segmentFails, 0, "the repair's fdatasync of the segment failed as injected");
+  t.deepEqual(c.pending(), { journal: 0, segments: 0 }, "the repair's fdatasync of the segment failed as injected");
   const b = await store.open('b');
   for (let k = 0; k < 60; k++) {
     b.append(recordFor(k));
