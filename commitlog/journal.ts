@@ -436,7 +436,8 @@ export class Journal {
       }
       // A deleted file's bytes may exist nowhere but in this journal: unless its deletion is
       // durable, a power loss could bring its directory entry back with none of its bytes, and
-      // recovery would read that as a tear and cut the log there.
+      // recovery would read that as a tear and cut the log there. (A deleted file the cache
+      // still held open was fdatasynced above: an entry that comes back has its bytes.)
       for (const dir of gone) await this.#fsyncDirOrRoot(dir);
       if (!this.#keepFiles) {
         for (const j of journals) {

@@ -9,9 +9,10 @@
 #
 # DIST picks the broker build (default ./dist; the load client always comes from ./dist),
 # FSYNC its --fsync policy (default batch), BROKER_FLAGS more `mqlog start` flags (e.g.
-# --no-journal), NODE_FLAGS extra node flags for the broker (e.g. --single-threaded-gc). Needs `npm run build` first. Sends to 127.0.0.1 only. The row also
-# carries the load client's latency p50/p99 (µs) and the bytes the broker wrote to the disk per
-# delivered message (/proc/PID/io write_bytes, after a sync).
+# --no-journal), NODE_FLAGS extra node flags for the broker (e.g. --single-threaded-gc).
+# Needs `npm run build` first. Sends to 127.0.0.1 only. The row also carries the load client's
+# latency p50/p99 (µs) and the bytes the broker wrote to the disk per delivered message
+# (/proc/PID/io write_bytes, after a sync).
 #
 # RELAY=1 measures Node's floor instead of mqlog: benches/brokers/relay.ts, a deliberately
 # minimal relay (no log, no sessions), with RELAY_FLAGS (--cork or --batch, see relay.ts).

@@ -52,7 +52,7 @@ test('prints ratios against mosquitto and says when mqlog was skipped', (t) => {
   t.regex(table, /\| mosquitto\s+\| 3\/3\s+\| 20000 .*\| 1\.00×\s+\| 1\.00×/);
 });
 
-test('the scenario lists name issue 4\'s scenarios the rate-limited telemetry ones and the 1,000-device fleet, and compare adds the idle hold', (t) => {
+test('the scenario lists name issue 4\'s scenarios, the rate-limited telemetry ones and the 1,000-device fleet, and compare adds the idle hold', (t) => {
   t.deepEqual(BROKER_SCENARIOS.map((s) => s.id), [
     'qos0-pairs-x1-64B', 'qos1-pairs-x1-64B', 'qos0-pairs-x10-1KiB', 'qos1-pairs-x10-1KiB', 'qos0-fanout-1to50', 'qos0-fanin-50to1', 'qos1-fanin-50to1', 'qos1-pingpong',
     'qos0-telemetry-200to1', 'qos1-telemetry-200to1', 'qos1-fleet-1000to1',

@@ -7,7 +7,6 @@
  * Seeded, so a failure names its seed; bounded in steps and images.
  */
 import test from 'ava';
-import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LogStore, type CommitLog } from '../../commitlog/index.js';
 import { PowerLossDisk } from '../helpers/power-loss-disk.js';
@@ -114,7 +113,6 @@ for (const [seed, faults] of [
 
     const bad: string[] = [];
     for (const image of images) {
-      await cp(image.dir, `${image.dir}.as-taken`, { recursive: true }); // for a post-mortem
       let reopened: LogStore;
       try {
         reopened = await LogStore.open(image.dir, { retentionCheckMs: 0, bootId: 'after' });

@@ -412,15 +412,15 @@ test("a checkpoint makes a deleted segment's deletion durable before it deletes 
   // Otherwise a power loss can bring back the segment's directory entry with none of its bytes
   // (only the journal had them), and recovery reads the empty segment as a tear and cuts the log.
   const dir = await tempDir(t);
-  const ops_: string[] = [];
+  const calls: string[] = [];
   const ops: FileOps = {
     ...nodeFileOps,
     fsyncDir: (p) => {
-      ops_.push(`fsyncDir ${p}`);
+      calls.push(`fsyncDir ${p}`);
       return nodeFileOps.fsyncDir(p);
     },
     unlink: (p) => {
-      ops_.push(`unlink ${p}`);
+      calls.push(`unlink ${p}`);
       return nodeFileOps.unlink(p);
     },
   };
@@ -432,16 +432,16 @@ test("a checkpoint makes a deleted segment's deletion durable before it deletes 
     log.append(recordFor(2 * k + 1));
     await log.flush();
   }
-  const from = ops_.length;
+  const from = calls.length;
   t.true((await log.trimBefore(6)) > 0, 'the oldest segment was deleted');
   // only another log writes now (no new segment of t, whose round would sync t's directory)
   const u = await store.open('u');
-  for (let k = 0; k < 400 && !ops_.slice(from).some((o) => o.startsWith(`unlink ${join(dir, JOURNAL_PREFIX)}`)); k++) {
+  for (let k = 0; k < 400 && !calls.slice(from).some((o) => o.startsWith(`unlink ${join(dir, JOURNAL_PREFIX)}`)); k++) {
     u.append(recordFor(k));
     await u.flush();
     await new Promise((r) => setImmediate(r));
   }
-  const after = ops_.slice(from);
+  const after = calls.slice(from);
   const segUnlink = after.findIndex((o) => o.startsWith(`unlink ${join(dir, 't')}`) && o.endsWith('.segment'));
   const journalUnlink = after.findIndex((o) => o.startsWith(`unlink ${join(dir, JOURNAL_PREFIX)}`));
   t.true(segUnlink >= 0 && journalUnlink > segUnlink, `the segment and then a journal file were deleted: ${after.join(', ')}`);

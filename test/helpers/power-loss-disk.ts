@@ -59,7 +59,8 @@ export class PowerLossDisk {
   readonly #paths = new Map<string, Inode>();
   /** Durable directory entries: directory inode → name → inode. */
   readonly #entries = new Map<Inode, Map<string, Inode>>();
-  readonly #fds = new Map<number, string>();
+  /** Open fds: the path they were opened by and its inode (which outlives an unlink). */
+  readonly #fds = new Map<number, { path: string; ino: Inode }>();
   /** Returns an errno code to fail this operation with, or undefined. */
   fault: (op: 'open' | 'write' | 'ftruncate' | 'fdatasync' | 'fsyncDir' | 'unlink', path: string) => string | undefined = () => undefined;
   /** Failures injected so far. */
@@ -98,6 +99,17 @@ export class PowerLossDisk {
     this.#paths.set(path, { kind: 'file', durable: Buffer.alloc(0), dirty: [], lost: [] });
   }
 
+  #opened(fd: number, path: string): number {
+    this.#fds.set(fd, { path, ino: this.#inode(path) });
+    return fd;
+  }
+
+  #fd(fd: number): { path: string; ino: Inode } {
+    const open = this.#fds.get(fd);
+    if (open === undefined) throw new Error(`fd ${fd} was not opened through the model`);
+    return open;
+  }
+
   #check(op: Parameters<PowerLossDisk['fault']>[0], path: string): void {
     const code = this.fault(op, path);
     if (code === undefined) return;
@@ -105,8 +117,7 @@ export class PowerLossDisk {
     throw Object.assign(new Error(`injected ${code} on ${op} ${path}`), { code });
   }
 
-  #written(path: string, pos: number, n: number): void {
-    const ino = this.#inode(path);
+  #written(ino: Inode, pos: number, n: number): void {
     ino.dirty = addRange(ino.dirty, pos, pos + n);
     ino.lost = subRange(ino.lost, pos, pos + n);
   }
@@ -118,36 +129,33 @@ export class PowerLossDisk {
       const existed = fs.existsSync(path);
       const fd = await nodeFileOps.open(path, create);
       if (!existed) this.#newFile(path);
-      this.#fds.set(fd, path);
-      return fd;
+      return this.#opened(fd, path);
     },
     openAppend: async (path) => {
       const existed = fs.existsSync(path);
       const fd = await nodeFileOps.openAppend(path);
       if (!existed) this.#newFile(path);
-      this.#fds.set(fd, path);
-      return fd;
+      return this.#opened(fd, path);
     },
     close: (fd) => {
       this.#fds.delete(fd);
       return nodeFileOps.close(fd);
     },
     writev: async (fd, bufs, pos) => {
-      const path = this.#fds.get(fd) ?? '';
+      const { path, ino } = this.#fd(fd);
       this.#check('write', path);
-      this.#written(path, pos, bytesOf(bufs));
+      this.#written(ino, pos, bytesOf(bufs));
       return nodeFileOps.writev(fd, bufs, pos);
     },
     writevSync: (fd, bufs, pos) => {
-      const path = this.#fds.get(fd) ?? '';
+      const { path, ino } = this.#fd(fd);
       this.#check('write', path);
-      this.#written(path, pos, bytesOf(bufs));
+      this.#written(ino, pos, bytesOf(bufs));
       nodeFileOps.writevSync?.(fd, bufs, pos);
     },
     ftruncate: async (fd, len) => {
-      const path = this.#fds.get(fd) ?? '';
+      const { path, ino } = this.#fd(fd);
       this.#check('ftruncate', path);
-      const ino = this.#inode(path);
       // the kernel zeroes the rest of the block holding the new end: that block is dirty again
       const block = Math.floor(len / 4096) * 4096;
       ino.dirty = addRange(ino.dirty, block, Number.MAX_SAFE_INTEGER);
@@ -155,18 +163,19 @@ export class PowerLossDisk {
       return nodeFileOps.ftruncate(fd, len);
     },
     fdatasync: async (fd) => {
-      const path = this.#fds.get(fd) ?? '';
-      const ino = this.#inode(path);
+      const { path, ino } = this.#fd(fd);
+      // by fd: the file may be unlinked and still open (a cached fd of a trimmed segment)
+      const size = fs.fstatSync(fd).size;
       try {
         this.#check('fdatasync', path);
       } catch (err) {
-        const size = fs.statSync(path).size;
         for (const [a, b] of ino.dirty) ino.lost = addRange(ino.lost, a, Math.min(b, size));
         ino.dirty = [];
         throw err;
       }
       await nodeFileOps.fdatasync(fd);
-      const now = Buffer.from(fs.readFileSync(path));
+      const now = Buffer.alloc(size);
+      fs.readSync(fd, now, 0, size, 0);
       for (const [a, b] of ino.lost) {
         for (let i = a; i < Math.min(b, now.length); i++) now[i] = i < ino.durable.length ? (ino.durable[i] as number) : 0;
       }
