@@ -53,13 +53,14 @@ for (const [mode, size, rounds] of [
   test(`after SIGKILL at random moments (${mode}, ${size} records), every reported commit survives intact`, async (t) => {
     const dir = await tempDir(t);
     let seed = mode.length * 7919;
+    let replayed = 0;
     for (let round = 0; round < rounds; round++) {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       const reported = await runAndKill(dir, mode, size, 5 + (seed % 200));
       const store = await LogStore.open(dir, { retentionCheckMs: 0 });
       const log = await store.open('crash');
       t.false(log.recovery.clean);
-      if (mode === 'journal') t.true(store.journalReplay.files >= 1, 'the killed writer left its journal, replayed at open');
+      replayed += store.journalReplay.files;
       t.true(log.end >= reported, `round ${round}: child reported ${reported} committed, log ends at ${log.end}`);
       const records = await readAll(log, 0, 5000, 8 << 20);
       t.is(records.length, log.end);
@@ -69,5 +70,9 @@ for (const [mode, size, rounds] of [
       t.log(`round ${round}: reported ${reported}, recovered ${log.end}, truncated ${log.recovery.truncatedRecords}`);
       await store.close();
     }
+    // A single kill may land after a checkpoint deleted the old journal file and before the next
+    // frame started the new one (the logs' files were synced then, so nothing is lost); across
+    // the rounds, the killed writer must have left a journal that the open replayed.
+    if (mode === 'journal') t.true(replayed >= 1, 'a killed writer left its journal, replayed at open');
   });
 }
