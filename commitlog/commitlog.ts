@@ -114,6 +114,11 @@ export interface LogContext {
   tailChanged(log: CommitLog, bytes: number): void;
   /** The log's directory now exists on disk. */
   created(log: CommitLog): void;
+  /**
+   * Waits for one of the store's turns to create files (StoreOptions.createConcurrency), first
+   * come first served; resolves to the function that gives the turn back.
+   */
+  createTurn(): Promise<() => void>;
   /** The store's journal ('batch' rounds commit through it), or null: each round syncs its own files (journal.ts). */
   readonly journal: Journal | null;
   /** The log has closed: with its newest segment's stamp when it closed cleanly (flushed, synced as promised, nothing to repair). */
@@ -1034,13 +1039,24 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     try {
       for (const g of groups) {
         const { seg, segBufs } = g;
-        if (g.isNew) {
-          await this.#ensureDir();
-          this.#orphans.push(seg);
-        }
         const paths = [seg.segPath, seg.idxPath];
-        const [segRef, idxRef] = (files.tryAcquire(paths) ?? (await files.acquire(paths, g.isNew))) as [FileRef, FileRef];
-        if (g.isNew) this.#logDirUnsynced = true;
+        let refs: FileRef[];
+        if (g.isNew) {
+          // File creations take turns across the store (createConcurrency), so a burst of new
+          // logs commits its first records one log after another instead of all after the
+          // last creation. No pin is held while waiting for a turn, and a turn's holder waits
+          // only for fd slots, which every pin's holder gives back without needing a turn.
+          const done = await this.#ctx.createTurn();
+          try {
+            await this.#ensureDir();
+            this.#orphans.push(seg);
+            refs = await files.acquire(paths, true);
+          } finally {
+            done();
+          }
+          this.#logDirUnsynced = true;
+        } else refs = files.tryAcquire(paths) ?? (await files.acquire(paths, false));
+        const [segRef, idxRef] = refs as [FileRef, FileRef];
         try {
           const segBytes = g.endPos - g.segPos;
           const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;

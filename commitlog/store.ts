@@ -25,12 +25,46 @@ import { resolveLogOptions, resolveStoreOptions, type LogOptions, type ResolvedL
 import { join, resolve } from 'node:path';
 
 /** Many logs under one root. */
+/** A counting semaphore whose waiters are served in arrival order. */
+class Turns {
+  readonly #max: number;
+  #taken = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Resolves once a turn is free; call the returned function to give it back (once). */
+  take(): Promise<() => void> {
+    if (this.#taken < this.#max) {
+      this.#taken++;
+      return Promise.resolve(this.#giver());
+    }
+    return new Promise((resolve) => this.#waiting.push(() => resolve(this.#giver())));
+  }
+
+  #giver(): () => void {
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      const next = this.#waiting.shift();
+      // the turn passes straight to the longest waiter
+      if (next !== undefined) next();
+      else this.#taken--;
+    };
+  }
+}
+
 export class LogStore {
   /** Absolute root directory. */
   readonly root: string;
   readonly #opts: ResolvedStoreOptions;
   readonly #ops: FileOps;
   readonly #files: FileCache;
+  /** Turns to create files (StoreOptions.createConcurrency). */
+  readonly #createTurns: Turns;
   /** The logs written in this boot of the machine (boot-list.ts). */
   readonly #bootList: BootList;
   /**
@@ -98,6 +132,7 @@ export class LogStore {
     this.#bootList = bootList;
     this.#clean = clean;
     this.#files = new FileCache(ops, opts.maxOpenFiles);
+    this.#createTurns = new Turns(opts.createConcurrency);
     this.journalReplay = replayed;
     const journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes, opts.syncWriteMaxBytes) : null;
     this.#journal = journal;
@@ -171,6 +206,7 @@ export class LogStore {
         journal: this.#journal,
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
+        createTurn: () => this.#createTurns.take(),
         closed: (log, stamp) => this.#logClosed(log, stamp),
         schedule: (flush) => {
           this.#due.push(flush);

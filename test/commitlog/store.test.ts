@@ -219,3 +219,65 @@ test("logs appended to in one event-loop turn flush together: every 'flushed' fi
   await new Promise((r) => setImmediate(r));
   t.deepEqual(order, ['flushed 0', 'flushed 1', 'flushed 2', 'tick']);
 });
+
+/**
+ * FileOps whose log creations (mkdir, open with create) each take `delayMs`, counting how many are
+ * in flight at once and how many new logs (mkdirs) have started.
+ */
+function slowCreationOps(delayMs: number): { ops: typeof nodeFileOps; peak: () => number; started: () => number } {
+  let inFlight = 0;
+  let peak = 0;
+  let mkdirs = 0;
+  const slow = async <T>(run: () => Promise<T>): Promise<T> => {
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    try {
+      await new Promise((r) => setTimeout(r, delayMs));
+      return await run();
+    } finally {
+      inFlight--;
+    }
+  };
+  const ops = {
+    ...nodeFileOps,
+    mkdir: (path: string) => {
+      mkdirs++;
+      return slow(() => nodeFileOps.mkdir(path));
+    },
+    // a log's files only (the journal creates its own file through the same seam)
+    open: (path: string, create: boolean) => (create && !path.includes('/.journal-') ? slow(() => nodeFileOps.open(path, true)) : nodeFileOps.open(path, create)),
+  };
+  return { ops, peak: () => peak, started: () => mkdirs };
+}
+
+for (const journal of [false, true]) {
+  test(`a burst of new logs creates their files a few at a time, and the first commits before the last begins${journal ? ' (journal)' : ''}`, async (t) => {
+    const dir = await tempDir(t);
+    const slow = slowCreationOps(15);
+    const store = await openStore(t, dir, { fileOps: slow.ops, createConcurrency: 2, journal });
+    const logs = await Promise.all(Array.from({ length: 12 }, (_, i) => store.open(`burst-${i}`)));
+    let startedAtFirstCommit = -1;
+    const commits = logs.map((log, i) => {
+      log.append(recordFor(i));
+      return log.flush().then(() => {
+        if (startedAtFirstCommit < 0) startedAtFirstCommit = slow.started();
+      });
+    });
+    await Promise.all(commits);
+    // each log creates a directory and two files; two logs' worth (up to 3 each) at a time
+    t.true(slow.peak() <= 2 * 2, `peak creations in flight: ${slow.peak()}`);
+    t.true(startedAtFirstCommit > 0 && startedAtFirstCommit < 12, `new logs started when the first committed: ${startedAtFirstCommit}`);
+    for (const [i, log] of logs.entries()) {
+      t.is(log.committed, 1);
+      t.deepEqual(await readAll(log), [recordFor(i)]);
+    }
+  });
+}
+
+test('createConcurrency is validated', (t) => {
+  t.is(resolveStoreOptions({}).createConcurrency, 4);
+  for (const bad of [0, 1.5, 2000, -1]) {
+    const err = t.throws(() => resolveStoreOptions({ createConcurrency: bad }), { instanceOf: CommitLogError });
+    t.is(err?.code, 'ERR_COMMITLOG_INVALID_OPTION');
+  }
+});
