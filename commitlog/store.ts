@@ -24,7 +24,6 @@ import { assertLogName, isValidLogName } from './naming.js';
 import { resolveLogOptions, resolveStoreOptions, type LogOptions, type ResolvedLogOptions, type ResolvedStoreOptions, type StoreOptions } from './options.js';
 import { join, resolve } from 'node:path';
 
-/** Many logs under one root. */
 /** A counting semaphore whose waiters are served in arrival order. */
 class Turns {
   readonly #max: number;
@@ -57,6 +56,7 @@ class Turns {
   }
 }
 
+/** Many logs under one root. */
 export class LogStore {
   /** Absolute root directory. */
   readonly root: string;

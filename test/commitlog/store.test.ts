@@ -264,7 +264,7 @@ for (const journal of [false, true]) {
       });
     });
     await Promise.all(commits);
-    // each log creates a directory and two files; two logs' worth (up to 3 each) at a time
+    // a log's turn has at most two creations in flight (its directory, then its two files together)
     t.true(slow.peak() <= 2 * 2, `peak creations in flight: ${slow.peak()}`);
     t.true(startedAtFirstCommit > 0 && startedAtFirstCommit < 12, `new logs started when the first committed: ${startedAtFirstCommit}`);
     for (const [i, log] of logs.entries()) {
