@@ -17,7 +17,6 @@ import mqtt from 'mqtt';
 const n = Number(process.argv[2] ?? 200);
 const rounds = Number(process.argv[3] ?? 3);
 const dist = process.env.DIST ?? 'dist';
-const port = 18000 + Math.floor(Math.random() * 1000);
 
 /** The floor: a directory and two files per topic, created one after another on this thread. */
 function fsFloorMs(count: number): number {
@@ -34,17 +33,19 @@ function fsFloorMs(count: number): number {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'mqlog-burst-'));
-const broker = spawn('taskset', ['-c', '0', process.execPath, `${dist}/src/cli/main.js`, 'start', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], {
+const broker = spawn('taskset', ['-c', '0', process.execPath, `${dist}/src/cli/main.js`, 'start', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
   stdio: ['ignore', 'ignore', 'pipe'],
 });
-await new Promise<void>((resolve, reject) => {
+// the broker picks a free port and names it in its ready line
+const port = await new Promise<number>((resolve, reject) => {
   let err = '';
   const timer = setTimeout(() => reject(new Error(`broker did not start: ${err}`)), 10_000);
   broker.stderr.on('data', (c: Buffer) => {
     err += c.toString();
-    if (err.includes('ready')) {
+    const ready = /mqlog ready on .*:(\d+)/.exec(err);
+    if (ready !== null) {
       clearTimeout(timer);
-      resolve();
+      resolve(Number(ready[1]));
     }
   });
 });

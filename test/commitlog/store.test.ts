@@ -3,6 +3,7 @@
  */
 import test from 'ava';
 import { readdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import {
   CommitLogError,
   LogStore,
@@ -222,12 +223,13 @@ test("logs appended to in one event-loop turn flush together: every 'flushed' fi
 
 /**
  * FileOps whose log creations (mkdir, open with create) each take `delayMs`, counting how many are
- * in flight at once and how many new logs (mkdirs) have started.
+ * in flight at once and listing the directories named `prefix`* in the order their creation
+ * started (the store's own root is created through the same seam).
  */
-function slowCreationOps(delayMs: number): { ops: typeof nodeFileOps; peak: () => number; started: () => number } {
+function slowCreationOps(delayMs: number, prefix: string): { ops: typeof nodeFileOps; peak: () => number; dirs: string[] } {
   let inFlight = 0;
   let peak = 0;
-  let mkdirs = 0;
+  const dirs: string[] = [];
   const slow = async <T>(run: () => Promise<T>): Promise<T> => {
     inFlight++;
     peak = Math.max(peak, inFlight);
@@ -241,32 +243,34 @@ function slowCreationOps(delayMs: number): { ops: typeof nodeFileOps; peak: () =
   const ops = {
     ...nodeFileOps,
     mkdir: (path: string) => {
-      mkdirs++;
+      if (basename(path).startsWith(prefix)) dirs.push(basename(path));
       return slow(() => nodeFileOps.mkdir(path));
     },
     // a log's files only (the journal creates its own file through the same seam)
     open: (path: string, create: boolean) => (create && !path.includes('/.journal-') ? slow(() => nodeFileOps.open(path, true)) : nodeFileOps.open(path, create)),
   };
-  return { ops, peak: () => peak, started: () => mkdirs };
+  return { ops, peak: () => peak, dirs };
 }
 
 for (const journal of [false, true]) {
   test(`a burst of new logs creates their files a few at a time, and the first commits before the last begins${journal ? ' (journal)' : ''}`, async (t) => {
     const dir = await tempDir(t);
-    const slow = slowCreationOps(15);
+    const slow = slowCreationOps(15, 'burst-');
     const store = await openStore(t, dir, { fileOps: slow.ops, createConcurrency: 2, journal });
     const logs = await Promise.all(Array.from({ length: 12 }, (_, i) => store.open(`burst-${i}`)));
     let startedAtFirstCommit = -1;
     const commits = logs.map((log, i) => {
       log.append(recordFor(i));
       return log.flush().then(() => {
-        if (startedAtFirstCommit < 0) startedAtFirstCommit = slow.started();
+        if (startedAtFirstCommit < 0) startedAtFirstCommit = slow.dirs.length;
       });
     });
     await Promise.all(commits);
     // a log's turn has at most two creations in flight (its directory, then its two files together)
     t.true(slow.peak() <= 2 * 2, `peak creations in flight: ${slow.peak()}`);
     t.true(startedAtFirstCommit > 0 && startedAtFirstCommit < 12, `new logs started when the first committed: ${startedAtFirstCommit}`);
+    // first come first served: the logs waiting for a turn got it in the order they asked
+    t.deepEqual(slow.dirs, logs.map((_, i) => `burst-${i}`));
     for (const [i, log] of logs.entries()) {
       t.is(log.committed, 1);
       t.deepEqual(await readAll(log), [recordFor(i)]);
