@@ -12,6 +12,10 @@
  * - a journal an earlier run left (journal.ts) is replayed before anything else, whether or not
  *   this store journals; with StoreOptions.journal the store's close checkpoints it before the
  *   clean-shutdown list is written, so a listed log's files are synced.
+ *
+ * One LogStore per root at a time, across processes too: two would each write at the positions
+ * their own state says are free. The store does not lock its root; the broker does, before it
+ * opens the store (src/server/data-dir-lock.ts).
  */
 import { BootList } from './boot-list.js';
 import { takeCleanList, writeCleanList, type CleanStamp } from './clean-list.js';

@@ -12,6 +12,7 @@ import type { AuthMethod } from '../auth/auth-method.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from '../config.js';
 import { Connection, type ConnectionHost, type ConnectionLogger, type PendingWill } from '../connection/connection.js';
 import { BrokerError } from '../errors.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { defaultLogFds, readFdLimits } from './fd-limits.js';
 
 /** The logger the broker writes to: pino's shape (pino is what the CLI passes). */
@@ -37,6 +38,8 @@ export class Broker {
   readonly options: ResolvedOptions;
   readonly router: Router;
   readonly #store: LogStore;
+  /** Held from before the store opens until after it closes. */
+  readonly #lock: DataDirLock;
   readonly #server: Server;
   readonly #logger: BrokerLogger;
   readonly #clients = new Map<string, Connection>();
@@ -51,9 +54,10 @@ export class Broker {
   /** Connections ever accepted. */
   totalConnections = 0;
 
-  private constructor(options: ResolvedOptions, store: LogStore, router: Router, logger: BrokerLogger, plugins: BrokerPlugins) {
+  private constructor(options: ResolvedOptions, store: LogStore, router: Router, lock: DataDirLock, logger: BrokerLogger, plugins: BrokerPlugins) {
     this.options = options;
     this.#store = store;
+    this.#lock = lock;
     this.router = router;
     this.#logger = logger;
     const clients = this.#clients;
@@ -143,8 +147,16 @@ export class Broker {
     if (fdLimits !== null && maxOpenFiles > fdLimits.soft * 0.75) {
       logger.warn({ maxOpenFiles, fdSoftLimit: fdLimits.soft }, 'maxOpenFiles leaves few descriptors of the open-file limit for client connections');
     }
+    // before anything reads or writes a log: a second broker on these files would corrupt them
+    const lock = await DataDirLock.acquire(dataDir);
     const opening = performance.now();
-    const store = await LogStore.open(dataDir, { maxOpenFiles, journal: options.journal, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
+    let store: LogStore;
+    try {
+      store = await LogStore.open(dataDir, { maxOpenFiles, journal: options.journal, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
     if (store.journalReplay.files > 0) {
       // an unclean stop left a journal: its committed frames are back in the topic files
       logger.info({ ...store.journalReplay, ms: Math.round(performance.now() - opening) }, 'journal replayed');
@@ -160,14 +172,16 @@ export class Broker {
       });
     } catch (err) {
       await store.close();
+      await lock.release();
       throw err;
     }
-    const broker = new Broker(options, store, router, logger, plugins);
+    const broker = new Broker(options, store, router, lock, logger, plugins);
     try {
       await broker.#listen();
     } catch (err) {
       await router.close();
       await store.close();
+      await lock.release();
       throw err;
     }
     broker.#sweep = setInterval(() => broker.#expire(), SWEEP_INTERVAL_MS);
@@ -266,8 +280,13 @@ export class Broker {
     this.#delayedWills.clear();
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     for (const conn of [...this.#connections]) conn.shutdown();
-    await this.router.close();
-    await this.#store.close();
+    try {
+      await this.router.close();
+      await this.#store.close();
+    } finally {
+      // once the logs are closed (or failed to): a broker that then starts on them is safe
+      await this.#lock.release();
+    }
     await closed;
     this.#logger.info({}, 'mqlog stopped');
   }
