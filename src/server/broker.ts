@@ -171,17 +171,14 @@ export class Broker {
         logger,
       });
     } catch (err) {
-      await store.close();
-      await lock.release();
+      await undoStart(null, store, lock);
       throw err;
     }
     const broker = new Broker(options, store, router, lock, logger, plugins);
     try {
       await broker.#listen();
     } catch (err) {
-      await router.close();
-      await store.close();
-      await lock.release();
+      await undoStart(router, store, lock);
       throw err;
     }
     broker.#sweep = setInterval(() => broker.#expire(), SWEEP_INTERVAL_MS);
@@ -280,16 +277,27 @@ export class Broker {
     this.#delayedWills.clear();
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     for (const conn of [...this.#connections]) conn.shutdown();
-    try {
-      await this.router.close();
-      await this.#store.close();
-    } finally {
-      // once the logs are closed (or failed to): a broker that then starts on them is safe
-      await this.#lock.release();
-    }
+    // The store closes even if the router's close failed (a log's last flush), and the lock
+    // goes only after the store's close has settled: a broker that starts then finds every
+    // file closed. The first failure is what close() rejects with.
+    let failure: unknown = null;
+    await this.router.close().catch((err: unknown) => (failure = err));
+    await this.#store.close().catch((err: unknown) => (failure ??= err));
+    await this.#lock.release();
     await closed;
+    if (failure !== null) throw failure;
     this.#logger.info({}, 'mqlog stopped');
   }
+}
+
+/**
+ * Closes what a failed start opened, the lock last. Their own failures are dropped: the caller
+ * rethrows the start's error, which is the one the operator needs.
+ */
+async function undoStart(router: Router | null, store: LogStore, lock: DataDirLock): Promise<void> {
+  if (router !== null) await router.close().catch(() => undefined);
+  await store.close().catch(() => undefined);
+  await lock.release();
 }
 
 function topicLogOptions(o: ResolvedOptions): LogOptions {

@@ -9,26 +9,45 @@
  *   it exits (kill -9 included), so a crashed broker never leaves a stale lock behind; the bind
  *   is atomic, so two brokers starting together cannot both win. A directory reached through a
  *   symlink or a bind mount has the same device and inode, so it is the same lock. Abstract
- *   sockets are per network namespace: two containers with separate network namespaces sharing
- *   one volume do not see each other's lock.
+ *   sockets are per network namespace and per machine: two containers with separate network
+ *   namespaces sharing one volume, or two hosts sharing it over NFS, do not see each other's lock.
+ *   The name is padded with NULs to the whole sun_path (108 bytes): libuv before 1.48 (Node 20)
+ *   binds abstract names padded so, later ones (Node 22) bind only the bytes given, and a lock
+ *   must be the same address whichever Node runs the broker.
  * - 'pidfile' (elsewhere): `.lock` is created exclusively (written in full under another name,
  *   then hard-linked into place, so nobody ever reads a half-written one). A `.lock` whose process
- *   is gone (same host, no such pid) is stale and taken over; one naming another host cannot be
- *   checked and is refused, with the path to delete if that broker is gone.
+ *   is gone (same host, no such pid) is stale and taken over, one taker at a time: the taker holds
+ *   the directory `.lock.takeover` (mkdir is atomic) while it checks the file is still the stale
+ *   one and replaces it, so two starts that both judged it stale cannot both win. A guard left by
+ *   a taker killed in those few microseconds is removed once it is GUARD_STALE_MS old. A `.lock`
+ *   naming another host cannot be checked and is refused, with the path to delete if that broker
+ *   is gone.
  *
  * Either way `.lock` in the directory says who holds it (pid, host, since, mechanism), for the
  * refusal's message and for operators; under 'socket' it is informational only, and a stale one
  * left by a crash is simply replaced. Log names cannot start with '.', so no log collides with it.
  */
-import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError } from '../errors.js';
 
 /** The file in the data directory that names the lock's holder. */
 export const LOCK_FILE = '.lock';
+/** 'pidfile': the directory a taker of a stale `.lock` holds while it replaces it. */
+const GUARD_DIR = '.lock.takeover';
+/** 'pidfile': a guard this old was left by a taker that died in it. */
+const GUARD_STALE_MS = 10_000;
+/** 'pidfile': how long a start waits for another taker before it reports the lock as held. */
+const TAKEOVER_WAIT_MS = 20;
+const TAKEOVER_ATTEMPTS = 100;
+/** Bytes of sun_path on Linux: the abstract name fills it (see the header). */
+const SUN_PATH_BYTES = 108;
+/** Temporary names this module writes `.lock` under: `.lock.<pid>.<8 hex digits>`. */
+const TMP_RE = /^\.lock\.(\d+)\.[0-9a-f]{8}$/;
 
 export type DataDirLockMechanism = 'socket' | 'pidfile';
 
@@ -70,19 +89,26 @@ export class DataDirLock {
     const holder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), mechanism };
     if (mechanism === 'socket') {
       const server = await bindAbstract(dir);
-      if (server === null) throw lockedError(dir, await readHolder(dir));
+      if (server === null) {
+        // the winner may not have rewritten .lock yet: never name a holder known to be dead
+        const h = await readHolder(dir);
+        throw lockedError(dir, h !== null && holderMayLive(h) ? h : null);
+      }
+      // replaces whatever a crashed holder left: the socket, not this file, is the lock
+      const tmp = tmpName(dir);
       try {
-        // replaces whatever a crashed holder left: the socket, not this file, is the lock
-        const tmp = tmpName(dir);
         await writeFile(tmp, `${JSON.stringify(holder)}\n`);
         await rename(tmp, join(dir, LOCK_FILE));
       } catch (err) {
-        server.close();
+        await unlink(tmp).catch(() => undefined);
+        await new Promise<void>((r) => server.close(() => r()));
         throw unwritable(dir, err);
       }
+      await sweepTemps(dir);
       return new DataDirLock(dir, mechanism, server, holder);
     }
     await takePidFile(dir, holder);
+    await sweepTemps(dir);
     return new DataDirLock(dir, mechanism, null, holder);
   }
 
@@ -102,12 +128,17 @@ export class DataDirLock {
   }
 }
 
+/** The abstract socket name of `dir`'s lock: its device and inode, NUL-padded to the whole sun_path. */
+export async function abstractName(dir: string): Promise<string> {
+  const st = await stat(dir, { bigint: true });
+  return `\0mqlog-data-dir/${st.dev}/${st.ino}`.padEnd(SUN_PATH_BYTES, '\0');
+}
+
 /** Binds the directory's abstract socket; null when another process has it bound. */
 async function bindAbstract(dir: string): Promise<Server | null> {
   let name: string;
   try {
-    const st = await stat(dir, { bigint: true });
-    name = `\0mqlog-data-dir/${st.dev}/${st.ino}`;
+    name = await abstractName(dir);
   } catch (err) {
     throw unwritable(dir, err);
   }
@@ -126,32 +157,83 @@ async function bindAbstract(dir: string): Promise<Server | null> {
   });
 }
 
-/** 'pidfile': creates `.lock` atomically, taking over one whose process is gone (at most once). */
+/** 'pidfile': creates `.lock` atomically, taking over one whose process is gone. */
 async function takePidFile(dir: string, holder: LockHolder): Promise<void> {
   const path = join(dir, LOCK_FILE);
   const tmp = tmpName(dir);
   try {
-    await writeFile(tmp, `${JSON.stringify(holder)}\n`);
-  } catch (err) {
-    throw unwritable(dir, err);
-  }
-  try {
+    try {
+      await writeFile(tmp, `${JSON.stringify(holder)}\n`);
+    } catch (err) {
+      throw unwritable(dir, err);
+    }
     for (let attempt = 0; ; attempt++) {
-      try {
-        await link(tmp, path);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unwritable(dir, err);
+      if (await linkNew(dir, tmp, path)) return;
+      const seen = await readText(path);
+      if (seen === null) {
+        // its holder released it meanwhile (try again), or it is not a readable file
+        if (attempt >= TAKEOVER_ATTEMPTS) throw unwritable(dir, new Error(`${path} exists but cannot be read`));
+        continue;
       }
-      const current = await readHolder(dir);
-      if (attempt > 0 || (current !== null && holderMayLive(current))) throw lockedError(dir, current);
-      // stale (its process is gone) or unreadable (not written by this module's link): take it over
-      await unlink(path).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw unwritable(dir, err);
-      });
+      const current = parseHolder(seen);
+      if ((current !== null && holderMayLive(current)) || attempt >= TAKEOVER_ATTEMPTS) throw lockedError(dir, current);
+      // stale (its process is gone) or unreadable (a torn write can only come from elsewhere):
+      // replace it, one taker at a time, and only if it is still the file judged stale
+      if (!(await takeGuard(dir))) {
+        await sleep(TAKEOVER_WAIT_MS);
+        continue;
+      }
+      try {
+        if ((await readText(path)) !== seen) continue; // another taker replaced it: judge again
+        await unlink(path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw unwritable(dir, err);
+        });
+        if (await linkNew(dir, tmp, path)) return;
+        // a start that found no .lock at all linked first: it holds the lock
+        throw lockedError(dir, await readHolder(dir));
+      } finally {
+        await rmdir(join(dir, GUARD_DIR)).catch(() => undefined);
+      }
     }
   } finally {
     await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** link(), false when `to` exists. */
+async function linkNew(dir: string, from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw unwritable(dir, err);
+  }
+}
+
+/** Creates the take-over guard; false when another taker holds it (a stale one is removed first). */
+async function takeGuard(dir: string): Promise<boolean> {
+  const guard = join(dir, GUARD_DIR);
+  try {
+    await mkdir(guard);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unwritable(dir, err);
+  }
+  const st = await stat(guard).catch(() => null);
+  if (st !== null && Date.now() - st.mtimeMs > GUARD_STALE_MS) await rmdir(guard).catch(() => undefined);
+  return false;
+}
+
+/** Removes temporary `.lock` files of processes that died before they renamed or linked them. */
+async function sweepTemps(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = TMP_RE.exec(name);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    await unlink(join(dir, name)).catch(() => undefined);
   }
 }
 
@@ -163,9 +245,12 @@ function tmpName(dir: string): string {
 /** Whether the holder's process may still run: always for another host, which cannot be checked. */
 function holderMayLive(h: LockHolder): boolean {
   if (h.host !== hostname()) return true;
-  if (h.pid === process.pid) return true;
+  return h.pid === process.pid || pidAlive(h.pid);
+}
+
+function pidAlive(pid: number): boolean {
   try {
-    process.kill(h.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (err) {
     // EPERM: it exists, under another user
@@ -173,14 +258,21 @@ function holderMayLive(h: LockHolder): boolean {
   }
 }
 
-/** `.lock`'s holder, or null when it is missing or unreadable. */
-export async function readHolder(dir: string): Promise<LockHolder | null> {
-  let text: string;
+async function readText(path: string): Promise<string | null> {
   try {
-    text = await readFile(join(dir, LOCK_FILE), 'utf8');
+    return await readFile(path, 'utf8');
   } catch {
     return null;
   }
+}
+
+/** `.lock`'s holder, or null when it is missing or unreadable. */
+export async function readHolder(dir: string): Promise<LockHolder | null> {
+  const text = await readText(join(dir, LOCK_FILE));
+  return text === null ? null : parseHolder(text);
+}
+
+function parseHolder(text: string): LockHolder | null {
   try {
     const v = JSON.parse(text) as Partial<LockHolder>;
     if (typeof v.pid !== 'number' || typeof v.host !== 'string' || typeof v.since !== 'string') return null;

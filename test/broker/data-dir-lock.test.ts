@@ -5,11 +5,12 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/server/broker.js';
-import { DataDirLock, LOCK_FILE, readHolder } from '../../src/server/data-dir-lock.js';
+import { abstractName, DataDirLock, LOCK_FILE, readHolder } from '../../src/server/data-dir-lock.js';
 import { collect, connect, startBroker, tempDir } from '../helpers/broker.js';
 import { runBrokerExpectingExit, spawnBroker } from '../helpers/child-broker.js';
 
@@ -102,4 +103,100 @@ test('pidfile: of brokers racing for one directory exactly one wins', async (t) 
   t.is(won.length, 1);
   for (const r of tries) if (r.status === 'rejected') t.is((r.reason as { code?: string }).code, 'ERR_DATA_DIR_LOCKED');
   await (won[0] as PromiseFulfilledResult<DataDirLock>).value.release();
+});
+
+/** Descriptors this process holds on files under `dir`. */
+async function fdsUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${dir}/`)) out.push(target);
+  }
+  return out;
+}
+
+test('a failed close of the router still closes the store, and only then gives the lock back', async (t) => {
+  const dataDir = await tempDir(t);
+  const a = await Broker.start({ host: '127.0.0.1', port: 0, sysIntervalSec: 0, dataDir });
+  const client = await connect(t, a.port);
+  await client.publishAsync('lock/close', 'x', { qos: 1 });
+  client.end(true);
+  t.true((await fdsUnder(dataDir)).length > 0, 'the store holds files open');
+  // what a log's failed last flush makes Router.close() do
+  const router = a.router as { close(): Promise<void> };
+  const realClose = router.close.bind(router);
+  router.close = async () => {
+    await realClose().catch(() => undefined);
+    throw Object.assign(new Error('injected: flush failed'), { code: 'EIO' });
+  };
+  const err = await t.throwsAsync(a.close());
+  t.is(err?.message, 'injected: flush failed');
+  t.deepEqual(await fdsUnder(dataDir), [], 'no file of the store is open once close() settles');
+  t.is(await readHolder(dataDir), null);
+  const b = await startBroker(t, { dataDir });
+  t.true(b.port > 0);
+});
+
+test('a start that cannot listen gives back the store and the lock', async (t) => {
+  const dataDir = await tempDir(t);
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const err = await t.throwsAsync(Broker.start({ host: '127.0.0.1', port, sysIntervalSec: 0, dataDir }));
+  t.is((err as { code?: string }).code, 'ERR_LISTEN_ADDRESS_IN_USE');
+  t.deepEqual(await fdsUnder(dataDir), []);
+  t.is(await readHolder(dataDir), null);
+  const b = await startBroker(t, { dataDir });
+  t.true(b.port > 0);
+});
+
+test('the abstract name fills the whole sun_path, so Node 20 and Node 22 brokers bind the same address', async (t) => {
+  const dataDir = await tempDir(t);
+  await startBroker(t, { dataDir });
+  const st = await stat(dataDir, { bigint: true });
+  const prefix = `@mqlog-data-dir/${st.dev}/${st.ino}`;
+  // /proc/net/unix shows an abstract name with '@' for each NUL, the leading one included
+  const line = (await readFile('/proc/net/unix', 'utf8')).split('\n').find((l) => l.includes(prefix));
+  const name = line?.split(' ').pop() ?? '';
+  t.true(name.startsWith(prefix));
+  t.is(name.length, 108);
+  t.regex(name.slice(prefix.length), /^@+$/);
+  // libuv before 1.48 pads by itself; the name must already be padded for later ones
+  const ours = await abstractName(dataDir);
+  t.is(ours.length, 108);
+  t.is(ours.replace(/\0/g, '@'), name);
+});
+
+test('pidfile: of starts racing over a stale .lock exactly one takes it over', async (t) => {
+  const dir = await tempDir(t);
+  const gone = spawn(process.execPath, ['-e', '0']);
+  const deadPid = gone.pid as number;
+  await new Promise((r) => gone.on('exit', r));
+  for (let round = 0; round < 20; round++) {
+    await writeFile(join(dir, LOCK_FILE), `${JSON.stringify({ pid: deadPid, host: hostname(), since: `round ${round}`, mechanism: 'pidfile' })}\n`);
+    const tries = await Promise.allSettled(Array.from({ length: 8 }, () => DataDirLock.acquire(dir, 'pidfile')));
+    const won = tries.filter((r): r is PromiseFulfilledResult<DataDirLock> => r.status === 'fulfilled');
+    t.is(won.length, 1, `round ${round}`);
+    for (const r of tries) if (r.status === 'rejected') t.is((r.reason as { code?: string }).code, 'ERR_DATA_DIR_LOCKED');
+    await (won[0] as PromiseFulfilledResult<DataDirLock>).value.release();
+  }
+  // no guard and no temporary file left behind
+  t.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.lock')), []);
+});
+
+test('a temporary .lock file left by a process that died is removed by the next holder', async (t) => {
+  const dataDir = await tempDir(t);
+  const gone = spawn(process.execPath, ['-e', '0']);
+  const deadPid = gone.pid as number;
+  await new Promise((r) => gone.on('exit', r));
+  const leftover = `.lock.${deadPid}.deadbeef`;
+  const someoneElse = `.lock.${process.ppid}.0badcafe`;
+  await writeFile(join(dataDir, leftover), '{}\n');
+  await writeFile(join(dataDir, someoneElse), '{}\n');
+  await mkdir(join(dataDir, 'unrelated'));
+  await startBroker(t, { dataDir });
+  const names = await readdir(dataDir);
+  t.false(names.includes(leftover));
+  t.true(names.includes(someoneElse), "a live process's file is left alone");
 });
