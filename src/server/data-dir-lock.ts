@@ -41,8 +41,9 @@ export const LOCK_FILE = '.lock';
 const GUARD_DIR = '.lock.takeover';
 /** 'pidfile': a guard this old was left by a taker that died in it. */
 const GUARD_STALE_MS = 10_000;
-/** 'pidfile': how long a start waits for another taker before it reports the lock as held. */
+/** 'pidfile': the pause before a start looks again while another taker holds the guard. */
 const TAKEOVER_WAIT_MS = 20;
+/** 'pidfile': looks at `.lock` before a start gives up (with the pauses, ~2 s of waiting). */
 const TAKEOVER_ATTEMPTS = 100;
 /** Bytes of sun_path on Linux: the abstract name fills it (see the header). */
 const SUN_PATH_BYTES = 108;

@@ -5,13 +5,13 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/server/broker.js';
 import { abstractName, DataDirLock, LOCK_FILE, readHolder } from '../../src/server/data-dir-lock.js';
-import { collect, connect, startBroker, tempDir } from '../helpers/broker.js';
+import { collect, connect, fdsUnder, startBroker, tempDir } from '../helpers/broker.js';
 import { runBrokerExpectingExit, spawnBroker } from '../helpers/child-broker.js';
 
 test('a second broker on the same data directory is refused and the first keeps serving', async (t) => {
@@ -76,10 +76,7 @@ test("pidfile: a holder that is alive is refused, one whose process is gone is t
   t.is(await readHolder(dir), null);
 
   // a .lock left by a process that has exited
-  const gone = spawn(process.execPath, ['-e', '0']);
-  const deadPid = gone.pid as number;
-  await new Promise((r) => gone.on('exit', r));
-  await writeFile(join(dir, LOCK_FILE), `${JSON.stringify({ pid: deadPid, host: hostname(), since: '2026-01-01T00:00:00.000Z', mechanism: 'pidfile' })}\n`);
+  await writeFile(join(dir, LOCK_FILE), `${JSON.stringify({ pid: await deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z', mechanism: 'pidfile' })}\n`);
   const b = await DataDirLock.acquire(dir, 'pidfile');
   t.is((await readHolder(dir))?.pid, process.pid);
   await b.release();
@@ -105,14 +102,11 @@ test('pidfile: of brokers racing for one directory exactly one wins', async (t) 
   await (won[0] as PromiseFulfilledResult<DataDirLock>).value.release();
 });
 
-/** Descriptors this process holds on files under `dir`. */
-async function fdsUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (target.startsWith(`${dir}/`)) out.push(target);
-  }
-  return out;
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => child.on('exit', r));
+  return child.pid as number;
 }
 
 test('a failed close of the router still closes the store, and only then gives the lock back', async (t) => {
@@ -170,11 +164,9 @@ test('the abstract name fills the whole sun_path, so Node 20 and Node 22 brokers
 
 test('pidfile: of starts racing over a stale .lock exactly one takes it over', async (t) => {
   const dir = await tempDir(t);
-  const gone = spawn(process.execPath, ['-e', '0']);
-  const deadPid = gone.pid as number;
-  await new Promise((r) => gone.on('exit', r));
+  const dead = await deadPid();
   for (let round = 0; round < 20; round++) {
-    await writeFile(join(dir, LOCK_FILE), `${JSON.stringify({ pid: deadPid, host: hostname(), since: `round ${round}`, mechanism: 'pidfile' })}\n`);
+    await writeFile(join(dir, LOCK_FILE), `${JSON.stringify({ pid: dead, host: hostname(), since: `round ${round}`, mechanism: 'pidfile' })}\n`);
     const tries = await Promise.allSettled(Array.from({ length: 8 }, () => DataDirLock.acquire(dir, 'pidfile')));
     const won = tries.filter((r): r is PromiseFulfilledResult<DataDirLock> => r.status === 'fulfilled');
     t.is(won.length, 1, `round ${round}`);
@@ -187,10 +179,7 @@ test('pidfile: of starts racing over a stale .lock exactly one takes it over', a
 
 test('a temporary .lock file left by a process that died is removed by the next holder', async (t) => {
   const dataDir = await tempDir(t);
-  const gone = spawn(process.execPath, ['-e', '0']);
-  const deadPid = gone.pid as number;
-  await new Promise((r) => gone.on('exit', r));
-  const leftover = `.lock.${deadPid}.deadbeef`;
+  const leftover = `.lock.${await deadPid()}.deadbeef`;
   const someoneElse = `.lock.${process.ppid}.0badcafe`;
   await writeFile(join(dataDir, leftover), '{}\n');
   await writeFile(join(dataDir, someoneElse), '{}\n');

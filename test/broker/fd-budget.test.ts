@@ -3,21 +3,10 @@
  * configured maxOpenFiles, which the store's LRU then holds to while many topics are written.
  */
 import test from 'ava';
-import { readdir, readlink } from 'node:fs/promises';
 import { resolveOptions } from '../../src/config.js';
 import { Broker } from '../../src/server/broker.js';
 import { defaultLogFds, LOG_FDS_MAX_DEFAULT, LOG_FDS_UNKNOWN_LIMIT, readFdLimits } from '../../src/server/fd-limits.js';
-import { connect, tempDir } from '../helpers/broker.js';
-
-/** Descriptors this process holds on files under `dir`. */
-async function fdsUnder(dir: string): Promise<number> {
-  let n = 0;
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (target.startsWith(`${dir}/`)) n++;
-  }
-  return n;
-}
+import { connect, fdsUnder, tempDir } from '../helpers/broker.js';
 
 test('by default the logs get half the soft open-file limit, within bounds', (t) => {
   t.is(defaultLogFds({ soft: 20_000, hard: 20_000 }), 10_000);
@@ -44,7 +33,7 @@ for (const [maxOpenFiles, expect] of [
     t.teardown(() => broker.close());
     const pub = await connect(t, broker.port);
     for (let i = 0; i < 30; i++) await pub.publishAsync(`fd/${i}`, `m${i}`, { qos: 1 });
-    const held = await fdsUnder(dataDir);
+    const held = (await fdsUnder(dataDir)).length;
     // 2 per topic log and meta log in the LRU; the boot list's append fd is outside it
     if (expect === 'bounded') t.true(held <= 8 + 2, `${held} fds under the data directory`);
     else t.true(held >= 60, `${held} fds under the data directory: the default limit evicted nothing`);

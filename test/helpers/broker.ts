@@ -3,7 +3,7 @@
  * and an `mqtt` npm client connected to it.
  */
 import type { ExecutionContext } from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
@@ -14,6 +14,16 @@ export async function tempDir(t: ExecutionContext, prefix = 'mqlog-test-'): Prom
   const dir = await mkdtemp(join(tmpdir(), prefix));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** The files under `dir` this process holds descriptors on (one entry per descriptor). */
+export async function fdsUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${dir}/`)) out.push(target);
+  }
+  return out;
 }
 
 export async function startBroker(t: ExecutionContext, opts: BrokerOptions = {}): Promise<Broker> {
