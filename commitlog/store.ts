@@ -244,28 +244,18 @@ export class LogStore {
   async #close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
-    // Every step runs whatever an earlier one did, and every descriptor is closed before this
-    // settles (a caller may then hand the directory to someone else); the first failure is
-    // what close() rejects with.
-    let failure: unknown = null;
-    try {
-      const logs = await Promise.allSettled([...this.#open.values()]);
-      const closes = await Promise.allSettled(logs.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
-      for (const c of closes) if (c.status === 'rejected') failure ??= c.reason;
-      // every file the journal's frames wrote is synced, and the journal deleted, before the
-      // clean-shutdown list vouches for those files: no list if that failed
-      let journalClosed = true;
-      await this.#journal?.close().catch((err: unknown) => {
-        failure ??= err;
-        journalClosed = false;
-      });
-      await this.#bootList.close().catch((err: unknown) => (failure ??= err));
-      // without the list the next open checks every log in full: slower, nothing lost
-      if (journalClosed) await writeCleanList(this.#ops, this.root, this.#clean).catch(() => undefined);
-    } finally {
-      await this.#files.closeAll();
-    }
-    if (failure !== null) throw failure;
+    // No step below rejects: a log that cannot flush closes unclean (its next open checks it in
+    // full), a failed checkpoint keeps its journal files for replay. So every descriptor is
+    // closed once this settles, which the broker relies on before it gives up the directory.
+    const logs = await Promise.allSettled([...this.#open.values()]);
+    await Promise.all(logs.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    // every file the journal's frames wrote is synced, and the journal deleted, before the
+    // clean-shutdown list vouches for those files
+    await this.#journal?.close();
+    await this.#bootList.close();
+    // without the list the next open checks every log in full: slower, nothing lost
+    await writeCleanList(this.#ops, this.root, this.#clean).catch(() => undefined);
+    await this.#files.closeAll();
   }
 
   readonly #runDue = (): void => {
