@@ -9,7 +9,10 @@
  * - mqlog:     `mqlog start` from dist/ when built, else from the sources through tsx;
  *              "not built yet" when it does not come up
  * - relay:     not a broker: benches/brokers/relay.ts --batch, Node's own floor (no log, no
- *              sessions); only when asked for (`--brokers ...,relay`)
+ *              sessions) with mqtt-packet's parser; only when asked for (`--brokers ...,relay`)
+ * - relay-scan: the same relay with --scan, PUBLISH/PUBACK/PINGREQ read and PUBLISH headers
+ *              built by hand as mqlog's connections do: the floor for mqlog (issue 4's
+ *              "hand-written framing scanner" relay); only when asked for
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -25,9 +28,9 @@ const READY_TIMEOUT_MS = 15_000;
 /** How long a broker may take to exit after SIGTERM before it is killed, in ms. */
 const STOP_TIMEOUT_MS = 5_000;
 
-export type BrokerName = 'mqlog' | 'aedes' | 'mosquitto' | 'relay';
+export type BrokerName = 'mqlog' | 'aedes' | 'mosquitto' | 'relay' | 'relay-scan';
 /** Every name a run may ask for, in the order tables list them. */
-export const BROKER_NAMES: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto', 'relay'];
+export const BROKER_NAMES: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto', 'relay', 'relay-scan'];
 /** What a run compares when it names no brokers. */
 export const DEFAULT_BROKERS: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto'];
 
@@ -163,14 +166,24 @@ export const aedesLauncher: BrokerLauncher = {
     spawnBroker('aedes', cpu, process.execPath, ['--import=tsx', join(ROOT, 'benches/brokers/aedes-server.ts'), '0'], { readyRe: /aedes ready on [^:]+:(\d+)/ }, none),
 };
 
-export const relayLauncher: BrokerLauncher = {
-  name: 'relay',
-  async detect() {
-    return { ok: true, version: 'floor', detail: "benches/brokers/relay.ts --batch: Node's floor, no log, no sessions, not a broker" };
-  },
-  start: ({ cpu }) =>
-    spawnBroker('relay', cpu, process.execPath, ['--import=tsx', join(ROOT, 'benches/brokers/relay.ts'), '--port', '0', '--batch'], { readyRe: /relay ready on [^:]+:(\d+)/ }, none),
-};
+/** The floor relay, with mqtt-packet's parser (`relay`) or the hand-written scanner (`relay-scan`). */
+function relayLauncherOf(name: 'relay' | 'relay-scan', flags: readonly string[], detail: string): BrokerLauncher {
+  return {
+    name,
+    async detect() {
+      return { ok: true, version: 'floor', detail };
+    },
+    start: ({ cpu }) =>
+      spawnBroker(name, cpu, process.execPath, ['--import=tsx', join(ROOT, 'benches/brokers/relay.ts'), '--port', '0', ...flags], { readyRe: /relay ready on [^:]+:(\d+)/ }, none),
+  };
+}
+
+export const relayLauncher = relayLauncherOf('relay', ['--batch'], "benches/brokers/relay.ts --batch: Node's floor with mqtt-packet, no log, no sessions, not a broker");
+export const relayScanLauncher = relayLauncherOf(
+  'relay-scan',
+  ['--batch', '--scan'],
+  "benches/brokers/relay.ts --batch --scan: Node's floor with a hand-written PUBLISH/PUBACK scanner, no log, no sessions, not a broker",
+);
 
 /** The mosquitto config the benchmark runs with, and why each line is there. */
 export function mosquittoConfig(port: number): string {
@@ -268,4 +281,4 @@ export const mqlogLauncher: BrokerLauncher = {
   start: ({ cpu }) => startMqlog(cpu),
 };
 
-export const LAUNCHERS: Record<BrokerName, BrokerLauncher> = { mqlog: mqlogLauncher, aedes: aedesLauncher, mosquitto: mosquittoLauncher, relay: relayLauncher };
+export const LAUNCHERS: Record<BrokerName, BrokerLauncher> = { mqlog: mqlogLauncher, aedes: aedesLauncher, mosquitto: mosquittoLauncher, relay: relayLauncher, 'relay-scan': relayScanLauncher };

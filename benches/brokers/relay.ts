@@ -5,8 +5,8 @@
  * It is not a broker anyone should use; it is what any Node broker pays at least for a socket
  * read, a parse, a match and a socket write per message (`RELAY=1 benches/tools/cpu-split.sh`).
  *
- *   node dist/benches/brokers/relay.js [--port N] [--cork | --batch]
- *   node --import=tsx benches/brokers/relay.ts [--port N] [--cork | --batch]
+ *   node dist/benches/brokers/relay.js [--port N] [--cork | --batch] [--scan]
+ *   node --import=tsx benches/brokers/relay.ts [--port N] [--cork | --batch] [--scan]
  *
  * Prints `relay ready on 127.0.0.1:<port>` on stderr once listening (--port 0 = any free one).
  * Writes go straight to the socket by default (one write(2) per packet). --cork corks a socket
@@ -14,6 +14,13 @@
  * one socket while handling one socket read leave in one writev; --batch uncorks in
  * setImmediate instead, so the packets of every socket read of one event-loop turn do (what
  * mqlog's router gets from serving deliveries in setImmediate).
+ *
+ * --scan reads a 3.1.1 client's PUBLISH, PUBACK and PINGREQ by hand instead of through
+ * mqtt-packet (the framer `src/protocol/framer.ts` cuts the stream into packets; everything
+ * else, and every 5.0 client's packets, still goes through the parser), and sends each
+ * delivery as a small header built by hand plus a view of the inbound payload. That is the
+ * "hand-written PUBLISH/PUBACK framing scanner" relay of issue 4's ceiling paragraph, and
+ * the floor for mqlog, whose connections scan the same packets by hand.
  *
  * What it does: CONNECT → CONNACK; SUBSCRIBE → SUBACK (exact filters and the wildcards `+` and
  * `#`, granted QoS at most 1); PUBLISH → forwarded to every matching subscription at
@@ -24,6 +31,8 @@ import net from 'node:net';
 import { argv, exit, nextTick, stderr } from 'node:process';
 import mqtt from 'mqtt-packet';
 import { levelsMatch } from '../../router/topic-filter.js';
+import { PacketFramer } from '../../src/protocol/framer.js';
+import { LastTopic } from '../../src/protocol/last-topic.js';
 
 type Version = 4 | 5;
 
@@ -41,16 +50,18 @@ const wildcard: Subscription[] = [];
 /** When a socket's writes reach the kernel: at once, at the end of the tick, or at the end of the loop turn. */
 type Flush = 'write' | 'tick' | 'immediate';
 
-function parseArgs(args: string[]): { port: number; flush: Flush } {
+function parseArgs(args: string[]): { port: number; flush: Flush; scan: boolean } {
   let port = 1883;
   let flush: Flush = 'write';
+  let scan = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--cork') flush = 'tick';
     else if (a === '--batch') flush = 'immediate';
+    else if (a === '--scan') scan = true;
     else if (a === '--port') port = Number(args[++i]);
     else {
-      stderr.write(`relay: unknown argument ${a}\nusage: relay [--port N] [--cork | --batch]\n`);
+      stderr.write(`relay: unknown argument ${a}\nusage: relay [--port N] [--cork | --batch] [--scan]\n`);
       exit(2);
     }
   }
@@ -58,10 +69,14 @@ function parseArgs(args: string[]): { port: number; flush: Flush } {
     stderr.write(`relay: --port must be an integer in [0, 65535]\n`);
     exit(2);
   }
-  return { port, flush };
+  return { port, flush, scan };
 }
 
-const { port, flush } = parseArgs(argv.slice(2));
+const { port, flush, scan } = parseArgs(argv.slice(2));
+
+/** Larger than any packet the comparison's scenarios send; the framer refuses bigger ones. */
+const MAX_PACKET_BYTES = 1 << 20;
+const PINGRESP = Buffer.from([0xd0, 0]);
 
 class Client {
   readonly #socket: net.Socket;
@@ -70,7 +85,10 @@ class Client {
   #version: Version = 4;
   #nextId = 1;
   #corked = false;
+  #connected = false;
   readonly #subs: Subscription[] = [];
+  /** --scan: the last PUBLISH's topic, so a repeated topic is not decoded again. */
+  readonly #lastTopic = new LastTopic<number>(0);
 
   constructor(socket: net.Socket) {
     this.#socket = socket;
@@ -78,7 +96,14 @@ class Client {
     this.#parser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: { protocolVersion?: number } };
     this.#parser.on('packet', (p: mqtt.Packet) => this.#onPacket(p));
     this.#parser.on('error', () => socket.destroy());
-    socket.on('data', (chunk: Buffer) => this.#parser.parse(chunk));
+    if (scan) {
+      const framer = new PacketFramer(MAX_PACKET_BYTES);
+      socket.on('data', (chunk: Buffer) => {
+        if (framer.push(chunk, this.#onFrame) !== 'ok') socket.destroy();
+      });
+    } else {
+      socket.on('data', (chunk: Buffer) => this.#parser.parse(chunk));
+    }
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.#unsubscribeAll());
   }
@@ -109,6 +134,35 @@ class Client {
     return id;
   }
 
+  /** --scan: one whole packet; a 3.1.1 client's PUBLISH, PUBACK and PINGREQ are read by hand. */
+  readonly #onFrame = (packet: Buffer, at: number): void => {
+    if (!this.#connected || this.#version === 5) {
+      this.#parser.parse(packet);
+      return;
+    }
+    const first = packet[0] as number;
+    switch (first >> 4) {
+      case 3: {
+        const qos = (first >> 1) & 3;
+        if (qos === 2 || at + 2 > packet.length) break; // QoS 2 is outside the relay: the parser's path refuses it
+        const topicEnd = at + 2 + packet.readUInt16BE(at);
+        const payloadAt = topicEnd + (qos === 1 ? 2 : 0);
+        if (payloadAt > packet.length) break;
+        const last = this.#lastTopic;
+        if (!last.matches(packet, at + 2, topicEnd)) last.remember(packet, at + 2, topicEnd, packet.toString('utf8', at + 2, topicEnd), 0);
+        forwardScanned(last.name, packet, at + 2, topicEnd, payloadAt, qos);
+        if (qos === 1) this.write(Buffer.from([0x40, 2, packet[topicEnd] as number, packet[topicEnd + 1] as number]));
+        return;
+      }
+      case 4:
+        return; // a subscriber's PUBACK: no inflight bookkeeping
+      case 12:
+        this.write(PINGRESP);
+        return;
+    }
+    this.#parser.parse(packet);
+  };
+
   #send(p: mqtt.Packet): void {
     this.write(mqtt.generate(p, { protocolVersion: this.#version }));
   }
@@ -118,6 +172,7 @@ class Client {
       case 'connect':
         this.#version = p.protocolVersion === 5 ? 5 : 4;
         this.#parser.settings.protocolVersion = this.#version;
+        this.#connected = true;
         this.#send(this.#version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: 0 } : { cmd: 'connack', sessionPresent: false, returnCode: 0 });
         return;
       case 'subscribe': {
@@ -194,13 +249,62 @@ function forward(topic: string, payload: Buffer, qos: 0 | 1): void {
   }
 }
 
+/**
+ * --scan: sends one scanned PUBLISH (topic at packet[topicAt, topicEnd), payload from
+ * `payloadAt`) to every matching subscription. A 3.1.1 subscriber gets a header built by hand
+ * plus a view of the inbound payload (one QoS 0 header is shared); a 5.0 subscriber goes
+ * through mqtt-packet as in `forward`.
+ */
+function forwardScanned(topic: string, packet: Buffer, topicAt: number, topicEnd: number, payloadAt: number, qos: number): void {
+  const payload = packet.subarray(payloadAt);
+  const topicBytes = topicEnd - topicAt;
+  let qos0Header: Buffer | null = null;
+  const deliver = (sub: Subscription): void => {
+    const q = qos < sub.qos ? qos : sub.qos;
+    const c = sub.client;
+    if (c.version === 5) {
+      const out = { cmd: 'publish' as const, topic, payload, dup: false, retain: false };
+      c.write(mqtt.generate(q === 0 ? { ...out, qos: 0 } : { ...out, qos: 1, messageId: c.nextId() }, { protocolVersion: 5 }));
+      return;
+    }
+    if (q === 0 && qos0Header !== null) {
+      c.write(qos0Header);
+      c.write(payload);
+      return;
+    }
+    const remaining = 2 + topicBytes + (q === 1 ? 2 : 0) + payload.length;
+    const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4;
+    const header = Buffer.allocUnsafe(1 + lengthBytes + 2 + topicBytes + (q === 1 ? 2 : 0));
+    header[0] = q === 1 ? 0x32 : 0x30;
+    let pos = 1;
+    for (let r = remaining; ; ) {
+      const b = r & 0x7f;
+      r >>>= 7;
+      header[pos++] = r > 0 ? b | 0x80 : b;
+      if (r === 0) break;
+    }
+    header.writeUInt16BE(topicBytes, pos);
+    packet.copy(header, pos + 2, topicAt, topicEnd);
+    if (q === 1) header.writeUInt16BE(c.nextId(), pos + 2 + topicBytes);
+    else qos0Header = header;
+    c.write(header);
+    c.write(payload);
+  };
+  const list = exact.get(topic);
+  if (list !== undefined) for (const sub of list) deliver(sub);
+  if (wildcard.length > 0) {
+    const levels = topic.split('/');
+    for (const sub of wildcard) if (levelsMatch(sub.levels, levels)) deliver(sub);
+  }
+}
+
 const server = net.createServer((socket) => new Client(socket));
 server.on('error', (err) => {
   stderr.write(`relay: ${err.message}\n`);
   exit(1);
 });
 server.listen(port, '127.0.0.1', () => {
-  stderr.write(`relay ready on 127.0.0.1:${(server.address() as net.AddressInfo).port}${flush === 'write' ? '' : ` (flush: ${flush})`}\n`);
+  stderr.write(`relay ready on 127.0.0.1:${(server.address() as net.AddressInfo).port}${flush === 'write' ? '' : ` (flush: ${flush})`}${scan ? ' (scan)' : ''}\n`);
 });
 const stop = (): void => {
   server.close();

@@ -15,7 +15,8 @@
 # (/proc/PID/io write_bytes, after a sync).
 #
 # RELAY=1 measures Node's floor instead of mqlog: benches/brokers/relay.ts, a deliberately
-# minimal relay (no log, no sessions), with RELAY_FLAGS (--cork or --batch, see relay.ts).
+# minimal relay (no log, no sessions), with RELAY_FLAGS (--cork or --batch, and --scan for the
+# hand-written PUBLISH/PUBACK scanner; see relay.ts).
 set -eu
 cd "$(dirname "$0")/../.."
 DIST=${DIST:-dist}

@@ -100,19 +100,30 @@ test('runs a short round against aedes as a child process and writes the JSON re
   t.true(log.some((l) => l.startsWith('aedes 1.')));
 });
 
-test("runs the Node-floor relay when asked for, but not by default", async (t) => {
+test("runs the Node-floor relays when asked for, but not by default", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'mqlog-suite-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   t.false(DEFAULT_BROKERS.includes('relay'));
-  const scenario = { id: 'tiny', title: 'tiny fan-in', args: ['--scenario', 'fanin', '--clients', '3', '--qos', '1'], messages: 100 };
+  t.false(DEFAULT_BROKERS.includes('relay-scan'));
+  // QoS 1 fan-in reaches the scanner's QoS 1 path (per-subscriber header, PUBACK by hand);
+  // QoS 0 fanout its shared QoS 0 header
+  const scenarios = [
+    { id: 'tiny', title: 'tiny fan-in', args: ['--scenario', 'fanin', '--clients', '3', '--qos', '1'], messages: 100 },
+    { id: 'tiny-out', title: 'tiny fanout', args: ['--scenario', 'fanout', '--clients', '3', '--qos', '0'], messages: 100 },
+  ];
   const { jsonPath, table } = await runSuite({
-    name: 'suite-relay', scenarios: [scenario], brokers: ['relay'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmupRuns: 0,
+    name: 'suite-relay', scenarios, brokers: ['relay', 'relay-scan'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmupRuns: 0,
     resultsDir: dir, command: 'test', log: () => undefined,
   });
-  t.regex(table, /tiny fan-in \| relay/);
+  t.regex(table, /tiny fan-in \| relay /);
+  t.regex(table, /tiny fan-in \| relay-scan/);
   const json = JSON.parse(await readFile(jsonPath, 'utf8')) as { scenarios: { results: Record<string, { median: RunFigures }> }[] };
-  const r = json.scenarios[0]?.results.relay;
-  t.is(r?.median.lost, 0);
-  t.is(r?.median.duplicates, 0);
-  t.true((r?.median.deliveredPerSec ?? 0) > 0);
+  for (const s of json.scenarios) {
+    for (const name of ['relay', 'relay-scan']) {
+      const r = s.results[name];
+      t.is(r?.median.lost, 0, name);
+      t.is(r?.median.duplicates, 0, name);
+      t.true((r?.median.deliveredPerSec ?? 0) > 0, name);
+    }
+  }
 });
