@@ -115,6 +115,9 @@ type Phase = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
 
 let nextConnectionNumber = 0;
 
+/** Room for 64 four-byte acknowledgements (one publisher's default window) in one chunk. */
+const ACK_RUN_BYTES = 256;
+
 export class Connection implements Outlet {
   /** Process-local number, for logs. */
   readonly number = ++nextConnectionNumber;
@@ -135,6 +138,15 @@ export class Connection implements Outlet {
   #willDelaySec = 0;
   #corked = false;
   #blocked = false;
+  /**
+   * Four-byte acknowledgements (PUBACK, PUBREC, PUBREL, PUBCOMP) written since the last other
+   * write, packed into one buffer: a group commit acknowledges a publisher's whole window at
+   * once, and 64 separate 4-byte chunks cost the stream 64 writes and the writev 64 iovecs.
+   * `#ackRun` is null when nothing is pending; it goes out before any other write (so bytes
+   * leave in the order they were written) and at the tick's uncork.
+   */
+  #ackRun: Buffer | null = null;
+  #ackRunBytes = 0;
   // MQTT 5 negotiation
   /** Largest packet the client accepts (its Maximum Packet Size). */
   #clientMaxPacket = Number.MAX_SAFE_INTEGER;
@@ -314,7 +326,7 @@ export class Connection implements Outlet {
     if (qos === 2) {
       const state = router.qos2State(session, pid);
       if (state === 'stored') {
-        this.#write(encodeAck(0x50, pid)); // a resend: acknowledge, store nothing [MQTT-4.3.3-2]
+        this.#writeAck(0x50, pid); // a resend: acknowledge, store nothing [MQTT-4.3.3-2]
         return;
       }
       if (state === 'storing') return; // PUBREC follows when the first copy commits
@@ -340,18 +352,18 @@ export class Connection implements Outlet {
           return;
         }
         // answer PUBREL even for an id we no longer know, so the client can finish [MQTT-4.3.3-1]
-        if (router.pubrec(session, pid) || this.#version !== 5) this.#write(encodeAck(0x62, pid));
+        if (router.pubrec(session, pid) || this.#version !== 5) this.#writeAck(0x62, pid);
         else this.#write(this.#ackV5(0x62, pid, REASON.PACKET_IDENTIFIER_NOT_FOUND, null));
         return;
       case 6: {
         // PUBCOMP, always [MQTT-4.3.3-2]; for a persistent session once the release is durable
         const known = router.release(session, pid, () => {
-          if (this.#phase === 'connected') this.#write(encodeAck(0x70, pid));
+          if (this.#phase === 'connected') this.#writeAck(0x70, pid);
         });
         if (known && this.#version === 5 && this.#inboundPending > 0) this.#inboundPending--;
         if (!known) {
           if (this.#version === 5) this.#write(this.#ackV5(0x70, pid, REASON.PACKET_IDENTIFIER_NOT_FOUND, null));
-          else this.#write(encodeAck(0x70, pid));
+          else this.#writeAck(0x70, pid);
         }
         return;
       }
@@ -722,13 +734,13 @@ export class Connection implements Outlet {
   }
 
   pubrel(packetId: number): void {
-    if (this.#phase === 'connected') this.#write(encodeAck(0x62, packetId));
+    if (this.#phase === 'connected') this.#writeAck(0x62, packetId);
   }
 
   stored(packetId: number, qos: 1 | 2): void {
     if (this.#phase !== 'connected') return;
     if (qos === 1 && this.#version === 5 && this.#inboundPending > 0) this.#inboundPending--;
-    this.#write(encodeAck(qos === 1 ? 0x40 : 0x50, packetId));
+    this.#writeAck(qos === 1 ? 0x40 : 0x50, packetId);
   }
 
   storeFailed(packetId: number, qos: 1 | 2, error: Error): void {
@@ -760,13 +772,50 @@ export class Connection implements Outlet {
       this.#corked = true;
       stream.cork();
       process.nextTick(this.#uncork);
+    } else if (this.#ackRun !== null) {
+      this.#flushAcks();
     }
     this.#host.counters.bytesOut += buf.length;
     if (!stream.write(buf) || stream.writableLength > this.#host.limits.writeHighWaterBytes) this.#blocked = true;
   }
 
+  /** A 3.1.1-form PUBACK 0x40, PUBREC 0x50, PUBREL 0x62 or PUBCOMP 0x70, added to the pending run. */
+  #writeAck(firstByte: 0x40 | 0x50 | 0x62 | 0x70, packetId: number): void {
+    if (this.#stream.destroyed) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#stream.cork();
+      process.nextTick(this.#uncork);
+    }
+    let run = this.#ackRun;
+    if (run === null) {
+      run = this.#ackRun = Buffer.allocUnsafe(ACK_RUN_BYTES);
+      this.#ackRunBytes = 0;
+    }
+    const at = this.#ackRunBytes;
+    run[at] = firstByte;
+    run[at + 1] = 2;
+    run[at + 2] = packetId >> 8;
+    run[at + 3] = packetId & 0xff;
+    this.#ackRunBytes = at + 4;
+    if (at + 4 === ACK_RUN_BYTES) this.#flushAcks();
+  }
+
+  /** Hands the pending acknowledgements to the stream as one chunk (a view of the run's buffer). */
+  #flushAcks(): void {
+    const run = this.#ackRun as Buffer;
+    this.#ackRun = null;
+    const bytes = run.subarray(0, this.#ackRunBytes);
+    this.#host.counters.bytesOut += bytes.length;
+    if (!this.#stream.write(bytes) || this.#stream.writableLength > this.#host.limits.writeHighWaterBytes) this.#blocked = true;
+  }
+
   readonly #uncork = (): void => {
     this.#corked = false;
+    if (this.#ackRun !== null) {
+      if (this.#stream.destroyed) this.#ackRun = null;
+      else this.#flushAcks();
+    }
     this.#stream.uncork();
   };
 
@@ -831,10 +880,7 @@ export class Connection implements Outlet {
     const wasConnected = this.#phase === 'connected';
     this.#phase = 'closed';
     this.#parser.removeAllListeners('packet');
-    if (this.#corked) {
-      this.#corked = false;
-      this.#stream.uncork();
-    }
+    if (this.#corked) this.#uncork();
     this.#stream.end();
     setTimeout(() => this.#stream.destroy(), 1000).unref();
     const session = this.#session;

@@ -80,6 +80,31 @@ export class RawClient {
     });
   }
 
+  /** The next packet, whatever its type. */
+  nextAny(timeoutMs = 3000): Promise<Packet> {
+    return new Promise((resolve, reject) => {
+      let expired = false;
+      const timer = setTimeout(() => {
+        expired = true;
+        reject(new Error(`no packet within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = () => {
+        if (expired) return;
+        const p = this.#packets.shift();
+        if (p !== undefined) {
+          clearTimeout(timer);
+          resolve(p);
+        } else if (this.#isClosed) {
+          clearTimeout(timer);
+          reject(new Error('connection closed'));
+        } else {
+          this.#waiters.push(check);
+        }
+      };
+      check();
+    });
+  }
+
   /** Resolves true if the broker closes the connection within `timeoutMs`. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
