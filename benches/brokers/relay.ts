@@ -31,6 +31,7 @@ import net from 'node:net';
 import { argv, exit, nextTick, stderr } from 'node:process';
 import mqtt from 'mqtt-packet';
 import { levelsMatch } from '../../router/topic-filter.js';
+import { encodeAck, encodePublishHeader, PINGRESP } from '../../src/protocol/encode.js';
 import { PacketFramer } from '../../src/protocol/framer.js';
 import { LastTopic } from '../../src/protocol/last-topic.js';
 
@@ -76,7 +77,6 @@ const { port, flush, scan } = parseArgs(argv.slice(2));
 
 /** Larger than any packet the comparison's scenarios send; the framer refuses bigger ones. */
 const MAX_PACKET_BYTES = 1 << 20;
-const PINGRESP = Buffer.from([0xd0, 0]);
 
 class Client {
   readonly #socket: net.Socket;
@@ -151,7 +151,7 @@ class Client {
         const last = this.#lastTopic;
         if (!last.matches(packet, at + 2, topicEnd)) last.remember(packet, at + 2, topicEnd, packet.toString('utf8', at + 2, topicEnd), 0);
         forwardScanned(last.name, packet, at + 2, topicEnd, payloadAt, qos);
-        if (qos === 1) this.write(Buffer.from([0x40, 2, packet[topicEnd] as number, packet[topicEnd + 1] as number]));
+        if (qos === 1) this.write(encodeAck(0x40, packet.readUInt16BE(topicEnd)));
         return;
       }
       case 4:
@@ -252,12 +252,12 @@ function forward(topic: string, payload: Buffer, qos: 0 | 1): void {
 /**
  * --scan: sends one scanned PUBLISH (topic at packet[topicAt, topicEnd), payload from
  * `payloadAt`) to every matching subscription. A 3.1.1 subscriber gets a header built by hand
- * plus a view of the inbound payload (one QoS 0 header is shared); a 5.0 subscriber goes
+ * (mqlog's encodePublishHeader) plus a view of the inbound payload (one QoS 0 header is shared); a 5.0 subscriber goes
  * through mqtt-packet as in `forward`.
  */
 function forwardScanned(topic: string, packet: Buffer, topicAt: number, topicEnd: number, payloadAt: number, qos: number): void {
   const payload = packet.subarray(payloadAt);
-  const topicBytes = topicEnd - topicAt;
+  const topicBytes = packet.subarray(topicAt, topicEnd);
   let qos0Header: Buffer | null = null;
   const deliver = (sub: Subscription): void => {
     const q = qos < sub.qos ? qos : sub.qos;
@@ -272,21 +272,8 @@ function forwardScanned(topic: string, packet: Buffer, topicAt: number, topicEnd
       c.write(payload);
       return;
     }
-    const remaining = 2 + topicBytes + (q === 1 ? 2 : 0) + payload.length;
-    const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4;
-    const header = Buffer.allocUnsafe(1 + lengthBytes + 2 + topicBytes + (q === 1 ? 2 : 0));
-    header[0] = q === 1 ? 0x32 : 0x30;
-    let pos = 1;
-    for (let r = remaining; ; ) {
-      const b = r & 0x7f;
-      r >>>= 7;
-      header[pos++] = r > 0 ? b | 0x80 : b;
-      if (r === 0) break;
-    }
-    header.writeUInt16BE(topicBytes, pos);
-    packet.copy(header, pos + 2, topicAt, topicEnd);
-    if (q === 1) header.writeUInt16BE(c.nextId(), pos + 2 + topicBytes);
-    else qos0Header = header;
+    const header = encodePublishHeader(topicBytes, q, false, false, q === 1 ? c.nextId() : 0, payload.length);
+    if (q === 0) qos0Header = header;
     c.write(header);
     c.write(payload);
   };

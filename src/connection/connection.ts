@@ -766,15 +766,22 @@ export class Connection implements Outlet {
 
   /** Queues bytes; the first write in a tick corks the stream and the tick's end uncorks it. */
   #write(buf: Buffer): void {
+    if (this.#stream.destroyed) return;
+    if (!this.#corked) this.#cork();
+    else if (this.#ackRun !== null) this.#flushAcks();
+    this.#push(buf);
+  }
+
+  /** Corks the stream until the end of this tick. */
+  #cork(): void {
+    this.#corked = true;
+    this.#stream.cork();
+    process.nextTick(this.#uncork);
+  }
+
+  /** Hands bytes to the (corked) stream; past the high-water mark the connection counts as blocked. */
+  #push(buf: Buffer): void {
     const stream = this.#stream;
-    if (stream.destroyed) return;
-    if (!this.#corked) {
-      this.#corked = true;
-      stream.cork();
-      process.nextTick(this.#uncork);
-    } else if (this.#ackRun !== null) {
-      this.#flushAcks();
-    }
     this.#host.counters.bytesOut += buf.length;
     if (!stream.write(buf) || stream.writableLength > this.#host.limits.writeHighWaterBytes) this.#blocked = true;
   }
@@ -782,11 +789,7 @@ export class Connection implements Outlet {
   /** A 3.1.1-form PUBACK 0x40, PUBREC 0x50, PUBREL 0x62 or PUBCOMP 0x70, added to the pending run. */
   #writeAck(firstByte: 0x40 | 0x50 | 0x62 | 0x70, packetId: number): void {
     if (this.#stream.destroyed) return;
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#stream.cork();
-      process.nextTick(this.#uncork);
-    }
+    if (!this.#corked) this.#cork();
     let run = this.#ackRun;
     if (run === null) {
       run = this.#ackRun = Buffer.allocUnsafe(ACK_RUN_BYTES);
@@ -805,9 +808,7 @@ export class Connection implements Outlet {
   #flushAcks(): void {
     const run = this.#ackRun as Buffer;
     this.#ackRun = null;
-    const bytes = run.subarray(0, this.#ackRunBytes);
-    this.#host.counters.bytesOut += bytes.length;
-    if (!this.#stream.write(bytes) || this.#stream.writableLength > this.#host.limits.writeHighWaterBytes) this.#blocked = true;
+    this.#push(run.subarray(0, this.#ackRunBytes));
   }
 
   readonly #uncork = (): void => {

@@ -6,7 +6,7 @@
  * The socket's _write/_writev are wrapped (this file only: ava runs each file in its own
  * process) to count the chunks the broker hands to each server-side socket.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Socket } from 'node:net';
 import mqtt from 'mqtt-packet';
 import { startBroker } from '../helpers/broker.js';
@@ -41,32 +41,29 @@ function publishes(topic: string, qos: 1 | 2, n: number): Buffer {
   return Buffer.concat(out);
 }
 
-async function connected(port: number, clientId: string): Promise<RawClient> {
-  const c = await RawClient.open(port);
-  c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0 });
-  await c.nextPacket('connack');
-  return c;
+/** A 3.1.1 client on a fresh broker, connected; `chunks()` counts what the broker handed its socket since. */
+async function connected(t: ExecutionContext, clientId: string): Promise<{ c: RawClient; chunks: () => number }> {
+  const broker = await startBroker(t);
+  const c = await RawClient.open(broker.port);
+  t.teardown(() => c.destroy());
+  await c.handshake(clientId);
+  const port = c.socket.localPort as number;
+  chunksTo.set(port, 0);
+  return { c, chunks: () => chunksTo.get(port) ?? 0 };
 }
 
 test('the PUBACKs of one group commit leave as one chunk, in the order of the PUBLISHes', async (t) => {
-  const broker = await startBroker(t);
-  const c = await connected(broker.port, 'acks-q1');
-  t.teardown(() => c.socket.destroy());
-  chunksTo.set(c.socket.localPort as number, 0);
+  const { c, chunks } = await connected(t, 'acks-q1');
   c.sendRaw(publishes('ack/run', 1, 64));
   const ids: number[] = [];
   for (let i = 0; i < 64; i++) ids.push((await c.nextPacket('puback')).messageId ?? -1);
   t.deepEqual(ids, Array.from({ length: 64 }, (_, i) => i + 1));
   // 64 separate acknowledgements would be 64 chunks; a group commit may split the window in two or three
-  const chunks = chunksTo.get(c.socket.localPort as number) ?? 0;
-  t.true(chunks >= 1 && chunks <= 4, `${chunks} chunks for 64 PUBACKs`);
+  t.true(chunks() >= 1 && chunks() <= 4, `${chunks()} chunks for 64 PUBACKs`);
 });
 
 test('PUBRECs and PUBCOMPs leave in runs too, in order', async (t) => {
-  const broker = await startBroker(t);
-  const c = await connected(broker.port, 'acks-q2');
-  t.teardown(() => c.socket.destroy());
-  chunksTo.set(c.socket.localPort as number, 0);
+  const { c, chunks } = await connected(t, 'acks-q2');
   c.sendRaw(publishes('ack/run2', 2, 32));
   const recs: number[] = [];
   for (let i = 0; i < 32; i++) recs.push((await c.nextPacket('pubrec')).messageId ?? -1);
@@ -75,14 +72,11 @@ test('PUBRECs and PUBCOMPs leave in runs too, in order', async (t) => {
   const comps: number[] = [];
   for (let i = 0; i < 32; i++) comps.push((await c.nextPacket('pubcomp')).messageId ?? -1);
   t.deepEqual(comps, recs);
-  const chunks = chunksTo.get(c.socket.localPort as number) ?? 0;
-  t.true(chunks >= 2 && chunks <= 8, `${chunks} chunks for 32 PUBRECs and 32 PUBCOMPs`);
+  t.true(chunks() >= 2 && chunks() <= 8, `${chunks()} chunks for 32 PUBRECs and 32 PUBCOMPs`);
 });
 
 test('a run of PUBACKs and deliveries to the same connection keep every packet whole', async (t) => {
-  const broker = await startBroker(t);
-  const c = await connected(broker.port, 'acks-self');
-  t.teardown(() => c.socket.destroy());
+  const { c } = await connected(t, 'acks-self');
   c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ack/self', qos: 1 }] });
   await c.nextPacket('suback');
   c.sendRaw(publishes('ack/self', 1, 40));
