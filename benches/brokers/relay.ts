@@ -225,6 +225,16 @@ class Client {
   }
 }
 
+/** Calls `deliver` for every subscription matching `topic`: exact ones by one map lookup, wildcard ones level by level. */
+function eachMatch(topic: string, deliver: (sub: Subscription) => void): void {
+  const list = exact.get(topic);
+  if (list !== undefined) for (const sub of list) deliver(sub);
+  if (wildcard.length > 0) {
+    const levels = topic.split('/');
+    for (const sub of wildcard) if (levelsMatch(sub.levels, levels)) deliver(sub);
+  }
+}
+
 /** Sends one message to every matching subscription (a QoS 0 packet is built once per protocol version). */
 function forward(topic: string, payload: Buffer, qos: 0 | 1): void {
   const qos0: [Buffer | null, Buffer | null] = [null, null];
@@ -241,12 +251,7 @@ function forward(topic: string, payload: Buffer, qos: 0 | 1): void {
       c.write(mqtt.generate({ cmd: 'publish', topic, payload, qos: 1, messageId: c.nextId(), dup: false, retain: false }, { protocolVersion: v }));
     }
   };
-  const list = exact.get(topic);
-  if (list !== undefined) for (const sub of list) deliver(sub);
-  if (wildcard.length > 0) {
-    const levels = topic.split('/');
-    for (const sub of wildcard) if (levelsMatch(sub.levels, levels)) deliver(sub);
-  }
+  eachMatch(topic, deliver);
 }
 
 /**
@@ -277,12 +282,7 @@ function forwardScanned(topic: string, packet: Buffer, topicAt: number, topicEnd
     c.write(header);
     c.write(payload);
   };
-  const list = exact.get(topic);
-  if (list !== undefined) for (const sub of list) deliver(sub);
-  if (wildcard.length > 0) {
-    const levels = topic.split('/');
-    for (const sub of wildcard) if (levelsMatch(sub.levels, levels)) deliver(sub);
-  }
+  eachMatch(topic, deliver);
 }
 
 const server = net.createServer((socket) => new Client(socket));

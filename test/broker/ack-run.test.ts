@@ -1,8 +1,8 @@
 /**
  * Acknowledgements leave in runs: the PUBACKs (PUBRECs, PUBCOMPs) a connection owes after one
  * group commit are packed into one chunk for the socket instead of one 4-byte chunk each, in
- * the order the PUBLISHes came [MQTT-4.6.0-2], with every packet whole when deliveries to the
- * same connection go out between them.
+ * the order the PUBLISHes came [MQTT-4.6.0-2], ahead of any packet written after them, and with
+ * every packet whole when deliveries to the same connection go out between them.
  * The socket's _write/_writev are wrapped (this file only: ava runs each file in its own
  * process) to count the chunks the broker hands to each server-side socket.
  */
@@ -41,6 +41,15 @@ function publishes(topic: string, qos: 1 | 2, n: number): Buffer {
   return Buffer.concat(out);
 }
 
+/** The packet ids of the next `n` packets of type `cmd`. */
+async function nextIds(c: RawClient, cmd: 'puback' | 'pubrec' | 'pubcomp', n: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) ids.push((await c.nextPacket(cmd)).messageId ?? -1);
+  return ids;
+}
+
+const oneTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+
 /** A 3.1.1 client on a fresh broker, connected; `chunks()` counts what the broker handed its socket since. */
 async function connected(t: ExecutionContext, clientId: string): Promise<{ c: RawClient; chunks: () => number }> {
   const broker = await startBroker(t);
@@ -55,9 +64,7 @@ async function connected(t: ExecutionContext, clientId: string): Promise<{ c: Ra
 test('the PUBACKs of one group commit leave as one chunk, in the order of the PUBLISHes', async (t) => {
   const { c, chunks } = await connected(t, 'acks-q1');
   c.sendRaw(publishes('ack/run', 1, 64));
-  const ids: number[] = [];
-  for (let i = 0; i < 64; i++) ids.push((await c.nextPacket('puback')).messageId ?? -1);
-  t.deepEqual(ids, Array.from({ length: 64 }, (_, i) => i + 1));
+  t.deepEqual(await nextIds(c, 'puback', 64), oneTo(64));
   // 64 separate acknowledgements would be 64 chunks; a group commit may split the window in two or three
   t.true(chunks() >= 1 && chunks() <= 4, `${chunks()} chunks for 64 PUBACKs`);
 });
@@ -65,13 +72,10 @@ test('the PUBACKs of one group commit leave as one chunk, in the order of the PU
 test('PUBRECs and PUBCOMPs leave in runs too, in order', async (t) => {
   const { c, chunks } = await connected(t, 'acks-q2');
   c.sendRaw(publishes('ack/run2', 2, 32));
-  const recs: number[] = [];
-  for (let i = 0; i < 32; i++) recs.push((await c.nextPacket('pubrec')).messageId ?? -1);
-  t.deepEqual(recs, Array.from({ length: 32 }, (_, i) => i + 1));
+  const recs = await nextIds(c, 'pubrec', 32);
+  t.deepEqual(recs, oneTo(32));
   c.sendRaw(Buffer.concat(recs.map((id) => mqtt.generate({ cmd: 'pubrel', messageId: id }))));
-  const comps: number[] = [];
-  for (let i = 0; i < 32; i++) comps.push((await c.nextPacket('pubcomp')).messageId ?? -1);
-  t.deepEqual(comps, recs);
+  t.deepEqual(await nextIds(c, 'pubcomp', 32), recs);
   t.true(chunks() >= 2 && chunks() <= 8, `${chunks()} chunks for 32 PUBRECs and 32 PUBCOMPs`);
 });
 
@@ -95,6 +99,17 @@ test('a run of PUBACKs and deliveries to the same connection keep every packet w
     } else other.push(p.cmd);
   }
   t.deepEqual(other, []);
-  t.deepEqual(acks, Array.from({ length: 40 }, (_, i) => i + 1));
+  t.deepEqual(acks, oneTo(40));
   t.deepEqual(got, Array.from({ length: 40 }, (_, i) => `m${i + 1}`));
+});
+
+test('an acknowledgement still pending leaves before a packet written after it', async (t) => {
+  const { c } = await connected(t, 'acks-order');
+  c.sendRaw(publishes('ack/order', 2, 1));
+  t.deepEqual(await nextIds(c, 'pubrec', 1), [1]);
+  // one read: the PUBREL's PUBCOMP goes into the pending run at once, then PINGRESP is written
+  // in the same tick; the run must go out first, not at the tick's end
+  c.sendRaw(Buffer.concat([mqtt.generate({ cmd: 'pubrel', messageId: 1 }), mqtt.generate({ cmd: 'pingreq' })]));
+  const order = [(await c.nextAny()).cmd, (await c.nextAny()).cmd];
+  t.deepEqual(order, ['pubcomp', 'pingresp']);
 });
