@@ -284,6 +284,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #syncError: CommitLogError | null = null;
   /** The writer loop is running (set and cleared synchronously, unlike #flushing). */
   #writerActive = false;
+  /** A write of #writeInline() failed; the writer loop it starts rolls the batch back. */
+  #writeFailure: CommitLogError | null = null;
   /** Segments written but not yet fdatasynced (durability 'interval' only). */
   readonly #dirty = new Set<SegmentState>();
   #syncing: Promise<void> | null = null;
@@ -642,9 +644,80 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (this.#flushing === null && this.#written < this.#end) {
       // nobody asked for what is unwritten: it may stay so (deferred already, or now)
       if (this.#syncWanted <= this.#written && (this.#flushed >= this.#end || this.#deferWrite())) return;
-      this.#startWriter();
+      if (!this.#writeInline()) this.#startWriter();
     }
   };
+
+  /**
+   * The writer's common case without the writer loop: while the records appended so far fit
+   * one synchronous write of the active segment (no new segment, no boot-list line, both files
+   * open, nothing to repair), writes them here and returns true. Anything else is left to the
+   * loop (false); so is a failed write, which the loop handles as its own (#writeFailure). One
+   * record per batch (a ping-pong, a device on its own topic) paid the loop's promises and
+   * microtask hops per record: ~15 µs of a QoS 1 ping-pong round trip.
+   */
+  #writeInline(): boolean {
+    this.#writerActive = true;
+    while (this.#written < this.#end) {
+      if (this.#syncError !== null || this.#needsRepair || !this.#bootMarked || this.#staleMarkers.length > 0) break;
+      const from = this.#written;
+      const to = this.#end;
+      let written: Group[] | null;
+      try {
+        written = this.#writeSmall(from, to);
+      } catch (err) {
+        this.#written = to;
+        this.#unwrittenBytes = 0;
+        this.#writeFailure = err as CommitLogError;
+        break;
+      }
+      if (written === null) break;
+      this.#written = to;
+      this.#unwrittenBytes = 0;
+      this.#afterWrite(to, written);
+    }
+    this.#writerActive = false;
+    return this.#written >= this.#end && this.#writeFailure === null;
+  }
+
+  /**
+   * #writeBatch for a batch that fits one synchronous write of the active segment's files (both
+   * already open): returns the group written, or null with nothing done when the batch does not
+   * qualify. Throws what #writeBatch throws when a write fails (the metadata has not moved).
+   */
+  #writeSmall(from: Offset, to: Offset): Group[] | null {
+    const { ops, files } = this.#ctx;
+    const active = this.#segments[this.#segments.length - 1];
+    if (ops.writevSync === undefined || active === undefined) return null;
+    const indexAdded = (to - from) * INDEX_ENTRY_BYTES;
+    if (this.#unwrittenBytes + indexAdded > this.#ctx.syncWriteMaxBytes || active.bytes + this.#unwrittenBytes > this.#opts.segmentBytes) return null;
+    const groups = this.#plan(from, to);
+    const g = groups[0] as Group;
+    if (groups.length !== 1 || g.isNew) return null;
+    const refs = files.tryAcquire([g.seg.segPath, g.seg.idxPath]);
+    if (refs === null) return null;
+    const [segRef, idxRef] = refs as [FileRef, FileRef];
+    const seg = g.seg;
+    try {
+      const idxBuf = this.#indexEntries(g);
+      g.idxBuf = idxBuf;
+      try {
+        ops.writevSync(segRef.fd, g.segBufs, g.segPos);
+      } catch (e) {
+        throw ioError('write', seg.segPath, e);
+      }
+      try {
+        ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
+      } catch (e) {
+        throw ioError('write', seg.idxPath, e);
+      }
+    } finally {
+      files.release(segRef);
+      files.release(idxRef);
+    }
+    this.#moveMetadata(groups);
+    return groups;
+  }
 
   /** Runs the writer loop; `#flushing` is its promise until it ends (a newer run's is left alone). */
   #startWriter(): void {
@@ -663,6 +736,15 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    */
   async #flushLoop(): Promise<void> {
     for (;;) {
+      if (this.#writeFailure !== null) {
+        // a batch #writeInline() wrote and failed: handled as the catch below handles one
+        const err = this.#writeFailure;
+        this.#writeFailure = null;
+        this.#needsRepair = true;
+        await this.#syncSettled();
+        this.#rollBackUncommitted(ioError('append', this.#ctx.dir, err));
+        continue;
+      }
       if (this.#syncError !== null) {
         await this.#syncSettled();
         this.#rollBackUncommitted(this.#syncError);
@@ -705,21 +787,26 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         this.#rollBackUncommitted(ioError('append', this.#ctx.dir, err));
         continue;
       }
-      const mode = this.#opts.durability.mode;
-      if (mode === 'batch') {
-        this.#unsynced.push({ to, groups: written });
-        if (this.#syncError !== null) continue; // a sync failed meanwhile: this batch goes too
-        const grew = to > this.#flushed; // deferred records were announced already
-        this.#flushed = to;
-        this.#wantSync(to, written);
-        if (grew) this.emit('flushed', to);
-        this.#kickSyncAfterTick();
-      } else {
-        this.#flushed = to;
-        this.emit('flushed', to);
-        if (mode === 'interval') for (const g of written) this.#dirty.add(g.seg);
-        this.#commitThrough(to);
-      }
+      this.#afterWrite(to, written);
+    }
+  }
+
+  /** A batch ending at `to` is written: it becomes readable unsynced, and is synced or committed per the policy. */
+  #afterWrite(to: Offset, written: Group[]): void {
+    const mode = this.#opts.durability.mode;
+    if (mode === 'batch') {
+      this.#unsynced.push({ to, groups: written });
+      if (this.#syncError !== null) return; // a sync failed meanwhile: this batch goes too
+      const grew = to > this.#flushed; // deferred records were announced already
+      this.#flushed = to;
+      this.#wantSync(to, written);
+      if (grew) this.emit('flushed', to);
+      this.#kickSyncAfterTick();
+    } else {
+      this.#flushed = to;
+      this.emit('flushed', to);
+      if (mode === 'interval') for (const g of written) this.#dirty.add(g.seg);
+      this.#commitThrough(to);
     }
   }
 
@@ -1108,6 +1195,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       if (marking !== null) await marking;
     }
     // Everything is written: only now does the metadata move.
+    this.#moveMetadata(groups);
+    this.#orphans = [];
+    return groups;
+  }
+
+  /** Moves the segments' metadata over groups just written (#unmove() takes a group back). */
+  #moveMetadata(groups: Group[]): void {
     for (const g of groups) {
       const seg = g.seg;
       g.prevCount = seg.count;
@@ -1119,8 +1213,6 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       seg.bytes = g.endPos;
       seg.lastTimestampMs = g.lastTs;
     }
-    this.#orphans = [];
-    return groups;
   }
 
   /** Creates the log's directory before its first file. */
