@@ -696,7 +696,7 @@ export class Router {
     for (const c of state.cursors) {
       if (c.waiting && c.next < upTo) {
         c.waiting = false;
-        this.#enqueue(c);
+        this.#markReady(c);
         woke = true;
       }
     }
@@ -1364,10 +1364,19 @@ export class Router {
   // ── the scheduler ────────────────────────────────────────────────────────────────────────
 
   #enqueue(c: Cursor): void {
+    this.#markReady(c);
+    this.#scheduleRun();
+  }
+
+  /** Puts a cursor on the ready list (once); someone must then run or schedule the list. */
+  #markReady(c: Cursor): void {
     if (c.queued) return;
     c.queued = true;
     c.waiting = false;
     this.#ready.push(c);
+  }
+
+  #scheduleRun(): void {
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#run);
@@ -1376,25 +1385,31 @@ export class Router {
 
   /**
    * Serves the ready list now, from inside a commit event, rather than one loop turn later:
-   * at low load that turn is a whole extra wake-up per message. Re-entry (a delivery that
-   * causes another commit synchronously) falls back to the scheduled pass.
+   * at low load that turn is a whole extra wake-up per message (and so was the pass scheduled
+   * for it anyway, which found the list empty). Re-entry (a delivery that causes another commit
+   * synchronously) falls back to the scheduled pass; what one slice leaves is scheduled by it.
    */
   #runInline(): void {
-    if (this.#running) return;
-    this.#run();
+    if (this.#running) this.#scheduleRun();
+    else this.#serveNow();
   }
 
   #running = false;
 
+  /** The scheduled pass. */
   readonly #run = (): void => {
     this.#scheduled = false;
+    this.#serveNow();
+  };
+
+  #serveNow(): void {
     this.#running = true;
     try {
       this.#serveSlice();
     } finally {
       this.#running = false;
     }
-  };
+  }
 
   #serveSlice(): void {
     let budget = SCHEDULER_SLICE;
@@ -1411,10 +1426,7 @@ export class Router {
         this.#ready = this.#ready.slice(this.#readyHead);
         this.#readyHead = 0;
       }
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(this.#run);
-      }
+      this.#scheduleRun();
     }
   }
 
