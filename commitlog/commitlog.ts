@@ -697,26 +697,31 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const refs = files.tryAcquire([g.seg.segPath, g.seg.idxPath]);
     if (refs === null) return null;
     const [segRef, idxRef] = refs as [FileRef, FileRef];
-    const seg = g.seg;
     try {
-      const idxBuf = this.#indexEntries(g);
-      g.idxBuf = idxBuf;
-      try {
-        ops.writevSync(segRef.fd, g.segBufs, g.segPos);
-      } catch (e) {
-        throw ioError('write', seg.segPath, e);
-      }
-      try {
-        ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
-      } catch (e) {
-        throw ioError('write', seg.idxPath, e);
-      }
+      this.#writeGroupSync(g, segRef, idxRef);
     } finally {
       files.release(segRef);
       files.release(idxRef);
     }
     this.#moveMetadata(groups);
     return groups;
+  }
+
+  /** A small group's segment and index writes, on the calling thread (two pwritevs, no threadpool round trip). */
+  #writeGroupSync(g: Group, segRef: FileRef, idxRef: FileRef): void {
+    const ops = this.#ctx.ops as Required<Pick<FileOps, 'writevSync'>>; // callers checked that it exists
+    const idxBuf = this.#indexEntries(g);
+    g.idxBuf = idxBuf;
+    try {
+      ops.writevSync(segRef.fd, g.segBufs, g.segPos);
+    } catch (e) {
+      throw ioError('write', g.seg.segPath, e);
+    }
+    try {
+      ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
+    } catch (e) {
+      throw ioError('write', g.seg.idxPath, e);
+    }
   }
 
   /** Runs the writer loop; `#flushing` is its promise until it ends (a newer run's is left alone). */
@@ -1149,18 +1154,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
           if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
             // A small batch: two synchronous pwritevs cost less than two threadpool round trips.
-            const idxBuf = this.#indexEntries(g);
-            g.idxBuf = idxBuf;
-            try {
-              ops.writevSync(segRef.fd, segBufs, g.segPos);
-            } catch (e) {
-              throw ioError('write', seg.segPath, e);
-            }
-            try {
-              ops.writevSync(idxRef.fd, [idxBuf], g.idxPos);
-            } catch (e) {
-              throw ioError('write', seg.idxPath, e);
-            }
+            this.#writeGroupSync(g, segRef, idxRef);
           } else {
             // The segment write goes first; the checksums are computed while the kernel copies.
             const segWrite = ops.writev(segRef.fd, segBufs, g.segPos).catch((e: unknown) => Promise.reject(ioError('write', seg.segPath, e)));
