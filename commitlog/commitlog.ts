@@ -660,20 +660,18 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#writerActive = true;
     while (this.#written < this.#end) {
       if (this.#syncError !== null || this.#needsRepair || !this.#bootMarked || this.#staleMarkers.length > 0) break;
-      const from = this.#written;
       const to = this.#end;
-      let written: Group[] | null;
+      let written: Group[] | null = null;
       try {
-        written = this.#writeSmall(from, to);
+        written = this.#writeSmall(this.#written, to);
+        if (written === null) break;
       } catch (err) {
-        this.#written = to;
-        this.#unwrittenBytes = 0;
         this.#writeFailure = err as CommitLogError;
-        break;
       }
-      if (written === null) break;
+      // written or failed, as the loop counts it: a failure rolls back from `committed`
       this.#written = to;
       this.#unwrittenBytes = 0;
+      if (written === null) break;
       this.#afterWrite(to, written);
     }
     this.#writerActive = false;
