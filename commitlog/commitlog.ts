@@ -267,6 +267,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #orphans: SegmentState[] = [];
   /** 'batch': batches written (and flushed) but not yet fdatasynced, oldest first. */
   #unsynced: UnsyncedBatch[] = [];
+  /** performance.now() when the first batch of #unsynced was written, and when the latest sync round committed (the journal's commit delay, journal.ts). */
+  #firstUnsyncedAt = 0;
+  #lastCommitAt = -Infinity;
   /** 'batch': the fdatasync round in flight, if any. */
   #syncInFlight: Promise<void> | null = null;
   /** 'batch': a #kickSync() waits in process.nextTick (#kickSyncAfterTick). */
@@ -798,6 +801,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #afterWrite(to: Offset, written: Group[]): void {
     const mode = this.#opts.durability.mode;
     if (mode === 'batch') {
+      if (this.#unsynced.length === 0) this.#firstUnsyncedAt = performance.now();
       this.#unsynced.push({ to, groups: written });
       if (this.#syncError !== null) return; // a sync failed meanwhile: this batch goes too
       const grew = to > this.#flushed; // deferred records were announced already
@@ -890,9 +894,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const batches = this.#unsynced.splice(0);
     this.#unsyncedBytes = 0;
     const target = (batches[batches.length - 1] as UnsyncedBatch).to;
-    this.#syncInFlight = this.#syncBatches(batches).then(
+    this.#syncInFlight = this.#syncBatches(batches, this.#firstUnsyncedAt - this.#lastCommitAt).then(
       () => {
         this.#syncInFlight = null;
+        this.#lastCommitAt = performance.now();
         this.#commitThrough(target);
         this.#kickSync();
       },
@@ -913,7 +918,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     );
   }
 
-  async #syncBatches(batches: UnsyncedBatch[]): Promise<void> {
+  /** `gapMs`: from the previous round's commit to the first of these batches' writes (Journal.commit). */
+  async #syncBatches(batches: UnsyncedBatch[], gapMs: number): Promise<void> {
     const { ops, files, journal } = this.#ctx;
     if (journal !== null) {
       // the store's journal holds the bytes durably; its checkpoint syncs the files later
@@ -929,7 +935,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       // (the failure's repair would delete files a replay then writes the frame back into), and
       // replay writes only into files that exist.
       await this.#syncDirs();
-      await journal.commit(frames, [...paths]);
+      await journal.commit(frames, [...paths], gapMs);
       return;
     }
     const segs = new Set<SegmentState>();

@@ -33,6 +33,13 @@
  * - a round fsyncs the directory entries it created (a new segment's files, a new log's
  *   directory) before it hands its frames to the journal: a committed frame's files exist
  *   after any crash unless someone deleted them since.
+ * - commit delay (StoreOptions.commitDelayMs): a round whose commits nobody is waiting on to
+ *   write again starts no sooner than the delay after the previous round started, so the
+ *   commits arriving meanwhile share its fdatasync. A commit is urgent (its round starts in the
+ *   next check phase, as without a delay) when its log wrote it less than the delay after its
+ *   previous commit: a writer that waits for each commit before the next one, which a delay
+ *   would slow to one write per delay. A log that wrote while its previous round was in
+ *   flight, or that was idle for longer than the delay, is not waiting on us.
  * - recovery (replay(), at LogStore.open before anything else): every valid frame of every
  *   journal file, oldest file first, is written again at its positions, in files that exist.
  *   Replay stops at the first torn or damaged frame of a file (a crash mid-append; those rounds
@@ -87,6 +94,7 @@ interface Pending {
   bufs: Buffer[];
   bytes: number;
   paths: readonly string[];
+  urgent: boolean;
   resolve: () => void;
   reject: (err: CommitLogError) => void;
 }
@@ -264,6 +272,14 @@ export class Journal {
   readonly #maxBytes: number;
   /** Writes up to this many bytes go out on the calling thread (StoreOptions.syncWriteMaxBytes). */
   readonly #syncWriteMaxBytes: number;
+  /** StoreOptions.commitDelayMs (0 = every round starts as soon as it can). */
+  readonly #delayMs: number;
+  /** performance.now() when the latest round started. */
+  #lastStart = -Infinity;
+  /** Some queued commit is urgent: the next round does not wait. */
+  #urgentQueued = false;
+  /** Ends a commit delay's wait early (an urgent commit arrived, or close()). */
+  #wake: (() => void) | null = null;
   #number: number;
   #fd: number | null = null;
   /** Bytes of the current file that are committed (synced). */
@@ -286,8 +302,9 @@ export class Journal {
   #carriedFiles = new Set<string>();
   #closed = false;
 
-  constructor(ops: FileOps, files: FileCache, root: string, next: number, maxBytes: number, syncWriteMaxBytes: number) {
+  constructor(ops: FileOps, files: FileCache, root: string, next: number, maxBytes: number, syncWriteMaxBytes: number, commitDelayMs = 0) {
     this.#ops = ops;
+    this.#delayMs = commitDelayMs;
     this.#files = files;
     this.#root = root;
     this.#number = next;
@@ -297,9 +314,11 @@ export class Journal {
 
   /**
    * Resolves once every frame is in a synced journal file; rejects if that failed. `paths` (the
-   * files the frames wrote, for the checkpoint) is kept as given.
+   * files the frames wrote, for the checkpoint) is kept as given. `gapMs`: how long after its
+   * previous commit resolved the log wrote the first of these frames (negative: while that
+   * commit was in flight; Infinity: it has none); see the commit delay above.
    */
-  commit(frames: readonly JournalFrame[], paths: readonly string[]): Promise<void> {
+  commit(frames: readonly JournalFrame[], paths: readonly string[], gapMs = Infinity): Promise<void> {
     if (this.#broken !== null) return Promise.reject(this.#broken);
     if (this.#closed) return Promise.reject(new CommitLogError('ERR_COMMITLOG_CLOSED', `journal of ${this.#root} is closed`));
     return new Promise((resolve, reject) => {
@@ -310,15 +329,44 @@ export class Journal {
         bufs.push(head, ...f.segment, f.index, tail);
         bytes += n;
       }
-      this.#queue.push({ bufs, bytes, paths, resolve, reject });
-      // Idle: start in the next check phase, so every log whose round this turn started (each
-      // after its own nextTick, once its write settled) shares the write and the fdatasync.
-      if (this.#inFlight === null) this.#inFlight = new Promise<void>((r) => setImmediate(r)).then(() => this.#run());
+      const urgent = gapMs >= 0 && gapMs < this.#delayMs;
+      this.#queue.push({ bufs, bytes, paths, urgent, resolve, reject });
+      if (urgent) {
+        this.#urgentQueued = true;
+        this.#wake?.();
+      }
+      if (this.#inFlight === null) this.#inFlight = this.#run();
+    });
+  }
+
+  /**
+   * Waits until the next round may start: with a commit delay and no urgent commit queued, the
+   * delay after the previous round's start; otherwise, for the first round of a #run, the next
+   * check phase, so every log whose round this turn started (each after its own nextTick, once
+   * its write settled) shares the write and the fdatasync. Null: start now.
+   */
+  #gate(first: boolean): Promise<void> | null {
+    const wait = this.#urgentQueued || this.#closed ? 0 : this.#lastStart + this.#delayMs - performance.now();
+    if (wait <= 0) return first ? new Promise<void>((r) => setImmediate(r)) : null;
+    return new Promise<void>((r) => {
+      const timer = setTimeout(() => {
+        this.#wake = null;
+        r();
+      }, wait);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = null;
+        setImmediate(r);
+      };
     });
   }
 
   async #run(): Promise<void> {
-    while (this.#queue.length > 0) {
+    for (let first = true; this.#queue.length > 0; first = false) {
+      const gate = this.#gate(first);
+      if (gate !== null) await gate;
+      this.#lastStart = performance.now();
+      this.#urgentQueued = false;
       const batch = this.#queue.splice(0);
       try {
         await this.#write(batch);
@@ -481,6 +529,7 @@ export class Journal {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#wake?.();
     while (this.#inFlight !== null) await this.#inFlight;
     if (this.#fd !== null || this.#dirty.size > 0 || this.#carriedJournals.length > 0) this.#rotate();
     await Promise.all(this.#checkpoints);

@@ -131,6 +131,16 @@ export interface StoreOptions {
    * @default 67108864 (64 MiB); range 4096 .. 2^40 bytes
    */
   journalRotateBytes?: number;
+  /**
+   * With `journal`: a sync round whose commits no writer is waiting on starts no sooner than
+   * this many ms after the previous round started, so the commits of the meantime share one
+   * fdatasync (PostgreSQL's commit_delay, Kafka's linger.ms). A commit whose log wrote it less
+   * than this after its previous commit is urgent and never waits: such a writer waits for each
+   * commit, and a delay would cap it at one write per delay (journal.ts). Costs those commits up
+   * to the delay (plus the timer's 1 ms granularity) of latency. 0 = off.
+   * @default 0; range 0 .. 1000 ms
+   */
+  commitDelayMs?: number;
   /** The file system seam; tests inject failures through it. @default the node:fs operations */
   fileOps?: FileOps;
   /**
@@ -276,6 +286,7 @@ export interface ResolvedStoreOptions {
   readonly bootId: string;
   readonly journal: boolean;
   readonly journalRotateBytes: number;
+  readonly commitDelayMs: number;
 }
 
 /** Validates store options (the file-ops seam is taken as given). */
@@ -291,6 +302,7 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
     bootId: opts.bootId === undefined ? machineBootId() : fileNamePart('bootId', opts.bootId),
     journal: journalFlag(opts.journal),
     journalRotateBytes: integerIn('journalRotateBytes', opts.journalRotateBytes ?? JOURNAL_ROTATE_BYTES_DEFAULT, 4096, BUDGET_BYTES_MAX, 'bytes'),
+    commitDelayMs: integerIn('commitDelayMs', opts.commitDelayMs ?? 0, 0, 1000, 'ms'),
   });
 }
 

@@ -138,7 +138,7 @@ export class LogStore {
     this.#files = new FileCache(ops, opts.maxOpenFiles);
     this.#createTurns = new Turns(opts.createConcurrency);
     this.journalReplay = replayed;
-    const journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes, opts.syncWriteMaxBytes) : null;
+    const journal = opts.journal ? new Journal(ops, this.#files, root, nextJournal, opts.journalRotateBytes, opts.syncWriteMaxBytes, opts.commitDelayMs) : null;
     this.#journal = journal;
     // Any failed fdatasync of a log file (a repair, a recovery, an 'interval' flush) may drop
     // pages whose only durable copy is in a journal file: the journal keeps its files then.

@@ -30,6 +30,8 @@ const HELP = `usage: mqlog start [options]
   --no-journal           with fsync batch: each topic fdatasyncs its own files instead
                          of one journal for all topics, one fdatasync per event-loop
                          turn (default: the journal)
+  --commit-delay-ms MS   with the journal: an fdatasync round no publisher waits on
+                         starts at most every MS ms, 0 = at once (default 1)
   --max-open-files N     descriptors the topic logs keep open, 2 per active topic
                          (default 0 = half the process's open-file limit)
   --max-packet-bytes N   largest packet accepted         (default 1 MiB)
@@ -61,6 +63,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
       'retention-bytes': { type: 'string' },
       'retention-hours': { type: 'string' },
       journal: { type: 'boolean' },
+      'commit-delay-ms': { type: 'string' },
       'max-open-files': { type: 'string' },
       'max-packet-bytes': { type: 'string' },
       'max-inflight': { type: 'string' },
@@ -95,6 +98,7 @@ export async function parseStartArgs(args: string[]): Promise<BrokerOptions | 'h
   set('retentionBytes', num('retention-bytes', values['retention-bytes']));
   set('retentionHours', num('retention-hours', values['retention-hours']));
   set('journal', values.journal);
+  set('commitDelayMs', num('commit-delay-ms', values['commit-delay-ms']));
   set('maxOpenFiles', num('max-open-files', values['max-open-files']));
   set('maxPacketBytes', num('max-packet-bytes', values['max-packet-bytes']));
   set('maxInflight', num('max-inflight', values['max-inflight']));

@@ -152,7 +152,7 @@ export class Broker {
     const opening = performance.now();
     let store: LogStore;
     try {
-      store = await LogStore.open(dataDir, { maxOpenFiles, journal: options.journal, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
+      store = await LogStore.open(dataDir, { maxOpenFiles, journal: options.journal, commitDelayMs: options.commitDelayMs, ...(plugins.fileOps === undefined ? {} : { fileOps: plugins.fileOps }) });
     } catch (err) {
       await lock.release();
       throw err;

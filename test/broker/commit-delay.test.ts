@@ -1,0 +1,70 @@
+/**
+ * `commitDelayMs` (`--commit-delay-ms`, default 1): with the journal, a fdatasync round that no
+ * publisher waits on starts at most once per delay, so more messages share it. A publisher that
+ * sends each QoS 1 message after the previous PUBACK is never slowed; one that sends on before
+ * its PUBACKs gets them up to the delay later. Driven end to end with a 300 ms delay, far longer
+ * than a fdatasync, so the two cases cannot be mistaken for each other.
+ */
+import test from 'ava';
+import { parseStartArgs } from '../../src/cli/start.js';
+import { resolveOptions } from '../../src/config.js';
+import { Broker } from '../../src/server/broker.js';
+import { connect, sleep, tempDir } from '../helpers/broker.js';
+import { syncGate } from '../helpers/file-faults.js';
+import { RawClient } from '../helpers/raw-client.js';
+
+const DELAY = 300;
+
+test('commitDelayMs: default 1, --commit-delay-ms sets it, out of range is refused', async (t) => {
+  t.is(resolveOptions({}).commitDelayMs, 1);
+  t.like(await parseStartArgs(['--commit-delay-ms', '0']), { commitDelayMs: 0 });
+  t.throws(() => resolveOptions({ commitDelayMs: 1001 }), { code: 'ERR_CONFIG_INVALID' });
+  t.throws(() => resolveOptions({ commitDelayMs: 0.5 }), { code: 'ERR_CONFIG_INVALID' });
+});
+
+test('a publisher that waits for each PUBACK is not delayed', async (t) => {
+  const broker = await Broker.start({ host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0, logLevel: 'silent', commitDelayMs: DELAY });
+  t.teardown(() => broker.close());
+  const pub = await connect(t, broker.port);
+  await pub.publishAsync('cd/lock', 'warm-up', { qos: 1 });
+  const start = performance.now();
+  for (let i = 0; i < 12; i++) await pub.publishAsync('cd/lock', `m${i}`, { qos: 1 });
+  const elapsed = performance.now() - start;
+  t.true(elapsed < DELAY * 4, `12 publishes in lock step took ${elapsed.toFixed(0)} ms; delayed, they would take ${DELAY * 11} ms or more`);
+});
+
+test('a publisher that sends on before its PUBACK gets the next round after the delay, not later', async (t) => {
+  const gate = syncGate();
+  const broker = await Broker.start(
+    { host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0, logLevel: 'silent', commitDelayMs: DELAY },
+    undefined,
+    { fileOps: gate.ops },
+  );
+  t.teardown(async () => {
+    gate.release();
+    await broker.close();
+  });
+  const pub = await RawClient.open(broker.port, 4);
+  t.teardown(() => pub.destroy());
+  await pub.handshake('cd-pub');
+  const publish = (messageId: number) => pub.send({ cmd: 'publish', topic: 'cd/pipe', payload: Buffer.from(`m${messageId}`), qos: 1, messageId, retain: false, dup: false });
+  publish(1);
+  await pub.nextPacket('puback');
+  await sleep(DELAY + 50); // nothing recent to wait for
+
+  gate.hold();
+  const sent = performance.now();
+  publish(2);
+  const deadline = Date.now() + 2000;
+  while (gate.held() === 0 && Date.now() < deadline) await sleep(2);
+  t.true(gate.held() > 0, "message 2's round is in flight");
+  publish(3); // written while that round is in flight: its publisher is not waiting on it
+  await sleep(20);
+  gate.release();
+  t.is((await pub.nextPacket('puback')).messageId, 2);
+  const second = await pub.nextPacket('puback', 3000);
+  const waited = performance.now() - sent;
+  t.is(second.messageId, 3);
+  t.true(waited >= DELAY - 20, `PUBACK 3 came ${waited.toFixed(0)} ms after message 2 was sent: its round waited for the delay`);
+  t.true(waited < DELAY + 1000, 'and not much longer');
+});
