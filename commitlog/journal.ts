@@ -94,7 +94,6 @@ interface Pending {
   bufs: Buffer[];
   bytes: number;
   paths: readonly string[];
-  urgent: boolean;
   resolve: () => void;
   reject: (err: CommitLogError) => void;
 }
@@ -329,9 +328,9 @@ export class Journal {
         bufs.push(head, ...f.segment, f.index, tail);
         bytes += n;
       }
-      const urgent = gapMs >= 0 && gapMs < this.#delayMs;
-      this.#queue.push({ bufs, bytes, paths, urgent, resolve, reject });
-      if (urgent) {
+      // urgent: the log wrote these right after its previous commit, so its writer waits on them
+      this.#queue.push({ bufs, bytes, paths, resolve, reject });
+      if (gapMs >= 0 && gapMs < this.#delayMs) {
         this.#urgentQueued = true;
         this.#wake?.();
       }
