@@ -61,6 +61,25 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void
   }
 }
 
+/**
+ * The usual rig of a router test: a subscriber to `topic` at `subQos` and a publisher, each a
+ * fake outlet with a clean session. publish() does what a connection does for one PUBLISH
+ * (beginQos2 first for QoS 2).
+ */
+export function subscribedPair(router: Router, topic: string, subQos: QoS) {
+  const sub = fakeOutlet();
+  const { session: subSession } = router.attach('sub', true, sub);
+  router.subscribe(subSession, topic, subQos);
+  const pub = fakeOutlet();
+  const { session: pubSession } = router.attach('pub', true, pub);
+  const id = router.intern(topic);
+  const publish = (payload: string, qos: QoS, packetId: number, retain = false): void => {
+    if (qos === 2) router.beginQos2(pubSession, packetId);
+    router.publish(pubSession, id, qos, retain, Buffer.from(payload), null, -1, packetId, pub);
+  };
+  return { sub, subSession, pub, pubSession, id, publish };
+}
+
 /** A router over a fresh store in a temp dir, both closed when the test ends. */
 export async function withRouter(t: ExecutionContext, opts: RouterOptions = {}, storeOpts: StoreOptions = {}): Promise<{ router: Router; store: LogStore }> {
   const store = await LogStore.open(await tempDir(t), storeOpts);

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { nodeFileOps, type FileOps } from '../../commitlog/index.js';
 import type { Router, RouterOptions, Session } from '../../router/index.js';
 import { pathAwareOps } from '../commitlog/helpers.js';
-import { fakeOutlet, type FakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
+import { fakeOutlet, subscribedPair, type FakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
 
 interface Rig {
   router: Router;
@@ -49,16 +49,7 @@ function countingTopicOps(): { ops: FileOps; writes(): number; syncs(): number }
 async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> {
   const counted = countingTopicOps();
   const { router } = await withRouter(t, opts, { fileOps: counted.ops });
-  const sub = fakeOutlet();
-  const { session } = router.attach('sub', true, sub);
-  router.subscribe(session, 't/x', 2);
-  const pub = fakeOutlet();
-  const { session: pubSession } = router.attach('pub', true, pub);
-  const id = router.intern('t/x');
-  const publish = (payload: string, qos: 0 | 1 | 2, packetId: number, retain = false) => {
-    if (qos === 2) router.beginQos2(pubSession, packetId);
-    router.publish(pubSession, id, qos, retain, Buffer.from(payload), null, -1, packetId, pub);
-  };
+  const { sub, pub, pubSession, publish } = subscribedPair(router, 't/x', 2);
   publish('warm-up', 1, 1); // opens the topic's log
   await until(() => pub.acks.length === 1 && sub.sent.length === 1);
   return { router, topicSyncs: counted.syncs, topicWrites: counted.writes, sub, pubSession, pub, publish };

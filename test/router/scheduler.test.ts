@@ -5,18 +5,13 @@
  */
 import test from 'ava';
 import { createHook } from 'node:async_hooks';
-import { fakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
+import { subscribedPair, until, withRouter } from '../helpers/fake-outlet.js';
 
 test.serial('a message delivered from its commit event queues no setImmediate pass in the router', async (t) => {
   const { router } = await withRouter(t);
-  const sub = fakeOutlet();
-  const { session } = router.attach('sched-sub', true, sub);
-  router.subscribe(session, 'sched/t', 1);
-  const pub = fakeOutlet();
-  const { session: p } = router.attach('sched-pub', true, pub);
-  const id = router.intern('sched/t');
+  const { sub, subSession, pub, publish } = subscribedPair(router, 'sched/t', 1);
   // the first message opens the topic's log (its cursor is served by a scheduled pass)
-  router.publish(p, id, 1, false, Buffer.from('m0'), null, -1, 1, pub);
+  publish('m0', 1, 1);
   await until(() => sub.sent.length === 1 && pub.acks.length === 1);
   let immediates = 0;
   const hook = createHook({
@@ -27,9 +22,9 @@ test.serial('a message delivered from its commit event queues no setImmediate pa
   hook.enable();
   try {
     for (let i = 1; i <= 50; i++) {
-      router.publish(p, id, 1, false, Buffer.from(`m${i}`), null, -1, (i % 65535) + 1, pub);
+      publish(`m${i}`, 1, (i % 65535) + 1);
       await until(() => sub.sent.length === i + 1 && pub.acks.length === i + 1);
-      router.puback(session, (sub.sent[i] as { packetId: number }).packetId);
+      router.puback(subSession, (sub.sent[i] as { packetId: number }).packetId);
     }
   } finally {
     hook.disable();

@@ -10,7 +10,7 @@ import { LogStore } from '../../commitlog/index.js';
 import { Router } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
 import type { RouterOptions, Session } from '../../router/index.js';
-import { fakeOutlet, type FakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
+import { fakeOutlet, subscribedPair, type FakeOutlet, until, withRouter } from '../helpers/fake-outlet.js';
 import { syncGate } from '../helpers/file-faults.js';
 
 interface Rig {
@@ -31,19 +31,10 @@ async function rig(t: ExecutionContext, opts: RouterOptions = {}): Promise<Rig> 
   const gate = syncGate();
   const { router } = await withRouter(t, opts, { fileOps: gate.ops });
   t.teardown(() => gate.release());
-  const sub = fakeOutlet();
-  const { session } = router.attach('sub', true, sub);
-  router.subscribe(session, 't/x', 2);
-  const pub = fakeOutlet();
-  const { session: ps } = router.attach('pub', true, pub);
-  const id = router.intern('t/x');
-  const publish = (payload: string, qos: 0 | 1 | 2, packetId: number) => {
-    if (qos === 2) router.beginQos2(ps, packetId); // what the connection does first
-    router.publish(ps, id, qos, false, Buffer.from(payload), null, -1, packetId, pub);
-  };
+  const { sub, subSession, pub, publish } = subscribedPair(router, 't/x', 2);
   publish('warm-up', 1, 1); // opens the topic's log with syncs running normally
   await until(() => pub.acks.length === 1 && sub.sent.length === 1);
-  return { router, gate, sub, subSession: session, pub, publish };
+  return { router, gate, sub, subSession, pub, publish };
 }
 
 test('a QoS 1 message reaches the subscriber while its fdatasync is still running; the publisher is acknowledged only after it', async (t) => {

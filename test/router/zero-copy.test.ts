@@ -6,7 +6,7 @@ import test from 'ava';
 import { LogStore } from '../../commitlog/index.js';
 import { Router } from '../../router/index.js';
 import { tempDir } from '../helpers/broker.js';
-import { fakeOutlet, type Sent, until, withRouter } from '../helpers/fake-outlet.js';
+import { fakeOutlet, subscribedPair, type Sent, until, withRouter } from '../helpers/fake-outlet.js';
 
 test('every subscriber gets a view of the same stored payload bytes, and the publisher is acked after commit', async (t) => {
   const { router, store } = await withRouter(t);
@@ -36,13 +36,8 @@ test('every subscriber gets a view of the same stored payload bytes, and the pub
 
 test('QoS 1 subscribers get distinct packet ids and the window bounds what is in flight', async (t) => {
   const { router, store } = await withRouter(t, { maxInflight: 4 });
-  const sub = fakeOutlet();
-  const { session } = router.attach('windowed', true, sub);
-  router.subscribe(session, 'w', 1);
-  const pub = fakeOutlet();
-  const { session: p } = router.attach('p', true, pub);
-  const id = router.intern('w');
-  for (let i = 0; i < 10; i++) router.publish(p, id, 1, false, Buffer.from(`m${i}`), null, -1, i + 1, pub);
+  const { sub, subSession: session, pub, publish } = subscribedPair(router, 'w', 1);
+  for (let i = 0; i < 10; i++) publish(`m${i}`, 1, i + 1);
   await until(() => pub.acks.length === 10 && sub.sent.length === 4);
   await new Promise((r) => setTimeout(r, 50));
   t.is(sub.sent.length, 4, 'window of 4 holds the rest back');
