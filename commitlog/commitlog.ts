@@ -270,6 +270,12 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /** performance.now() when the first batch of #unsynced was written, and when the latest sync round committed (the journal's commit delay, journal.ts). */
   #firstUnsyncedAt = 0;
   #lastCommitAt = -Infinity;
+  /**
+   * The smallest writer gap requestSync() was given for records no round has carried yet, and
+   * the end it covers: the next round that reaches that end passes it to the journal.
+   */
+  #hintGapMs = Infinity;
+  #hintEnd: Offset = 0;
   /** 'batch': the fdatasync round in flight, if any. */
   #syncInFlight: Promise<void> | null = null;
   /** 'batch': a #kickSync() waits in process.nextTick (#kickSyncAfterTick). */
@@ -534,8 +540,20 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * sync round starts once they are written; records appended in the same turn without it go
    * with them. Costs a comparison or two; changes nothing under the other policies, which sync
    * (or not) every batch anyway.
+   *
+   * `writerGapMs`, with a commit delay (StoreOptions.commitDelayMs): how long after *its own*
+   * previous commit the writer that waits on these records wrote them (negative or omitted:
+   * unknown, or it did not wait for that commit). The log measures only its own gap, and when
+   * several writers share it, one that waits for each commit writes while another's round is in
+   * flight and looks pipelined; its hint makes its round urgent, and hurries a round of this log
+   * that is waiting out the delay ahead of it.
    */
-  requestSync(): void {
+  requestSync(writerGapMs = -1): void {
+    if (writerGapMs >= 0 && this.#ctx.journal !== null) {
+      if (writerGapMs < this.#hintGapMs) this.#hintGapMs = writerGapMs;
+      this.#hintEnd = this.#end;
+      if (this.#syncInFlight !== null) this.#ctx.journal.hurry(writerGapMs);
+    }
     if (this.#end <= this.#syncWanted) return;
     this.#syncWanted = this.#end;
     if (this.#writerActive) return; // it writes them and starts their round
@@ -894,7 +912,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const batches = this.#unsynced.splice(0);
     this.#unsyncedBytes = 0;
     const target = (batches[batches.length - 1] as UnsyncedBatch).to;
-    this.#syncInFlight = this.#syncBatches(batches, this.#firstUnsyncedAt - this.#lastCommitAt).then(
+    const gapMs = this.#withHint(this.#firstUnsyncedAt - this.#lastCommitAt);
+    if (target >= this.#hintEnd) this.#hintGapMs = Infinity;
+    this.#syncInFlight = this.#syncBatches(batches, gapMs).then(
       () => {
         this.#syncInFlight = null;
         this.#lastCommitAt = performance.now();
@@ -918,6 +938,15 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     );
   }
 
+  /**
+   * The gap to hand the journal: urgent (Journal.commit: 0 <= gap < delay) if the log's own gap
+   * or a writer's hint for records not yet carried says so.
+   */
+  #withHint(gapMs: number): number {
+    const hint = this.#hintGapMs;
+    return hint !== Infinity && (gapMs < 0 || hint < gapMs) ? hint : gapMs;
+  }
+
   /** `gapMs`: from the previous round's commit to the first of these batches' writes (Journal.commit). */
   async #syncBatches(batches: UnsyncedBatch[], gapMs: number): Promise<void> {
     const { ops, files, journal } = this.#ctx;
@@ -935,7 +964,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       // (the failure's repair would delete files a replay then writes the frame back into), and
       // replay writes only into files that exist.
       await this.#syncDirs();
-      await journal.commit(frames, [...paths], gapMs);
+      // a writer that came meanwhile waits on records queued behind this round: it is urgent too
+      await journal.commit(frames, [...paths], this.#withHint(gapMs));
       return;
     }
     const segs = new Set<SegmentState>();

@@ -39,7 +39,10 @@
  *   next check phase, as without a delay) when its log wrote it less than the delay after its
  *   previous commit: a writer that waits for each commit before the next one, which a delay
  *   would slow to one write per delay. A log that wrote while its previous round was in
- *   flight, or that was idle for longer than the delay, is not waiting on us.
+ *   flight, or that was idle for longer than the delay, is not waiting on us. A writer that
+ *   shares its log with others may say how long after its own previous commit it wrote
+ *   (CommitLog.requestSync): a lock-step writer then stays urgent though the others' rounds
+ *   make its log look pipelined, and hurry() starts a waiting round that its records queue behind.
  * - recovery (replay(), at LogStore.open before anything else): every valid frame of every
  *   journal file, oldest file first, is written again at its positions, in files that exist.
  *   Replay stops at the first torn or damaged frame of a file (a crash mid-append; those rounds
@@ -336,6 +339,17 @@ export class Journal {
       }
       if (this.#inFlight === null) this.#inFlight = this.#run();
     });
+  }
+
+  /**
+   * A writer waits on records its log will commit only after that log's round queued here
+   * resolves (CommitLog.requestSync's writer gap): if `gapMs` makes them urgent (as in commit()),
+   * a round waiting out the delay starts now.
+   */
+  hurry(gapMs: number): void {
+    if (gapMs < 0 || gapMs >= this.#delayMs || this.#queue.length === 0) return;
+    this.#urgentQueued = true;
+    this.#wake?.();
   }
 
   /**

@@ -136,7 +136,8 @@ export interface StoreOptions {
    * this many ms after the previous round started, so the commits of the meantime share one
    * fdatasync (PostgreSQL's commit_delay, Kafka's linger.ms). A commit whose log wrote it less
    * than this after its previous commit is urgent and never waits: such a writer waits for each
-   * commit, and a delay would cap it at one write per delay (journal.ts). Costs those commits up
+   * commit, and a delay would cap it at one write per delay (journal.ts); where writers share a
+   * log, each can say so for itself (CommitLog.requestSync's writer gap). Costs those commits up
    * to the delay (plus the timer's 1 ms granularity) of latency. 0 = off.
    * @default 0; range 0 .. 1000 ms
    */

@@ -535,7 +535,13 @@ export class Router {
     this.stats.bytesIn += payload.length;
     this.stats.bytesCopiedIn += payload.length;
     let waiter: Completion | null = null;
-    if (packetId > 0 && outlet !== null && origin !== null) waiter = this.#completion(origin, packetId, qos as 1 | 2);
+    // the commit delay's hint (CommitLog.requestSync): a publisher with nothing else being
+    // stored that sends right after its last acknowledgement is waiting for this one
+    let gapMs = -1;
+    if (packetId > 0 && outlet !== null && origin !== null) {
+      if (origin.storesPending === 0) gapMs = performance.now() - origin.lastStoredAt;
+      waiter = this.#completion(origin, packetId, qos as 1 | 2);
+    }
     let record: Buffer;
     try {
       // encoded straight into the log's tail: the one copy of the payload on the way in
@@ -548,7 +554,7 @@ export class Router {
     encodeRecordInto(record, qos, retain, origin === null ? 0 : origin.number, expiry, properties, payload);
     // someone waits on this record's commit (an acknowledgement, a QoS 2 delivery, the retained
     // value): its batch is synced without waiting out lazySyncMs
-    if (qos > 0 || retain) log.requestSync();
+    if (qos > 0 || retain) log.requestSync(gapMs);
     const offset = log.end - 1;
     if (waiter !== null) state.acks.push(offset, waiter);
     // the retained value outlives the tail: a copy of its own, not a view pinning a slab
@@ -556,10 +562,12 @@ export class Router {
   }
 
   #completion(session: Session, packetId: number, qos: 1 | 2): Completion {
+    session.storesPending++;
     return {
       remaining: 1,
       failed: false,
       done: (err) => {
+        if (--session.storesPending === 0) session.lastStoredAt = performance.now();
         if (err !== null) {
           if (qos === 2) session.inboundQos2.delete(packetId);
           const current = session.outlet;

@@ -226,6 +226,12 @@ export class Session {
   resendingFor: Outlet | null = null;
   /** Wakes a resend that waits for room in the client's Receive Maximum. */
   roomWaiter: (() => void) | null = null;
+  /**
+   * Inbound QoS 1/2 PUBLISHes being stored, and performance.now() when the last of them was:
+   * tells a publisher waiting for each acknowledgement from one sending on (Router.publish).
+   */
+  storesPending = 0;
+  lastStoredAt = -Infinity;
   #nextPid = 1;
 
   constructor(clientId: string, number: number, expirySec: number, inflightMax: number) {

@@ -68,3 +68,64 @@ test('a publisher that sends on before its PUBACK gets the next round after the 
   t.true(waited >= DELAY - 20, `PUBACK 3 came ${waited.toFixed(0)} ms after message 2 was sent: its round waited for the delay`);
   t.true(waited < DELAY + 1000, 'and not much longer');
 });
+
+test('publishers sharing a topic: one that waits for each PUBACK keeps its pace beside one that sends on', async (t) => {
+  const gate = syncGate();
+  const broker = await Broker.start(
+    { host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0, logLevel: 'silent', commitDelayMs: DELAY },
+    undefined,
+    { fileOps: gate.ops },
+  );
+  t.teardown(async () => {
+    gate.release();
+    await broker.close();
+  });
+  const client = async (id: string) => {
+    const c = await RawClient.open(broker.port, 4);
+    t.teardown(() => c.destroy());
+    await c.handshake(id);
+    return c;
+  };
+  const [lock, other, pipe] = await Promise.all([client('cd-lock'), client('cd-other'), client('cd-pipe')]);
+  const publish = (c: RawClient, messageId: number) => c.send({ cmd: 'publish', topic: 'cd/shared', payload: Buffer.from(`m${messageId}`), qos: 1, messageId, retain: false, dup: false });
+  const holdRound = async (send: () => void) => {
+    gate.hold();
+    send();
+    const deadline = Date.now() + 2000;
+    while (gate.held() === 0 && Date.now() < deadline) await sleep(2);
+    t.true(gate.held() > 0, 'a round of the topic is in flight');
+  };
+  publish(pipe, 1);
+  await pipe.nextPacket('puback');
+  await sleep(DELAY + 50); // the topic's log is idle: its next round is not urgent by its own gap
+
+  // 1. the waiting publisher's message is written while another's round is in flight
+  publish(lock, 1);
+  await lock.nextPacket('puback'); // lock-step from here: each message right after its PUBACK
+  publish(other, 1);
+  await other.nextPacket('puback');
+  await holdRound(() => publish(lock, 2));
+  // queued behind that round, `other` looks pipelined to the log; its own gap says it waits
+  publish(other, 2);
+  await sleep(20);
+  const released = performance.now();
+  gate.release();
+  t.is((await lock.nextPacket('puback', 3000)).messageId, 2);
+  t.is((await other.nextPacket('puback', 3000)).messageId, 2);
+  const first = performance.now() - released;
+  t.true(first < DELAY / 2, `the second publisher's PUBACK came ${first.toFixed(0)} ms after the round it queued behind`);
+
+  // 2. its message arrives while a pipelined round waits out the delay: that round is hurried
+  await holdRound(() => publish(pipe, 2));
+  publish(pipe, 3); // written during the held round: its round waits for the delay
+  await sleep(20);
+  gate.release();
+  t.is((await pipe.nextPacket('puback', 3000)).messageId, 2);
+  await sleep(30); // message 3's round is waiting in the journal now
+  const sent = performance.now();
+  publish(lock, 3);
+  t.is((await lock.nextPacket('puback', 3000)).messageId, 3);
+  const second = performance.now() - sent;
+  t.true(second < DELAY / 2, `PUBACK 3 came ${second.toFixed(0)} ms after it was sent; behind the waiting round it would take ~${DELAY - 60} ms`);
+  t.is((await pipe.nextPacket('puback', 3000)).messageId, 3);
+});

@@ -111,3 +111,52 @@ test('a log that waits for each flush is never delayed; one that writes on meanw
   t.true(rounds <= Math.ceil(span / DELAY) + 2, `${rounds} journal fdatasyncs in ${span.toFixed(0)} ms`);
   t.is(log.end, 100);
 });
+
+test('Journal.hurry: a writer gap under the delay starts a waiting round now; others leave it waiting', async (t) => {
+  const journal = new Journal(nodeFileOps, new FileCache(nodeFileOps, 16), await tempDir(t), 1, 1 << 20, 1 << 16, DELAY);
+  t.teardown(() => journal.close());
+  await journal.commit([frame(0)], [], Infinity);
+  const slow = journal.commit([frame(1)], [], -1);
+  journal.hurry(-1); // the writer sent on before its commit: not waiting
+  journal.hurry(DELAY + 1); // idle longer than the delay: not waiting
+  const waited = await took(slow);
+  t.true(waited >= DELAY - 100, `gaps that are not urgent did not hurry the round (${waited.toFixed(0)} ms)`);
+
+  const pending = journal.commit([frame(2)], [], -1);
+  setTimeout(() => journal.hurry(2), 20);
+  t.true((await took(pending)) < DELAY / 2, 'a writer 2 ms after its commit started the waiting round');
+});
+
+test("a lock-step writer sharing its log with a pipelining one keeps its pace through requestSync's writer gap", async (t) => {
+  // 20 ms fdatasyncs and a writer appending every 10 ms without waiting: the log always has a
+  // round in flight, so by the log's own gap every round looks pipelined and waits the delay
+  const { ops } = countJournalSyncs(20);
+  const store = await LogStore.open(await tempDir(t), { journal: true, commitDelayMs: DELAY, fileOps: ops, logDefaults: { durability: { mode: 'batch' } } });
+  t.teardown(() => store.close());
+  const log = await store.open('t');
+  let stop = false;
+  const pipelined: Promise<unknown>[] = [];
+  const pipeline = (async () => {
+    for (let i = 0; !stop; i++) {
+      log.append(recordFor(1000 + i));
+      pipelined.push(log.flush());
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 50));
+
+  // the lock-step writer: each record after its previous commit, saying how long after
+  let lastCommit = performance.now();
+  const started = lastCommit;
+  for (let i = 0; i < 8; i++) {
+    log.append(recordFor(i));
+    log.requestSync(performance.now() - lastCommit);
+    await log.flush();
+    lastCommit = performance.now();
+  }
+  const elapsed = performance.now() - started;
+  stop = true;
+  await pipeline;
+  await Promise.all(pipelined);
+  t.true(elapsed < DELAY * 3, `8 lock-step commits took ${elapsed.toFixed(0)} ms; delayed, they would take ${DELAY * 7} ms or more`);
+});
