@@ -121,6 +121,8 @@ export interface LogContext {
   createTurn(): Promise<() => void>;
   /** The store's journal ('batch' rounds commit through it), or null: each round syncs its own files (journal.ts). */
   readonly journal: Journal | null;
+  /** StoreOptions.journalDirectBytes: a round with this many segment bytes syncs its own files instead. */
+  readonly journalDirectBytes: number;
   /** The log has closed: with its newest segment's stamp when it closed cleanly (flushed, synced as promised, nothing to repair). */
   closed(log: CommitLog, stamp: CleanStamp | null): void;
   /**
@@ -950,7 +952,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /** `gapMs`: from the previous round's commit to the first of these batches' writes (Journal.commit). */
   async #syncBatches(batches: UnsyncedBatch[], gapMs: number): Promise<void> {
     const { ops, files, journal } = this.#ctx;
-    if (journal !== null) {
+    if (journal !== null && !this.#syncsOwnFiles(batches)) {
       // the store's journal holds the bytes durably; its checkpoint syncs the files later
       const frames: JournalFrame[] = [];
       const paths = new Set<string>();
@@ -987,6 +989,17 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         }
       }
     });
+  }
+
+  /**
+   * With the journal: true when this round is large enough (StoreOptions.journalDirectBytes)
+   * that fdatasyncing the log's own files costs less than writing its bytes a second time. The
+   * journal's frames of earlier rounds stay valid: replay writes the bytes those files hold.
+   */
+  #syncsOwnFiles(batches: UnsyncedBatch[]): boolean {
+    let bytes = 0;
+    for (const b of batches) for (const g of b.groups) bytes += g.endPos - g.segPos;
+    return bytes >= this.#ctx.journalDirectBytes;
   }
 
   /** Runs `fileSyncs` beside #syncDirs(); settles only once both have, failing if either did. */

@@ -43,6 +43,10 @@
  *   shares its log with others may say how long after its own previous commit it wrote
  *   (CommitLog.requestSync): a lock-step writer then stays urgent though the others' rounds
  *   make its log look pipelined, and hurry() starts a waiting round that its records queue behind.
+ * - a log's round of StoreOptions.journalDirectBytes or more does not come here: it fdatasyncs
+ *   its own files, as without a journal. Its frames of earlier rounds stay valid (a replay
+ *   writes bytes those files hold), and a failed fdatasync of its files keeps every journal
+ *   file until the store reopens (fileSyncFailed), as for any log file.
  * - recovery (replay(), at LogStore.open before anything else): every valid frame of every
  *   journal file, oldest file first, is written again at its positions, in files that exist.
  *   Replay stops at the first torn or damaged frame of a file (a crash mid-append; those rounds

@@ -142,6 +142,15 @@ export interface StoreOptions {
    * @default 0; range 0 .. 1000 ms
    */
   commitDelayMs?: number;
+  /**
+   * With `journal`: a log's sync round carrying at least this many segment bytes fdatasyncs the
+   * log's own segment and index instead of copying the bytes into the journal. A journal frame
+   * costs its bytes twice (a second write and a second checksum) and saves fdatasyncs; a large
+   * round (a QoS 0 flood's lazy round, a log written faster than its rounds) has few
+   * fdatasyncs to save and many bytes to copy. Infinity = every round goes through the journal.
+   * @default 262144 (256 KiB); range 0 .. Infinity bytes
+   */
+  journalDirectBytes?: number;
   /** The file system seam; tests inject failures through it. @default the node:fs operations */
   fileOps?: FileOps;
   /**
@@ -209,6 +218,8 @@ export const DAMAGED_RETRY_MS_DEFAULT = 5_000;
  * (notes/2026-11-23-hot-path.md); larger batches are better overlapped with the checksums.
  */
 export const SYNC_WRITE_MAX_BYTES_DEFAULT = 64 * 1024;
+/** StoreOptions.journalDirectBytes. */
+export const JOURNAL_DIRECT_BYTES_DEFAULT = 256 * 1024;
 /**
  * With four creations in flight, a burst of 200 new topics got its first PUBACK after
  * 59–103 ms instead of 184–811 ms, and its last one no later (notes/2026-11-24-new-topic-burst.md).
@@ -288,6 +299,7 @@ export interface ResolvedStoreOptions {
   readonly journal: boolean;
   readonly journalRotateBytes: number;
   readonly commitDelayMs: number;
+  readonly journalDirectBytes: number;
 }
 
 /** Validates store options (the file-ops seam is taken as given). */
@@ -304,6 +316,7 @@ export function resolveStoreOptions(opts: StoreOptions = {}): ResolvedStoreOptio
     journal: journalFlag(opts.journal),
     journalRotateBytes: integerIn('journalRotateBytes', opts.journalRotateBytes ?? JOURNAL_ROTATE_BYTES_DEFAULT, 4096, BUDGET_BYTES_MAX, 'bytes'),
     commitDelayMs: integerIn('commitDelayMs', opts.commitDelayMs ?? 0, 0, 1000, 'ms'),
+    journalDirectBytes: limitOrInfinity('journalDirectBytes', opts.journalDirectBytes ?? JOURNAL_DIRECT_BYTES_DEFAULT, 0, 'bytes'),
   });
 }
 

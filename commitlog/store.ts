@@ -208,6 +208,7 @@ export class LogStore {
         exists: this.#names.has(name),
         markWritten: () => this.#bootList.add(name),
         journal: this.#journal,
+        journalDirectBytes: this.#opts.journalDirectBytes,
         tailChanged: (log, bytes) => this.#tailChanged(log, bytes),
         created: () => this.#names.add(name),
         createTurn: () => this.#createTurns.take(),

@@ -90,6 +90,37 @@ test("logs appended to in one turn commit with one fdatasync of the journal and 
   for (const log of logs) t.is(log.committed, 17);
 });
 
+test('a round of journalDirectBytes or more fdatasyncs its own log files instead of going through the journal', async (t) => {
+  const dir = await tempDir(t);
+  const c = countingOps();
+  await t.throwsAsync(() => LogStore.open(dir, { journal: true, journalDirectBytes: -1 }), { code: 'ERR_COMMITLOG_INVALID_OPTION' });
+  const store = await openStore(t, dir, { fileOps: c.ops, journal: true, journalDirectBytes: 4096 });
+  const log = await store.open('a');
+  log.append(Buffer.alloc(100, 1));
+  await log.flush(); // creates the files: directory syncs only
+  const sizeOf = async () => (await stat(join(dir, (await journalFiles(dir))[0] as string))).size;
+  let before = { ...c.syncs };
+  let journalBytes = await sizeOf();
+  log.append(Buffer.alloc(100, 2));
+  await log.flush();
+  t.deepEqual([c.syncs.journal - before.journal, c.syncs.logs - before.logs], [1, 0], 'a small round: one journal fdatasync');
+  t.true((await sizeOf()) > journalBytes, 'and a frame in the journal');
+
+  before = { ...c.syncs };
+  journalBytes = await sizeOf();
+  const big = Array.from({ length: 8 }, (_, i) => Buffer.alloc(1000, 10 + i));
+  for (const r of big) log.append(r);
+  await log.flush();
+  t.deepEqual([c.syncs.journal - before.journal, c.syncs.logs - before.logs], [0, 2], '8 KB in one round: its segment and index are fdatasynced');
+  t.is(await sizeOf(), journalBytes, 'and the journal did not grow');
+  t.is(log.committed, 10);
+  await store.close();
+  // (journal-fuzz.test.ts takes power-loss images of stores mixing both kinds of round)
+  const reopened = await openStore(t, dir, {});
+  const back = await reopened.open('a');
+  t.deepEqual(await readAll(back), [Buffer.alloc(100, 1), Buffer.alloc(100, 2), ...big]);
+});
+
 test('a power loss that took every unsynced write of the logs loses nothing committed: the journal writes it back', async (t) => {
   const dir = await tempDir(t);
   const store = await openStore(t, dir, { journal: true });
