@@ -11,8 +11,9 @@
 # FSYNC its --fsync policy (default batch), BROKER_FLAGS more `mqlog start` flags (e.g.
 # --no-journal), NODE_FLAGS extra node flags for the broker (e.g. --single-threaded-gc).
 # Needs `npm run build` first. Sends to 127.0.0.1 only. The row also carries the load client's
-# latency p50/p99 (µs) and the bytes the broker wrote to the disk per delivered message
-# (/proc/PID/io write_bytes, after a sync).
+# latency p50/p99 (µs), the bytes the broker wrote to the disk per delivered message
+# (/proc/PID/io write_bytes, after a sync) and its minor page faults per 1,000 delivered
+# messages (/proc/PID/stat minflt: first touches of fresh memory).
 #
 # RELAY=1 measures Node's floor instead of mqlog: benches/brokers/relay.ts, a deliberately
 # minimal relay (no log, no sessions), with RELAY_FLAGS (--cork or --batch, and --scan for the
@@ -43,13 +44,17 @@ done
 snap() { for t in /proc/$BP/task/*; do echo "$(basename "$t") $(awk '{print $14, $15}' "$t/stat")"; done | sort; }
 # bytes the broker sent to the disk (page cache written back; sync first so its pages count)
 io() { sync; awk '/^write_bytes/ {print $2}' "/proc/$BP/io"; }
+# minor page faults of the whole process (first touches of fresh memory, e.g. new tail slabs)
+faults() { awk '{print $10}' "/proc/$BP/stat"; }
 IO0=$(io)
+F0=$(faults)
 S0=$(snap)
 OUT=$(taskset -c 1 node dist/src/cli/main.js bench --port "$PORT" --broker-pid "$BP" --json "$@" 2>/dev/null)
 S1=$(snap)
+F1=$(faults)
 IO1=$(io)
 node -e '
-const [out, s0, s1, pid, io0, io1] = process.argv.slice(1);
+const [out, s0, s1, pid, io0, io1, f0, f1] = process.argv.slice(1);
 const j = JSON.parse(out);
 const n = j.throughput.deliveredPerSec * j.throughput.durationMs / 1000;
 const parse = (s) => new Map(s.trim().split("\n").map((l) => { const [t, u, k] = l.split(" "); return [t, [Number(u), Number(k)]]; }));
@@ -61,6 +66,6 @@ for (const [t, [u1, k1]] of b) {
   if (t === pid) { mu += u1 - u0; ms += k1 - k0; } else { ou += u1 - u0; os += k1 - k0; }
 }
 const per = (x) => (x * tick / n).toFixed(1);
-const row = { msgsPerSec: Math.round(j.throughput.deliveredPerSec), usPerMsg: j.broker.cpuUsPerDelivered, p50us: Math.round(j.latencyUs.median), p99us: Math.round(j.latencyUs.p99), mainUser: per(mu), mainSys: per(ms), otherUser: per(ou), otherSys: per(os), diskBytesPerMsg: Math.round((Number(io1) - Number(io0)) / n) };
+const row = { msgsPerSec: Math.round(j.throughput.deliveredPerSec), usPerMsg: j.broker.cpuUsPerDelivered, p50us: Math.round(j.latencyUs.median), p99us: Math.round(j.latencyUs.p99), mainUser: per(mu), mainSys: per(ms), otherUser: per(ou), otherSys: per(os), diskBytesPerMsg: Math.round((Number(io1) - Number(io0)) / n), minorFaultsPerKMsg: Math.round(((Number(f1) - Number(f0)) * 1000) / n) };
 console.log(JSON.stringify(row));
-' "$OUT" "$S0" "$S1" "$BP" "$IO0" "$IO1"
+' "$OUT" "$S0" "$S1" "$BP" "$IO0" "$IO1" "$F0" "$F1"
