@@ -551,7 +551,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * that is waiting out the delay ahead of it.
    */
   requestSync(writerGapMs = -1): void {
-    if (writerGapMs >= 0 && this.#ctx.journal !== null) {
+    if (writerGapMs >= 0 && writerGapMs !== Infinity && this.#ctx.journal !== null) {
       if (writerGapMs < this.#hintGapMs) this.#hintGapMs = writerGapMs;
       this.#hintEnd = this.#end;
       if (this.#syncInFlight !== null) this.#ctx.journal.hurry(writerGapMs);

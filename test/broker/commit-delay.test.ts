@@ -5,7 +5,7 @@
  * its PUBACKs gets them up to the delay later. Driven end to end with a 300 ms delay, far longer
  * than a fdatasync, so the two cases cannot be mistaken for each other.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { parseStartArgs } from '../../src/cli/start.js';
 import { resolveOptions } from '../../src/config.js';
 import { Broker } from '../../src/server/broker.js';
@@ -14,6 +14,36 @@ import { syncGate } from '../helpers/file-faults.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const DELAY = 300;
+
+/** A broker with the 300 ms delay whose fdatasyncs a gate can hold, and raw clients of it. */
+async function gatedBroker(t: ExecutionContext): Promise<{ gate: ReturnType<typeof syncGate>; client(id: string): Promise<RawClient> }> {
+  const gate = syncGate();
+  const broker = await Broker.start(
+    { host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0, logLevel: 'silent', commitDelayMs: DELAY },
+    undefined,
+    { fileOps: gate.ops },
+  );
+  t.teardown(async () => {
+    gate.release();
+    await broker.close();
+  });
+  const client = async (id: string) => {
+    const c = await RawClient.open(broker.port, 4);
+    t.teardown(() => c.destroy());
+    await c.handshake(id);
+    return c;
+  };
+  return { gate, client };
+}
+
+/** Holds fdatasyncs, calls `send`, and waits until the round it started is held. */
+async function holdRound(t: ExecutionContext, gate: ReturnType<typeof syncGate>, send: () => void): Promise<void> {
+  gate.hold();
+  send();
+  const deadline = Date.now() + 2000;
+  while (gate.held() === 0 && Date.now() < deadline) await sleep(2);
+  t.true(gate.held() > 0, 'a round is in flight');
+}
 
 test('commitDelayMs: default 1, --commit-delay-ms sets it, out of range is refused', async (t) => {
   t.is(resolveOptions({}).commitDelayMs, 1);
@@ -34,30 +64,15 @@ test('a publisher that waits for each PUBACK is not delayed', async (t) => {
 });
 
 test('a publisher that sends on before its PUBACK gets the next round after the delay, not later', async (t) => {
-  const gate = syncGate();
-  const broker = await Broker.start(
-    { host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0, logLevel: 'silent', commitDelayMs: DELAY },
-    undefined,
-    { fileOps: gate.ops },
-  );
-  t.teardown(async () => {
-    gate.release();
-    await broker.close();
-  });
-  const pub = await RawClient.open(broker.port, 4);
-  t.teardown(() => pub.destroy());
-  await pub.handshake('cd-pub');
+  const { gate, client } = await gatedBroker(t);
+  const pub = await client('cd-pub');
   const publish = (messageId: number) => pub.send({ cmd: 'publish', topic: 'cd/pipe', payload: Buffer.from(`m${messageId}`), qos: 1, messageId, retain: false, dup: false });
   publish(1);
   await pub.nextPacket('puback');
   await sleep(DELAY + 50); // nothing recent to wait for
 
-  gate.hold();
   const sent = performance.now();
-  publish(2);
-  const deadline = Date.now() + 2000;
-  while (gate.held() === 0 && Date.now() < deadline) await sleep(2);
-  t.true(gate.held() > 0, "message 2's round is in flight");
+  await holdRound(t, gate, () => publish(2));
   publish(3); // written while that round is in flight: its publisher is not waiting on it
   await sleep(20);
   gate.release();
@@ -70,31 +85,9 @@ test('a publisher that sends on before its PUBACK gets the next round after the 
 });
 
 test('publishers sharing a topic: one that waits for each PUBACK keeps its pace beside one that sends on', async (t) => {
-  const gate = syncGate();
-  const broker = await Broker.start(
-    { host: '127.0.0.1', port: 0, dataDir: await tempDir(t), sysIntervalSec: 0, logLevel: 'silent', commitDelayMs: DELAY },
-    undefined,
-    { fileOps: gate.ops },
-  );
-  t.teardown(async () => {
-    gate.release();
-    await broker.close();
-  });
-  const client = async (id: string) => {
-    const c = await RawClient.open(broker.port, 4);
-    t.teardown(() => c.destroy());
-    await c.handshake(id);
-    return c;
-  };
+  const { gate, client } = await gatedBroker(t);
   const [lock, other, pipe] = await Promise.all([client('cd-lock'), client('cd-other'), client('cd-pipe')]);
   const publish = (c: RawClient, messageId: number) => c.send({ cmd: 'publish', topic: 'cd/shared', payload: Buffer.from(`m${messageId}`), qos: 1, messageId, retain: false, dup: false });
-  const holdRound = async (send: () => void) => {
-    gate.hold();
-    send();
-    const deadline = Date.now() + 2000;
-    while (gate.held() === 0 && Date.now() < deadline) await sleep(2);
-    t.true(gate.held() > 0, 'a round of the topic is in flight');
-  };
   publish(pipe, 1);
   await pipe.nextPacket('puback');
   await sleep(DELAY + 50); // the topic's log is idle: its next round is not urgent by its own gap
@@ -104,7 +97,7 @@ test('publishers sharing a topic: one that waits for each PUBACK keeps its pace 
   await lock.nextPacket('puback'); // lock-step from here: each message right after its PUBACK
   publish(other, 1);
   await other.nextPacket('puback');
-  await holdRound(() => publish(lock, 2));
+  await holdRound(t, gate, () => publish(lock, 2));
   // queued behind that round, `other` looks pipelined to the log; its own gap says it waits
   publish(other, 2);
   await sleep(20);
@@ -116,7 +109,7 @@ test('publishers sharing a topic: one that waits for each PUBACK keeps its pace 
   t.true(first < DELAY / 2, `the second publisher's PUBACK came ${first.toFixed(0)} ms after the round it queued behind`);
 
   // 2. its message arrives while a pipelined round waits out the delay: that round is hurried
-  await holdRound(() => publish(pipe, 2));
+  await holdRound(t, gate, () => publish(pipe, 2));
   publish(pipe, 3); // written during the held round: its round waits for the delay
   await sleep(20);
   gate.release();
