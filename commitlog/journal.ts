@@ -335,12 +335,8 @@ export class Journal {
         bufs.push(head, ...f.segment, f.index, tail);
         bytes += n;
       }
-      // urgent: the log wrote these right after its previous commit, so its writer waits on them
       this.#queue.push({ bufs, bytes, paths, resolve, reject });
-      if (gapMs >= 0 && gapMs < this.#delayMs) {
-        this.#urgentQueued = true;
-        this.#wake?.();
-      }
+      this.#urge(gapMs);
       if (this.#inFlight === null) this.#inFlight = this.#run();
     });
   }
@@ -351,7 +347,15 @@ export class Journal {
    * a round waiting out the delay starts now.
    */
   hurry(gapMs: number): void {
-    if (gapMs < 0 || gapMs >= this.#delayMs || this.#queue.length === 0) return;
+    if (this.#queue.length > 0) this.#urge(gapMs);
+  }
+
+  /**
+   * Urgent (0 <= gapMs < delay): the writer wrote right after its previous commit, so it waits
+   * on this one; the next round does not wait out the delay, and one waiting starts now.
+   */
+  #urge(gapMs: number): void {
+    if (gapMs < 0 || gapMs >= this.#delayMs) return;
     this.#urgentQueued = true;
     this.#wake?.();
   }
