@@ -29,6 +29,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
+import { emptyNumberArray, emptyObjectArray } from './elements.js';
 import { CommitLogError, ioError } from './errors.js';
 import type { FileCache, FileRef } from './file-cache.js';
 import type { FileOps } from './file-ops.js';
@@ -220,14 +221,20 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
 
   /**
    * The tail, from index #head on (offset #memStart): each record's slab, position in it,
-   * length and timestamp (plain arrays of numbers stay unboxed), and its view once one was
-   * made: by reserve(), or by the first read, which every later reader of it then shares.
+   * length and timestamp (plain arrays of numbers stay unboxed), and its view once a read made
+   * one, which the readers after it share (a fanout's subscribers) until the log's next event
+   * (#sweepViews). Kept for the record's whole life in the tail, every record's view survived
+   * young-generation collections into the old one, and a 4 MiB tail of 1 KiB records held 4,000
+   * of them per log for the major GC to mark.
    */
-  readonly #recSlab: (Slab | null)[] = [];
-  readonly #recView: (Buffer | undefined)[] = [];
+  readonly #recSlab: (Slab | null)[] = emptyObjectArray<Slab | null>();
+  readonly #recView: (Buffer | undefined)[] = emptyObjectArray<Buffer | undefined>();
   readonly #recPos: number[] = [];
   readonly #recLen: number[] = [];
-  readonly #memTs: number[] = [];
+  readonly #memTs: number[] = emptyNumberArray();
+  /** Offsets [#viewsFrom, #viewsTo) hold every view made in this turn; #viewsFrom -1: none. */
+  #viewsFrom = -1;
+  #viewsTo = 0;
   #head = 0;
   #memStart: Offset;
   /** Record bytes in the tail (slab space around them is not counted). */
@@ -249,7 +256,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #tickTs = 0;
   #tickTsFresh = false;
   #flushing: Promise<void> | null = null;
-  #waiters: Waiter[] = [];
+  #waiters: Waiter[] = emptyObjectArray<Waiter>();
   #closing: Promise<void> | null = null;
   #closed = false;
   #dirReady: boolean;
@@ -266,9 +273,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   #staleMarkers: string[];
   #needsRepair = false;
   /** New segments a failed batch created on disk; repair deletes them. */
-  #orphans: SegmentState[] = [];
+  #orphans: SegmentState[] = emptyObjectArray<SegmentState>();
   /** 'batch': batches written (and flushed) but not yet fdatasynced, oldest first. */
-  #unsynced: UnsyncedBatch[] = [];
+  #unsynced: UnsyncedBatch[] = emptyObjectArray<UnsyncedBatch>();
   /** performance.now() when the first batch of #unsynced was written, and when the latest sync round committed (the journal's commit delay, journal.ts). */
   #firstUnsyncedAt = 0;
   #lastCommitAt = -Infinity;
@@ -320,7 +327,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#ctx = ctx;
     this.#opts = ctx.options;
     this.#slabMax = Math.min(SLAB_MAX_CEIL, Math.max(SLAB_MAX_FLOOR, 2 ** Math.ceil(Math.log2(Math.max(1, ctx.options.tailBytes / 4)))));
-    this.#segments = segments;
+    this.#segments = emptyObjectArray<SegmentState>();
+    for (const seg of segments) this.#segments.push(seg);
     this.#start = segments[0]?.base ?? nextOffset;
     this.#end = this.#committed = this.#flushed = this.#written = this.#memStart = nextOffset;
     for (const s of segments) this.#totalBytes += s.bytes;
@@ -405,10 +413,9 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const at = this.#admit(length, timestampMs);
     const slab = this.#placed as Slab;
     slab.escaped = true;
-    const view = slab.buf.subarray(at, at + length);
-    this.#recView[this.#recView.length - 1] = view;
     this.#end++;
-    return view;
+    // not kept for readers: they read once the record is flushed, in a later turn (#sweepViews)
+    return slab.buf.subarray(at, at + length);
   }
 
   /**
@@ -507,6 +514,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
         views[i] = slab.buf.subarray(at, at + (lens[i] as number));
       }
     }
+    this.#viewMade(from, from + n);
     return { status: 'records', records: views.slice(i0, i0 + n) as Buffer[], timestamps: this.#memTs.slice(i0, i0 + n), next: from + n };
   }
 
@@ -717,7 +725,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     if (groups.length !== 1 || g.isNew) return null;
     const refs = files.tryAcquire([g.seg.segPath, g.seg.idxPath]);
     if (refs === null) return null;
-    const [segRef, idxRef] = refs as [FileRef, FileRef];
+    const segRef = refs[0] as FileRef;
+    const idxRef = refs[1] as FileRef;
     try {
       this.#writeGroupSync(g, segRef, idxRef);
     } finally {
@@ -827,10 +836,14 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const grew = to > this.#flushed; // deferred records were announced already
       this.#flushed = to;
       this.#wantSync(to, written);
-      if (grew) this.emit('flushed', to);
+      if (grew) {
+        if (this.#viewsFrom >= 0) this.#sweepViews();
+        this.emit('flushed', to);
+      }
       this.#kickSyncAfterTick();
     } else {
       this.#flushed = to;
+      if (this.#viewsFrom >= 0) this.#sweepViews();
       this.emit('flushed', to);
       if (mode === 'interval') for (const g of written) this.#dirty.add(g.seg);
       this.#commitThrough(to);
@@ -880,6 +893,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const to = this.#end;
     this.#flushed = to;
     this.#armLazyTimer();
+    if (this.#viewsFrom >= 0) this.#sweepViews();
     this.emit('flushed', to);
     return true;
   }
@@ -1053,6 +1067,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#trimTail(this.#opts.tailBytes);
     this.#ctx.tailChanged(this, this.#memBytes);
     if (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) void this.enforceRetention().catch(() => undefined);
+    if (this.#viewsFrom >= 0) this.#sweepViews();
     this.emit('commit', to);
   }
 
@@ -1066,7 +1081,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const groups = (this.#unsynced[b] as UnsyncedBatch).groups;
       for (let k = groups.length - 1; k >= 0; k--) this.#unmove(groups[k] as Group);
     }
-    this.#unsynced = [];
+    this.#unsynced = emptyObjectArray<UnsyncedBatch>();
     this.#unsyncedBytes = 0;
     this.#needsRepair = true;
     this.#syncError = null;
@@ -1089,7 +1104,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#unwrittenBytes = 0;
     this.#syncWanted = Math.min(this.#syncWanted, from);
     const waiters = this.#waiters;
-    this.#waiters = [];
+    this.#waiters = emptyObjectArray<Waiter>();
     for (const w of waiters) w.reject(err);
     this.emit('failed', err, from, to);
   }
@@ -1195,7 +1210,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           }
           this.#logDirUnsynced = true;
         } else refs = files.tryAcquire(paths) ?? (await files.acquire(paths, false));
-        const [segRef, idxRef] = refs as [FileRef, FileRef];
+        const segRef = refs[0] as FileRef;
+        const idxRef = refs[1] as FileRef;
         try {
           const segBytes = g.endPos - g.segPos;
           const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
@@ -1237,7 +1253,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     // Everything is written: only now does the metadata move.
     this.#moveMetadata(groups);
-    this.#orphans = [];
+    this.#orphans = emptyObjectArray<SegmentState>();
     return groups;
   }
 
@@ -1380,7 +1396,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       await ops.unlink(seg.idxPath);
       await ops.unlink(seg.segPath);
     }
-    this.#orphans = [];
+    this.#orphans = emptyObjectArray<SegmentState>();
     const active = this.#segments[this.#segments.length - 1];
     if (active !== undefined) {
       for (const [path, size] of [
@@ -1397,6 +1413,31 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       }
     }
     this.#needsRepair = false;
+  }
+
+  /** Views of offsets [from, to) are cached: they go before the log's next event (#sweepViews). */
+  #viewMade(from: Offset, to: Offset): void {
+    if (this.#viewsFrom < 0) {
+      this.#viewsFrom = from;
+      this.#viewsTo = to;
+      return;
+    }
+    if (from < this.#viewsFrom) this.#viewsFrom = from;
+    if (to > this.#viewsTo) this.#viewsTo = to;
+  }
+
+  /**
+   * Drops the cached views (their holders keep theirs; later readers make new ones). Runs before
+   * each 'flushed' and 'commit' event: the readers one event wakes share views (a fanout's
+   * subscribers), and none outlives the next event, so none lives long enough to be promoted.
+   * A timer or setImmediate per turn would cost more than the views it frees.
+   */
+  #sweepViews(): void {
+    const views = this.#recView;
+    const from = Math.max(this.#viewsFrom, this.#memStart);
+    const to = Math.min(this.#viewsTo, this.#memStart + (views.length - this.#head));
+    for (let i = this.#head + (from - this.#memStart), last = this.#head + (to - this.#memStart); i < last; i++) views[i] = undefined;
+    this.#viewsFrom = -1;
   }
 
   #trimTail(limit: number): void {

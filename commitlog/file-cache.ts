@@ -11,6 +11,7 @@
  * - a pinned fd is never closed under its user; forget(path) (the file is being deleted) closes
  *   it as soon as its last user releases it.
  */
+import { emptyObjectArray } from './elements.js';
 import { ioError } from './errors.js';
 import type { FileOps } from './file-ops.js';
 
@@ -102,7 +103,9 @@ export class FileCache {
       const entry = this.#entries.get(p);
       if (entry === undefined || entry.dropped) return null;
     }
-    return paths.map((p) => this.#pin(this.#entries.get(p) as Entry));
+    const refs = emptyObjectArray<FileRef>();
+    for (const p of paths) refs.push(this.#pin(this.#entries.get(p) as Entry));
+    return refs;
   }
 
   /** Pins the fd of one path (see acquire()). */

@@ -4,6 +4,7 @@
  * an addition.
  */
 export { CommitLog, READ_MAX_ENTRIES, type CommitLogEvents, type Offset, type ReadBatch } from './commitlog.js';
+export { emptyNumberArray, emptyObjectArray } from './elements.js';
 export { CommitLogError, type CommitLogErrorCode, type CommitLogErrorDetails } from './errors.js';
 export { nodeFileOps, type FileOps } from './file-ops.js';
 export { LogStore } from './store.js';

@@ -4,7 +4,7 @@
  * its range. Two parallel arrays and a head index, so the common path allocates nothing but
  * the array slots.
  */
-import type { Offset } from '../commitlog/index.js';
+import { emptyNumberArray, emptyObjectArray, type Offset } from '../commitlog/index.js';
 
 /** Something that completes when all the appends it waits for have committed. */
 export interface Completion {
@@ -16,8 +16,9 @@ export interface Completion {
 }
 
 export class AckQueue {
-  #offsets: Offset[] = [];
-  #waiters: Completion[] = [];
+  // offsets outgrow small integers (and may be stored as doubles): a double array from the start
+  #offsets: Offset[] = emptyNumberArray();
+  #waiters: Completion[] = emptyObjectArray<Completion>();
   #head = 0;
 
   push(offset: Offset, waiter: Completion): void {
@@ -59,8 +60,9 @@ export class AckQueue {
 
   #advance(i: number): void {
     if (i === this.#offsets.length) {
-      this.#offsets = [];
-      this.#waiters = [];
+      // emptied in place: the arrays keep their elements kind (elements.ts)
+      this.#offsets.length = 0;
+      this.#waiters.length = 0;
       this.#head = 0;
     } else if (i > 1024 && i * 2 > this.#offsets.length) {
       this.#offsets = this.#offsets.slice(i);

@@ -157,6 +157,30 @@ test('a caught-up reader is served from the tail: views of one slab, no copy and
   t.is(calls.read, reads);
 });
 
+test('readers share a record view until the log\'s next event, which drops it from the tail', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('views');
+  for (const r of ['a', 'bb', 'ccc']) log.append(Buffer.from(r));
+  await log.flush();
+  const first = log.readTail(0, 3, 1000)?.records ?? [];
+  const second = log.readTail(0, 3, 1000)?.records ?? [];
+  t.is(first.length, 3);
+  // fanout: the subscribers one event wakes get the same Buffer object, not one each
+  for (let i = 0; i < 3; i++) t.is(second[i], first[i]);
+  log.append(Buffer.from('dddd'));
+  await log.flush();
+  // the next batch's events dropped the cached views: new views of the same bytes (views kept
+  // for a record's whole life in the tail were promoted to V8's old generation)
+  const later = log.readTail(0, 3, 1000)?.records ?? [];
+  t.deepEqual(later.map(String), ['a', 'bb', 'ccc']);
+  for (let i = 0; i < 3; i++) {
+    t.not(later[i], first[i]);
+    t.is(later[i]?.buffer, first[i]?.buffer);
+    t.is(later[i]?.byteOffset, first[i]?.byteOffset);
+  }
+});
+
 test('reserve() hands out tail memory the caller encodes the record into', async (t) => {
   const dir = await tempDir(t);
   const store = await openStore(t, dir);
