@@ -222,10 +222,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   /**
    * The tail, from index #head on (offset #memStart): each record's slab, position in it,
    * length and timestamp (plain arrays of numbers stay unboxed), and its view once a read made
-   * one, which the readers after it share (a fanout's subscribers) until the log's next event
-   * (#sweepViews). Kept for the record's whole life in the tail, every record's view survived
-   * young-generation collections into the old one, and a 4 MiB tail of 1 KiB records held 4,000
-   * of them per log for the major GC to mark.
+   * one, which the readers after it share (a fanout's subscribers) until the log's next append
+   * or a read elsewhere (#sweepViews). Views kept for the record's whole life in the tail
+   * survived young-generation collections into the old one: a 4 MiB tail of 64 B records held
+   * 50,000 of them per log for the major GC to mark.
    */
   readonly #recSlab: (Slab | null)[] = emptyObjectArray<Slab | null>();
   readonly #recView: (Buffer | undefined)[] = emptyObjectArray<Buffer | undefined>();
@@ -467,6 +467,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     }
     slab.records++;
     this.#placed = slab;
+    if (this.#viewsFrom >= 0) this.#sweepViews();
     this.#recSlab.push(slab);
     this.#recView.push(undefined);
     this.#recPos.push(at);
@@ -505,6 +506,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       bytes += len;
       n++;
     }
+    // a read past the cached views (a reader catching up alone) drops them first
+    if (this.#viewsFrom >= 0 && (from >= this.#viewsTo || from + n <= this.#viewsFrom)) this.#sweepViews();
     const views = this.#recView;
     for (let i = i0; i < i0 + n; i++) {
       if (views[i] === undefined) {
@@ -836,14 +839,10 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
       const grew = to > this.#flushed; // deferred records were announced already
       this.#flushed = to;
       this.#wantSync(to, written);
-      if (grew) {
-        if (this.#viewsFrom >= 0) this.#sweepViews();
-        this.emit('flushed', to);
-      }
+      if (grew) this.emit('flushed', to);
       this.#kickSyncAfterTick();
     } else {
       this.#flushed = to;
-      if (this.#viewsFrom >= 0) this.#sweepViews();
       this.emit('flushed', to);
       if (mode === 'interval') for (const g of written) this.#dirty.add(g.seg);
       this.#commitThrough(to);
@@ -893,7 +892,6 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const to = this.#end;
     this.#flushed = to;
     this.#armLazyTimer();
-    if (this.#viewsFrom >= 0) this.#sweepViews();
     this.emit('flushed', to);
     return true;
   }
@@ -1067,7 +1065,6 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#trimTail(this.#opts.tailBytes);
     this.#ctx.tailChanged(this, this.#memBytes);
     if (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) void this.enforceRetention().catch(() => undefined);
-    if (this.#viewsFrom >= 0) this.#sweepViews();
     this.emit('commit', to);
   }
 
@@ -1415,7 +1412,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     this.#needsRepair = false;
   }
 
-  /** Views of offsets [from, to) are cached: they go before the log's next event (#sweepViews). */
+  /** Views of offsets [from, to) are cached until #sweepViews drops them. */
   #viewMade(from: Offset, to: Offset): void {
     if (this.#viewsFrom < 0) {
       this.#viewsFrom = from;
@@ -1427,10 +1424,13 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   }
 
   /**
-   * Drops the cached views (their holders keep theirs; later readers make new ones). Runs before
-   * each 'flushed' and 'commit' event: the readers one event wakes share views (a fanout's
-   * subscribers), and none outlives the next event, so none lives long enough to be promoted.
-   * A timer or setImmediate per turn would cost more than the views it frees.
+   * Drops the cached views (their holders keep theirs; later readers make new ones). Runs at the
+   * next append and at a read that does not overlap them: the readers of one position share
+   * views (a fanout's subscribers, woken by one publish or event), and a reader catching up
+   * alone, even on an idle log, holds one batch of them at a time, so none lives long enough to
+   * be promoted. (A subscriber lagging a QoS 0 flood reads the last 4 MiB of the tail after the
+   * appends have stopped, so appends alone were not enough.) A timer or a setImmediate per turn
+   * would cost more than the views it frees.
    */
   #sweepViews(): void {
     const views = this.#recView;

@@ -157,7 +157,7 @@ test('a caught-up reader is served from the tail: views of one slab, no copy and
   t.is(calls.read, reads);
 });
 
-test('readers share a record view until the log\'s next event, which drops it from the tail', async (t) => {
+test('readers share a record view until the log\'s next append or a read elsewhere drops it from the tail', async (t) => {
   const dir = await tempDir(t);
   const store = await openStore(t, dir);
   const log = await store.open('views');
@@ -179,6 +179,16 @@ test('readers share a record view until the log\'s next event, which drops it fr
     t.is(later[i]?.buffer, first[i]?.buffer);
     t.is(later[i]?.byteOffset, first[i]?.byteOffset);
   }
+  // on an idle log, a reader that moves on past the cached views drops them: one reader
+  // catching up through a 4 MiB tail holds one batch of views at a time, not the tail's worth
+  const [a] = log.readTail(0, 1, 1000)?.records ?? [];
+  t.is(log.readTail(0, 1, 1000)?.records[0], a);
+  log.readTail(3, 1, 1000);
+  const b = log.readTail(0, 1, 1000)?.records[0];
+  t.not(b, a);
+  // and an append drops them at once, before its flush's events
+  log.append(Buffer.from('eeeee'));
+  t.not(log.readTail(0, 1, 1000)?.records[0], b);
 });
 
 test('reserve() hands out tail memory the caller encodes the record into', async (t) => {
