@@ -232,7 +232,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
   readonly #recPos: number[] = [];
   readonly #recLen: number[] = [];
   readonly #memTs: number[] = emptyNumberArray();
-  /** Offsets [#viewsFrom, #viewsTo) hold every view made in this turn; #viewsFrom -1: none. */
+  /** Offsets [#viewsFrom, #viewsTo) cover every cached view; #viewsFrom -1: none is cached. */
   #viewsFrom = -1;
   #viewsTo = 0;
   #head = 0;
@@ -414,7 +414,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     const slab = this.#placed as Slab;
     slab.escaped = true;
     this.#end++;
-    // not kept for readers: they read once the record is flushed, in a later turn (#sweepViews)
+    // not cached in #recView: readers read the record once it is flushed, in a later turn
     return slab.buf.subarray(at, at + length);
   }
 
