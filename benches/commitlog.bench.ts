@@ -10,13 +10,13 @@
  */
 import { Bench } from 'tinybench';
 import * as fs from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { crc32 } from 'node:zlib';
 import { LogStore, nodeFileOps, type CommitLog, type FileOps, type LogOptions } from '../commitlog/index.js';
+import { benchDataDir } from './lib/data-dir.js';
 import { printTable, rowFromTask, writeResults, type BenchRow } from './lib/reporter.js';
 
 const QUICK = process.env.COMMITLOG_BENCH_QUICK === '1';
@@ -32,7 +32,8 @@ const MANY_LOGS = QUICK ? 1000 : 10_000;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-const root = await mkdtemp(join(tmpdir(), 'mqlog-bench-'));
+// not os.tmpdir(): see benches/lib/data-dir.ts
+const root = await benchDataDir('mqlog-bench-');
 const rows: BenchRow[] = [];
 const notes: Record<string, unknown> = {};
 let logSeq = 0;

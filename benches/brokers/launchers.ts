@@ -21,6 +21,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchDataDir } from '../lib/data-dir.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** How long a broker may take to listen after it was spawned, in ms. */
@@ -253,7 +254,7 @@ export function mqlogCommand(): [string, string[]] {
 
 /** Starts mqlog with a fresh data directory and its default durability (fsync per batch). */
 async function startMqlog(cpu: number | null): Promise<RunningBroker> {
-  const dir = await mkdtemp(join(tmpdir(), 'mqlog-bench-data-'));
+  const dir = await benchDataDir('mqlog-bench-data-');
   const [cmd, pre] = mqlogCommand();
   return spawnBroker(
     'mqlog',

@@ -7,6 +7,7 @@
 #   benches/tools/cpu-split.sh [load-client flags...]
 #   DIST=/other/build/dist benches/tools/cpu-split.sh --scenario fanin --clients 50 --qos 1 --messages 1000
 #
+# MQLOG_BENCH_DIR is where the broker's data directory goes (default .bench-data/, not /tmp).
 # DIST picks the broker build (default ./dist; the load client always comes from ./dist),
 # FSYNC its --fsync policy (default batch), BROKER_FLAGS more `mqlog start` flags (e.g.
 # --no-journal), NODE_FLAGS extra node flags for the broker (e.g. --single-threaded-gc).
@@ -22,7 +23,11 @@ set -eu
 cd "$(dirname "$0")/../.."
 DIST=${DIST:-dist}
 PORT=${PORT:-18830}
-D=$(mktemp -d)
+# the broker's data directory: on a disk, not in /tmp (benches/lib/data-dir.ts says why)
+BENCH_DIR=${MQLOG_BENCH_DIR:-$PWD/.bench-data}
+mkdir -p "$BENCH_DIR"
+if [ "$(stat -f -c %T "$BENCH_DIR")" = tmpfs ]; then echo "$BENCH_DIR is on tmpfs (fdatasync is free there): set MQLOG_BENCH_DIR to a directory on a disk" >&2; exit 1; fi
+D=$(mktemp -d -p "$BENCH_DIR" mqlog-split-XXXXXX)
 ERR=$(mktemp)
 if [ -n "${RELAY:-}" ]; then
   # shellcheck disable=SC2086 # lists of flags
