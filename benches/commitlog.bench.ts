@@ -575,10 +575,15 @@ try {
   await appendBenches();
   await pipelinedAppends();
   if (process.env.COMMITLOG_BENCH_ONLY === 'append') {
+    // no process.exit() here: it would skip the finally below and leave the logs on disk
     printTable('commit log appends only (COMMITLOG_BENCH_ONLY=append)', rows);
     console.log(JSON.stringify(notes));
-    process.exit(0);
-  }
+  } else await allBenches(t0);
+} finally {
+  await rm(root, { recursive: true, force: true });
+}
+
+async function allBenches(t0: number): Promise<void> {
   await appendLatencySplit();
   await syscallCount();
   await readBenches();
@@ -589,6 +594,4 @@ try {
   console.log('\nexperiments:', JSON.stringify(notes, null, 2));
   const path = writeResults(QUICK ? 'commitlog-quick' : 'commitlog', rows, { ...notes, totalSeconds: (performance.now() - t0) / 1000 });
   console.log(`\nwrote ${path}`);
-} finally {
-  await rm(root, { recursive: true, force: true });
 }
