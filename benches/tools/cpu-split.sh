@@ -23,11 +23,8 @@ set -eu
 cd "$(dirname "$0")/../.."
 DIST=${DIST:-dist}
 PORT=${PORT:-18830}
-# the broker's data directory: on a disk, not in /tmp (benches/lib/data-dir.ts says why)
-BENCH_DIR=${MQLOG_BENCH_DIR:-$PWD/.bench-data}
-mkdir -p "$BENCH_DIR"
-if [ "$(stat -f -c %T "$BENCH_DIR")" = tmpfs ]; then echo "$BENCH_DIR is on tmpfs (fdatasync is free there): set MQLOG_BENCH_DIR to a directory on a disk" >&2; exit 1; fi
-D=$(mktemp -d -p "$BENCH_DIR" mqlog-split-XXXXXX)
+# the broker's data directory: benches/lib/data-dir.ts picks the root (not /tmp) and refuses tmpfs
+D=$(node -e 'import("./dist/benches/lib/data-dir.js").then((m) => m.benchDataDir("mqlog-split-")).then((d) => console.log(d), (e) => { console.error(e.message); process.exit(1); })')
 ERR=$(mktemp)
 if [ -n "${RELAY:-}" ]; then
   # shellcheck disable=SC2086 # lists of flags
