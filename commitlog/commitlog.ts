@@ -1213,7 +1213,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
           const segBytes = g.endPos - g.segPos;
           const idxBytes = (g.isNew ? HEADER_BYTES : 0) + g.n * INDEX_ENTRY_BYTES;
           if (ops.writevSync !== undefined && segBytes + idxBytes <= this.#ctx.syncWriteMaxBytes) {
-            // A small batch: two synchronous pwritevs cost less than two threadpool round trips.
+            // Up to syncWriteMaxBytes, two pwritevs here cost less than the threadpool's round trip.
             this.#writeGroupSync(g, segRef, idxRef);
           } else {
             // The segment write goes first; the checksums are computed while the kernel copies.

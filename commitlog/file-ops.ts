@@ -23,9 +23,9 @@ export interface FileOps {
   writev(fd: number, buffers: readonly Buffer[], position: number): Promise<void>;
   /**
    * The same pwritev on the calling thread; throws the errno. Optional: without it every write
-   * goes through writev() on the threadpool. Small batches use it (see
-   * StoreOptions.syncWriteMaxBytes): copying a few KiB into the page cache costs a few µs,
-   * while a threadpool round trip costs an event-loop wake-up and two thread switches.
+   * goes through writev() on the threadpool. Batches up to StoreOptions.syncWriteMaxBytes use
+   * it: the kernel copies bytes this thread has just written while they are still in its core's
+   * cache, and a threadpool round trip costs an event-loop wake-up and two thread switches.
    */
   writevSync?(fd: number, buffers: readonly Buffer[], position: number): void;
   fdatasync(fd: number): Promise<void>;

@@ -97,8 +97,11 @@ export interface StoreOptions {
    * A batch (one segment's records plus their index entries) up to this many bytes is written
    * with a synchronous pwritev on the event-loop thread when the FileOps offer writevSync;
    * a larger batch sends its segment write to the threadpool, so the kernel's copy overlaps with
-   * the checksums, and still writes its index on this thread if the index alone fits. 0 = never.
-   * @default 65536 (64 KiB); range 0 .. 2^30 bytes
+   * the checksums, and still writes its index on this thread if the index alone fits. The
+   * journal's writes follow the same bound. A synchronous write holds the event loop for as long
+   * as the kernel copies (~0.2 ms for 512 KiB here, longer if the kernel throttles a writer that
+   * outruns the disk); lower it where that matters more than throughput. 0 = never.
+   * @default 524288 (512 KiB); range 0 .. 2^30 bytes
    */
   syncWriteMaxBytes?: number;
   /**
@@ -214,10 +217,14 @@ export const RETENTION_CHECK_MS_MAX = 86_400_000;
 /** A damaged log stays damaged until an operator acts; a few seconds bounds the recovery reads. */
 export const DAMAGED_RETRY_MS_DEFAULT = 5_000;
 /**
- * 64 KiB copies into the page cache in ~20–40 µs here, about one threadpool round trip
- * (notes/2026-11-23-hot-path.md); larger batches are better overlapped with the checksums.
+ * A batch written on the calling thread finishes sooner than one handed to the threadpool, whose
+ * kernel copy would overlap with the checksums: the tail's bytes were just copied on this core
+ * and are still in its cache, and the handoff costs a wake-up each way. Measured with
+ * benches/experiments/sync-write-sweep.ts: 1.0–1.9× raw up to 256 KiB and 0.76–0.90× at 512 KiB
+ * on this thread, against 0.60–0.77× through the threadpool; about even at 1–2 MiB. 512 KiB keeps
+ * the gain and holds the event loop for ~0.2 ms at most (notes/2026-11-24-sync-writes.md).
  */
-export const SYNC_WRITE_MAX_BYTES_DEFAULT = 64 * 1024;
+export const SYNC_WRITE_MAX_BYTES_DEFAULT = 512 * 1024;
 /** StoreOptions.journalDirectBytes. */
 export const JOURNAL_DIRECT_BYTES_DEFAULT = 256 * 1024;
 /**

@@ -157,6 +157,24 @@ test("each durability policy issues the fdatasyncs it promises: 'batch' two per 
   t.true((counts['interval-timer'] ?? 0) >= 2, `the 20 ms timer synced ${counts['interval-timer']} times`);
 });
 
+test('by default a batch up to 512 KiB is written on the calling thread, and a larger one sends its segment write to the threadpool', async (t) => {
+  const dir = await tempDir(t);
+  const ops = faultyOps();
+  const store = await openStore(t, dir, { fileOps: ops });
+  const log = await store.open('default-threshold', { tailBytes: 0 });
+  await appendRange(log, 0, 1, 16); // the first batch creates the files: not counted
+  // faultyOps counts a synchronous write under writev too
+  const calls = (): [number, number] => [ops.calls.writevSync ?? 0, (ops.calls.writev ?? 0) - (ops.calls.writevSync ?? 0)];
+  const [sync0, pool0] = calls();
+  for (let i = 0; i < 400; i++) log.append(Buffer.alloc(1024, i)); // 400 KiB + 8,000 B of index entries
+  await log.flush();
+  t.deepEqual(calls(), [sync0 + 2, pool0], 'segment and index written on the calling thread');
+  for (let i = 0; i < 600; i++) log.append(Buffer.alloc(1024, i)); // 600 KiB: over the bound
+  await log.flush();
+  t.deepEqual(calls(), [sync0 + 3, pool0 + 1], 'the segment write went to the threadpool; the 12,000 B index write did not');
+  t.is(log.committed, 1001);
+});
+
 test('small batches are written on the calling thread, large ones on the threadpool, and both fail alike', async (t) => {
   const dir = await tempDir(t);
   const ops = faultyOps();
