@@ -17,6 +17,7 @@ import { runInNewContext } from 'node:vm';
 import { crc32 } from 'node:zlib';
 import { LogStore, nodeFileOps, type CommitLog, type FileOps, type LogOptions } from '../commitlog/index.js';
 import { benchDataDir } from './lib/data-dir.js';
+import { RawWriter } from './lib/raw-writer.js';
 import { printTable, rowFromTask, writeResults, type BenchRow } from './lib/reporter.js';
 
 const QUICK = process.env.COMMITLOG_BENCH_QUICK === '1';
@@ -51,51 +52,11 @@ function makeRecords(count: number, size: number): Buffer[] {
   });
 }
 
-/**
- * A plain file written with one pwritev per batch, rotated like a segment: the raw ceiling.
- * `onThread`: the pwritev runs on the calling thread (fs.writevSync) instead of the threadpool.
- * Up to a few hundred KiB that is the faster plain write here (1.5–1.7× at 256 KiB), and the
- * log writes such batches that way too (StoreOptions.syncWriteMaxBytes), so the append rows
- * measure both and compare the log with the faster one.
- */
-class RawWriter {
-  readonly #dir: string;
-  readonly #rotateBytes: number;
-  readonly #onThread: boolean;
-  #fd = -1;
-  #pos = 0;
-  #n = 0;
-  constructor(dir: string, rotateBytes = SEGMENT_BYTES, onThread = false) {
-    this.#dir = dir;
-    this.#rotateBytes = rotateBytes;
-    this.#onThread = onThread;
-    fs.mkdirSync(dir, { recursive: true });
-    this.#rotate();
-  }
-  #rotate(): void {
-    if (this.#fd >= 0) fs.closeSync(this.#fd);
-    // Keep the previous file, like the log keeps ~retentionBytes: the same dirty footprint.
-    if (this.#n >= 2) fs.unlinkSync(join(this.#dir, `raw-${this.#n - 2}`));
-    this.#fd = fs.openSync(join(this.#dir, `raw-${this.#n++}`), 'w');
-    this.#pos = 0;
-  }
-  async batch(bufs: Buffer[], bytes: number, sync: boolean): Promise<void> {
-    if (this.#onThread) fs.writevSync(this.#fd, bufs, this.#pos);
-    else await nodeFileOps.writev(this.#fd, bufs, this.#pos);
-    this.#pos += bytes;
-    if (sync) await nodeFileOps.fdatasync(this.#fd);
-    if (this.#pos >= this.#rotateBytes) this.#rotate();
-  }
-  close(): void {
-    fs.closeSync(this.#fd);
-  }
-}
-
 /** Kafka-style framing for the layout experiment: [len u32 | crc u32 | ts u64] before each record. */
 const FRAME_BYTES = 16;
 class FramedWriter {
   readonly raw: RawWriter;
-  constructor(dir: string, rotateBytes = SEGMENT_BYTES) {
+  constructor(dir: string, rotateBytes: number) {
     this.raw = new RawWriter(dir, rotateBytes);
   }
   async batch(recs: Buffer[], sync: boolean): Promise<void> {

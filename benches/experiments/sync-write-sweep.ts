@@ -2,22 +2,23 @@
  * Experiment: up to which batch size a commit log write is cheaper on the calling thread than on
  * libuv's threadpool (StoreOptions.syncWriteMaxBytes). For batches of 32 KiB .. 2 MiB of 1 KiB
  * records, durability 'never', it times "append the batch, await flush()" with every write on
- * the threadpool (syncWriteMaxBytes 0) and with every write on the calling thread, beside a raw
- * pwritev of the same buffers (the bench:commitlog ceiling), three alternating repetitions.
- * Prints µs per batch and each variant's ratio to raw (higher is better).
+ * the threadpool (syncWriteMaxBytes 0) and with every write on the calling thread, beside
+ * bench:commitlog's raw pwritev of the same buffers through the threadpool and on the calling
+ * thread; three alternating repetitions. Prints the threadpool raw write's µs per batch and each
+ * other variant's speed as a ratio to it (higher is faster).
  * Run: npx tsx benches/experiments/sync-write-sweep.ts   (figures: notes/2026-11-24-sync-writes.md)
  */
-import * as fs from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LogStore, nodeFileOps } from '../../commitlog/index.js';
+import { LogStore } from '../../commitlog/index.js';
 import { benchDataDir } from '../lib/data-dir.js';
+import { RawWriter } from '../lib/raw-writer.js';
 
 const MIB = 1024 * 1024;
 const RECORD = 1024;
 const SIZES_KIB = [32, 64, 128, 256, 512, 1024, 2048];
 const WARM_BATCHES = 50;
-/** Every write on the calling thread: the largest value the option accepts covers any batch here. */
+/** Every write on the calling thread: far above any batch here (the option accepts up to 2^30 - 1). */
 const ALL_SYNC = 512 * MIB;
 
 const root = await benchDataDir('mqlog-sync-sweep-');
@@ -48,33 +49,19 @@ async function logBatch(count: number, syncWriteMaxBytes: number, batches: numbe
   }
 }
 
-/** Mean ms per raw pwritev of the same buffers on the threadpool, files rotated at 32 MiB like the log's segments. */
-async function rawBatch(count: number, batches: number, sync = false): Promise<number> {
+/** Mean ms per raw pwritev of the same buffers, through the threadpool or on the calling thread (the bench's RawWriter). */
+async function rawBatch(count: number, batches: number, onThread = false): Promise<number> {
   const recs = records(count);
-  const bytes = count * RECORD;
   const dir = join(root, `raw-${seq++}`);
-  fs.mkdirSync(dir);
-  let n = 0;
-  let fd = fs.openSync(join(dir, `f${n}`), 'w');
-  let pos = 0;
-  const one = async (): Promise<void> => {
-    if (sync) fs.writevSync(fd, recs, pos);
-    else await nodeFileOps.writev(fd, recs, pos);
-    pos += bytes;
-    if (pos >= 32 * MIB) {
-      fs.closeSync(fd);
-      if (n >= 1) fs.unlinkSync(join(dir, `f${n - 1}`));
-      fd = fs.openSync(join(dir, `f${++n}`), 'w');
-      pos = 0;
-    }
-  };
+  const raw = new RawWriter(dir, 32 * MIB, onThread);
+  const one = (): Promise<void> => raw.batch(recs, count * RECORD, false);
   try {
     for (let i = 0; i < WARM_BATCHES; i++) await one();
     const t0 = performance.now();
     for (let i = 0; i < batches; i++) await one();
     return (performance.now() - t0) / batches;
   } finally {
-    fs.closeSync(fd);
+    raw.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
