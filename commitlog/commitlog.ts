@@ -740,7 +740,7 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
     return groups;
   }
 
-  /** A small group's segment and index writes, on the calling thread (two pwritevs, no threadpool round trip). */
+  /** A group's segment and index writes within syncWriteMaxBytes, on the calling thread (two pwritevs, no threadpool round trip). */
   #writeGroupSync(g: Group, segRef: FileRef, idxRef: FileRef): void {
     const ops = this.#ctx.ops as Required<Pick<FileOps, 'writevSync'>>; // callers checked that it exists
     const idxBuf = this.#indexEntries(g);

@@ -100,7 +100,8 @@ export interface StoreOptions {
    * the checksums, and still writes its index on this thread if the index alone fits. The
    * journal's writes follow the same bound. A synchronous write holds the event loop for as long
    * as the kernel copies (~0.2 ms for 512 KiB here, longer if the kernel throttles a writer that
-   * outruns the disk); lower it where that matters more than throughput. 0 = never.
+   * outruns the disk), and every log due in one turn writes its own batch; lower it where the
+   * event loop's latency matters more than throughput. 0 = never.
    * @default 524288 (512 KiB); range 0 .. 2^30 bytes
    */
   syncWriteMaxBytes?: number;
@@ -220,9 +221,9 @@ export const DAMAGED_RETRY_MS_DEFAULT = 5_000;
  * A batch written on the calling thread finishes sooner than one handed to the threadpool, whose
  * kernel copy would overlap with the checksums: the tail's bytes were just copied on this core
  * and are still in its cache, and the handoff costs a wake-up each way. Measured with
- * benches/experiments/sync-write-sweep.ts: 1.0–1.9× raw up to 256 KiB and 0.76–0.90× at 512 KiB
- * on this thread, against 0.60–0.77× through the threadpool; about even at 1–2 MiB. 512 KiB keeps
- * the gain and holds the event loop for ~0.2 ms at most (notes/2026-11-24-sync-writes.md).
+ * benches/experiments/sync-write-sweep.ts: 0.98–2.2× raw up to 256 KiB and 0.76–1.09× at 512 KiB
+ * on this thread, against 0.50–0.77× through the threadpool; about even at 1–2 MiB. 512 KiB keeps
+ * the gain and holds the event loop for ~0.2 ms per write (notes/2026-11-24-sync-writes.md).
  */
 export const SYNC_WRITE_MAX_BYTES_DEFAULT = 512 * 1024;
 /** StoreOptions.journalDirectBytes. */

@@ -107,7 +107,7 @@ export function faultyOps(): FaultyOps {
       }
       return nodeFileOps.writev(fd, buffers, position);
     },
-    // Small batches take the synchronous path: it fails the same way.
+    // Batches within syncWriteMaxBytes take the synchronous path: it fails the same way.
     writevSync(fd, buffers, position) {
       ops.calls.writev = (ops.calls.writev ?? 0) + 1;
       ops.calls.writevSync = (ops.calls.writevSync ?? 0) + 1;
