@@ -166,13 +166,15 @@ test('by default a batch up to 512 KiB is written on the calling thread, and a l
   // faultyOps counts a synchronous write under writev too
   const calls = (): [number, number] => [ops.calls.writevSync ?? 0, (ops.calls.writev ?? 0) - (ops.calls.writevSync ?? 0)];
   const [sync0, pool0] = calls();
-  for (let i = 0; i < 400; i++) log.append(Buffer.alloc(1024, i)); // 400 KiB + 8,000 B of index entries
+  // 500 records: 512,000 B + 10,000 B of index entries = 522,000 B, just under 512 KiB (524,288)
+  for (let i = 0; i < 500; i++) log.append(Buffer.alloc(1024, i));
   await log.flush();
   t.deepEqual(calls(), [sync0 + 2, pool0], 'segment and index written on the calling thread');
-  for (let i = 0; i < 600; i++) log.append(Buffer.alloc(1024, i)); // 600 KiB: over the bound
+  // 510 records: 522,240 B + 10,200 B = 532,440 B, just over it
+  for (let i = 0; i < 510; i++) log.append(Buffer.alloc(1024, i));
   await log.flush();
-  t.deepEqual(calls(), [sync0 + 3, pool0 + 1], 'the segment write went to the threadpool; the 12,000 B index write did not');
-  t.is(log.committed, 1001);
+  t.deepEqual(calls(), [sync0 + 3, pool0 + 1], 'the segment write went to the threadpool; the 10,200 B index write did not');
+  t.is(log.committed, 1011);
 });
 
 test('small batches are written on the calling thread, large ones on the threadpool, and both fail alike', async (t) => {
