@@ -224,8 +224,8 @@ export class CommitLog extends EventEmitter<CommitLogEvents> {
    * length and timestamp (plain arrays of numbers stay unboxed), and its view once a read made
    * one, which the readers after it share (a fanout's subscribers) until the log's next append
    * or a read elsewhere (#sweepViews). Views kept for the record's whole life in the tail
-   * survived young-generation collections into the old one: a 4 MiB tail of 64 B records held
-   * 50,000 of them per log for the major GC to mark.
+   * survived young-generation collections into the old one: a 4 MiB tail (the old default)
+   * of 64 B records held 50,000 of them per log for the major GC to mark.
    */
   readonly #recSlab: (Slab | null)[] = emptyObjectArray<Slab | null>();
   readonly #recView: (Buffer | undefined)[] = emptyObjectArray<Buffer | undefined>();

@@ -219,6 +219,23 @@ test('readTail answers null once the records left memory, and read() fetches the
   t.is(batch.records[0]?.buffer, batch.records[9]?.buffer);
 });
 
+test('by default the tail keeps the newest ~256 KiB: a reader that far behind is served from memory, one further back from disk', async (t) => {
+  const dir = await tempDir(t);
+  const store = await openStore(t, dir);
+  const log = await store.open('default-tail');
+  const rec = Buffer.alloc(1024, 7);
+  for (let i = 0; i < 1024; i++) log.append(rec); // 1 MiB
+  await log.flush();
+  // within 256 KiB (of records) of the end: in memory, no syscall
+  t.truthy(log.readTail(1024 - 250, 10, 1 << 20));
+  // 300 KiB back: left memory (with the old 4 MiB default it was still there)
+  t.is(log.readTail(1024 - 300, 10, 1 << 20), null);
+  t.true(log.memoryBytes <= 256 * 1024, `tail holds ${log.memoryBytes}`);
+  t.true(log.memoryBytes >= 250 * 1024, `tail holds only ${log.memoryBytes}`);
+  const back = await log.read(1024 - 300, 1, 1 << 20);
+  t.deepEqual(back.records[0], rec);
+});
+
 test('read honours maxRecords and maxBytes but always returns at least one record', async (t) => {
   const dir = await tempDir(t);
   const store = await openStore(t, dir);
