@@ -199,9 +199,8 @@ export const MAX_RECORD_BYTES_MAX = 2 ** 30 - 1;
  * Enough for the readers a busy topic keeps caught up (a subscriber a few ms behind 10-20 MB/s),
  * small enough that a slab's records leave the tail within milliseconds, so its buffer dies
  * young instead of being promoted and left for a mark-compact. A broker flood of 1 KiB QoS 1
- * messages cost 17% less CPU than with 4 MiB, with 5x fewer page faults
- * (notes/2026-11-24-tail-size.md); readers further behind read the page cache, one positional
- * read per 64 KiB.
+ * messages cost 17% less CPU than with 4 MiB, with 4x fewer page faults
+ * (notes/2026-11-24-tail-size.md). Readers further behind read from the page cache (read()).
  */
 export const TAIL_BYTES_DEFAULT = 256 * 1024;
 /** Upper bound of any byte budget (1 TiB): catches unit mistakes. */
