@@ -227,7 +227,10 @@ test('by default the tail keeps the newest ~256 KiB: a reader that far behind is
   for (let i = 0; i < 1024; i++) log.append(rec); // 1 MiB
   await log.flush();
   // within 256 KiB (of records) of the end: in memory, no syscall
-  t.truthy(log.readTail(1024 - 250, 10, 1 << 20));
+  const near = log.readTail(1024 - 250, 10, 1 << 20);
+  t.is(near?.status, 'records');
+  t.is(near?.records.length, 10);
+  t.deepEqual(near?.records[0], rec);
   // 300 KiB back: left memory (with the old 4 MiB default it was still there)
   t.is(log.readTail(1024 - 300, 10, 1 << 20), null);
   t.true(log.memoryBytes <= 256 * 1024, `tail holds ${log.memoryBytes}`);
