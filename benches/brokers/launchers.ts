@@ -13,6 +13,9 @@
  * - relay-scan: the same relay with --scan, PUBLISH/PUBACK/PINGREQ read and PUBLISH headers
  *              built by hand as mqlog's connections do: the floor for mqlog (issue 4's
  *              "hand-written framing scanner" relay); only when asked for
+ * - relay-store: relay-scan plus --store: every PUBLISH written to one append-only file per
+ *              loop turn and QoS 1 acknowledged after a group-commit fdatasync, the least any
+ *              broker that stores messages durably pays on this machine; only when asked for
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -29,9 +32,9 @@ const READY_TIMEOUT_MS = 15_000;
 /** How long a broker may take to exit after SIGTERM before it is killed, in ms. */
 const STOP_TIMEOUT_MS = 5_000;
 
-export type BrokerName = 'mqlog' | 'aedes' | 'mosquitto' | 'relay' | 'relay-scan';
+export type BrokerName = 'mqlog' | 'aedes' | 'mosquitto' | 'relay' | 'relay-scan' | 'relay-store';
 /** Every name a run may ask for, in the order tables list them. */
-export const BROKER_NAMES: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto', 'relay', 'relay-scan'];
+export const BROKER_NAMES: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto', 'relay', 'relay-scan', 'relay-store'];
 /** What a run compares when it names no brokers. */
 export const DEFAULT_BROKERS: readonly BrokerName[] = ['mqlog', 'aedes', 'mosquitto'];
 
@@ -167,15 +170,29 @@ export const aedesLauncher: BrokerLauncher = {
     spawnBroker('aedes', cpu, process.execPath, ['--import=tsx', join(ROOT, 'benches/brokers/aedes-server.ts'), '0'], { readyRe: /aedes ready on [^:]+:(\d+)/ }, none),
 };
 
-/** The floor relay, with mqtt-packet's parser (`relay`) or the hand-written scanner (`relay-scan`). */
-function relayLauncherOf(name: 'relay' | 'relay-scan', flags: readonly string[], detail: string): BrokerLauncher {
+/**
+ * The floor relay, with mqtt-packet's parser (`relay`), the hand-written scanner
+ * (`relay-scan`), or the scanner plus durable storage (`relay-store`, in a fresh directory
+ * on the disk mqlog's data goes to, removed when it stops).
+ */
+function relayLauncherOf(name: 'relay' | 'relay-scan' | 'relay-store', flags: readonly string[], detail: string): BrokerLauncher {
   return {
     name,
     async detect() {
       return { ok: true, version: 'floor', detail };
     },
-    start: ({ cpu }) =>
-      spawnBroker(name, cpu, process.execPath, ['--import=tsx', join(ROOT, 'benches/brokers/relay.ts'), '--port', '0', ...flags], { readyRe: /relay ready on [^:]+:(\d+)/ }, none),
+    async start({ cpu }) {
+      const dir = name === 'relay-store' ? await benchDataDir('mqlog-bench-relay-') : null;
+      const store = dir === null ? [] : ['--store', dir];
+      return spawnBroker(
+        name,
+        cpu,
+        process.execPath,
+        ['--import=tsx', join(ROOT, 'benches/brokers/relay.ts'), '--port', '0', ...flags, ...store],
+        { readyRe: /relay ready on [^:]+:(\d+)/ },
+        dir === null ? none : () => rm(dir, { recursive: true, force: true }),
+      );
+    },
   };
 }
 
@@ -184,6 +201,11 @@ export const relayScanLauncher = relayLauncherOf(
   'relay-scan',
   ['--batch', '--scan'],
   "benches/brokers/relay.ts --batch --scan: Node's floor with a hand-written PUBLISH/PUBACK scanner, no log, no sessions, not a broker",
+);
+export const relayStoreLauncher = relayLauncherOf(
+  'relay-store',
+  ['--batch', '--scan'],
+  'benches/brokers/relay.ts --batch --scan --store: relay-scan plus one append-only file written per loop turn, QoS 1 acknowledged after a group-commit fdatasync; the durable floor, not a broker',
 );
 
 /** The mosquitto config the benchmark runs with, and why each line is there. */
@@ -282,4 +304,4 @@ export const mqlogLauncher: BrokerLauncher = {
   start: ({ cpu }) => startMqlog(cpu),
 };
 
-export const LAUNCHERS: Record<BrokerName, BrokerLauncher> = { mqlog: mqlogLauncher, aedes: aedesLauncher, mosquitto: mosquittoLauncher, relay: relayLauncher, 'relay-scan': relayScanLauncher };
+export const LAUNCHERS: Record<BrokerName, BrokerLauncher> = { mqlog: mqlogLauncher, aedes: aedesLauncher, mosquitto: mosquittoLauncher, relay: relayLauncher, 'relay-scan': relayScanLauncher, 'relay-store': relayStoreLauncher };

@@ -5,8 +5,8 @@
  * It is not a broker anyone should use; it is what any Node broker pays at least for a socket
  * read, a parse, a match and a socket write per message (`RELAY=1 benches/tools/cpu-split.sh`).
  *
- *   node dist/benches/brokers/relay.js [--port N] [--cork | --batch] [--scan]
- *   node --import=tsx benches/brokers/relay.ts [--port N] [--cork | --batch] [--scan]
+ *   node dist/benches/brokers/relay.js [--port N] [--cork | --batch] [--scan] [--store DIR]
+ *   node --import=tsx benches/brokers/relay.ts [--port N] [--cork | --batch] [--scan] [--store DIR]
  *
  * Prints `relay ready on 127.0.0.1:<port>` on stderr once listening (--port 0 = any free one).
  * Writes go straight to the socket by default (one write(2) per packet). --cork corks a socket
@@ -22,14 +22,25 @@
  * "hand-written PUBLISH/PUBACK framing scanner" relay of issue 4's ceiling paragraph, and
  * the floor for mqlog, whose connections scan the same packets by hand.
  *
+ * --store DIR adds the least that durable storage costs: every inbound PUBLISH (the packet as
+ * read) is written to one append-only file in DIR with one writev per event-loop turn on the
+ * calling thread, and a QoS 1 PUBLISH is acknowledged only after an fdatasync that covers it
+ * (group commit: one round in flight; PUBACKs that arrive meanwhile wait for the next one).
+ * QoS 0 messages are written and never synced. The file rolls at 64 MiB, keeping the previous
+ * one, as a log with retention would. No index, no per-topic files, no checksums, no tail, no
+ * recovery: whatever a durable broker does beyond this is its own cost, not Node's or the disk's.
+ *
  * What it does: CONNECT → CONNACK; SUBSCRIBE → SUBACK (exact filters and the wildcards `+` and
  * `#`, granted QoS at most 1); PUBLISH → forwarded to every matching subscription at
  * min(QoS), with a packet id per subscriber, and a QoS 1 PUBLISH is acknowledged to its
  * publisher at once; PUBACKs from subscribers are dropped; PINGREQ → PINGRESP; DISCONNECT ends.
  */
+import * as fs from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { argv, exit, nextTick, stderr } from 'node:process';
 import mqtt from 'mqtt-packet';
+import { nodeFileOps } from '../../commitlog/index.js';
 import { levelsMatch } from '../../router/topic-filter.js';
 import { encodeAck, encodePublishHeader, PINGRESP } from '../../src/protocol/encode.js';
 import { PacketFramer } from '../../src/protocol/framer.js';
@@ -51,18 +62,20 @@ const wildcard: Subscription[] = [];
 /** When a socket's writes reach the kernel: at once, at the end of the tick, or at the end of the loop turn. */
 type Flush = 'write' | 'tick' | 'immediate';
 
-function parseArgs(args: string[]): { port: number; flush: Flush; scan: boolean } {
+function parseArgs(args: string[]): { port: number; flush: Flush; scan: boolean; storeDir: string | null } {
   let port = 1883;
   let flush: Flush = 'write';
   let scan = false;
+  let storeDir: string | null = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--cork') flush = 'tick';
     else if (a === '--batch') flush = 'immediate';
     else if (a === '--scan') scan = true;
+    else if (a === '--store' && i + 1 < args.length) storeDir = args[++i] as string;
     else if (a === '--port') port = Number(args[++i]);
     else {
-      stderr.write(`relay: unknown argument ${a}\nusage: relay [--port N] [--cork | --batch] [--scan]\n`);
+      stderr.write(`relay: unknown argument ${a}\nusage: relay [--port N] [--cork | --batch] [--scan] [--store DIR]\n`);
       exit(2);
     }
   }
@@ -70,10 +83,91 @@ function parseArgs(args: string[]): { port: number; flush: Flush; scan: boolean 
     stderr.write(`relay: --port must be an integer in [0, 65535]\n`);
     exit(2);
   }
-  return { port, flush, scan };
+  return { port, flush, scan, storeDir };
 }
 
-const { port, flush, scan } = parseArgs(argv.slice(2));
+const { port, flush, scan, storeDir } = parseArgs(argv.slice(2));
+
+/** --store: the file rolls at this size; the previous one is kept. */
+const STORE_ROLL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * --store: one append-only file, written once per event-loop turn on the calling thread and
+ * fdatasynced in group-commit rounds on the threadpool (one in flight at a time).
+ */
+class Store {
+  readonly #dir: string;
+  #fd = -1;
+  #n = 0;
+  #pos = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
+  /** PUBACKs that wait for the next sync round, as (client, packet) pairs. */
+  #waiting: Array<Client | Buffer> = [];
+  #syncing = false;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    fs.mkdirSync(dir, { recursive: true });
+    this.#roll();
+  }
+
+  #roll(): void {
+    if (this.#fd >= 0) fs.closeSync(this.#fd);
+    if (this.#n >= 2) fs.rmSync(join(this.#dir, `relay-${this.#n - 2}.log`), { force: true });
+    this.#fd = fs.openSync(join(this.#dir, `relay-${this.#n++}.log`), 'w');
+    this.#pos = 0;
+  }
+
+  /** Stores `packet` (a view of the inbound bytes; it is written before this turn ends). */
+  append(packet: Buffer): void {
+    this.#pending.push(packet);
+    this.#pendingBytes += packet.length;
+    this.#schedule();
+  }
+
+  /** Sends `ack` to `client` once a sync round that started after this call has finished. */
+  ackAfterSync(client: Client, ack: Buffer): void {
+    this.#waiting.push(client, ack);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#flushTurn);
+  }
+
+  readonly #flushTurn = (): void => {
+    this.#scheduled = false;
+    if (this.#pending.length > 0) {
+      if (this.#pos + this.#pendingBytes > STORE_ROLL_BYTES && this.#pos > 0 && !this.#syncing) this.#roll();
+      nodeFileOps.writevSync?.(this.#fd, this.#pending, this.#pos);
+      this.#pos += this.#pendingBytes;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+    }
+    if (this.#waiting.length > 0 && !this.#syncing) this.#sync();
+  };
+
+  #sync(): void {
+    this.#syncing = true;
+    const acks = this.#waiting;
+    this.#waiting = [];
+    fs.fdatasync(this.#fd, (err) => {
+      this.#syncing = false;
+      if (err !== null) {
+        stderr.write(`relay: fdatasync: ${err.message}\n`);
+        exit(1);
+      }
+      for (let i = 0; i < acks.length; i += 2) (acks[i] as Client).write(acks[i + 1] as Buffer);
+      if (this.#waiting.length > 0) this.#sync();
+    });
+  }
+}
+
+const store = storeDir === null ? null : new Store(storeDir);
 
 /** Larger than any packet the comparison's scenarios send; the framer refuses bigger ones. */
 const MAX_PACKET_BYTES = 1 << 20;
@@ -151,7 +245,12 @@ class Client {
         const last = this.#lastTopic;
         if (!last.matches(packet, at + 2, topicEnd)) last.remember(packet, at + 2, topicEnd, packet.toString('utf8', at + 2, topicEnd), 0);
         forwardScanned(last.name, packet, at + 2, topicEnd, payloadAt, qos);
-        if (qos === 1) this.write(encodeAck(0x40, packet.readUInt16BE(topicEnd)));
+        if (store !== null) store.append(packet);
+        if (qos === 1) {
+          const ack = encodeAck(0x40, packet.readUInt16BE(topicEnd));
+          if (store !== null) store.ackAfterSync(this, ack);
+          else this.write(ack);
+        }
         return;
       }
       case 4:
@@ -197,9 +296,17 @@ class Client {
           this.#socket.destroy(); // not supported: no scenario of the comparison uses it
           return;
         }
-        forward(p.topic, typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload, p.qos);
-        if (p.qos === 1) this.#send(this.#version === 5 ? { cmd: 'puback', messageId: p.messageId ?? 0, reasonCode: 0 } : { cmd: 'puback', messageId: p.messageId ?? 0 });
+      {
+        const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
+        forward(p.topic, payload, p.qos);
+        if (store !== null) store.append(payload);
+        if (p.qos === 1) {
+          const ack = mqtt.generate(this.#version === 5 ? { cmd: 'puback', messageId: p.messageId ?? 0, reasonCode: 0 } : { cmd: 'puback', messageId: p.messageId ?? 0 }, { protocolVersion: this.#version });
+          if (store !== null) store.ackAfterSync(this, ack);
+          else this.write(ack);
+        }
         return;
+      }
       case 'puback':
         return; // no inflight bookkeeping: a subscriber's ack is simply consumed
       case 'pingreq':
@@ -291,7 +398,7 @@ server.on('error', (err) => {
   exit(1);
 });
 server.listen(port, '127.0.0.1', () => {
-  stderr.write(`relay ready on 127.0.0.1:${(server.address() as net.AddressInfo).port}${flush === 'write' ? '' : ` (flush: ${flush})`}${scan ? ' (scan)' : ''}\n`);
+  stderr.write(`relay ready on 127.0.0.1:${(server.address() as net.AddressInfo).port}${flush === 'write' ? '' : ` (flush: ${flush})`}${scan ? ' (scan)' : ''}${storeDir === null ? '' : ` (store: ${storeDir})`}\n`);
 });
 const stop = (): void => {
   server.close();

@@ -321,7 +321,7 @@ export async function suiteMain(name: string, scenarios: readonly SuiteScenario[
   });
   if (values.help === true) {
     process.stdout.write(
-      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto[,relay][,relay-scan]] [--only id,...] [--no-pin] [--warmup-runs N | --no-warmup] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
+      `usage: npm run bench:${name === 'compare' ? 'compare' : 'broker'} -- [--rounds N] [--quick] [--brokers mqlog,aedes,mosquitto[,relay][,relay-scan][,relay-store]] [--only id,...] [--no-pin] [--warmup-runs N | --no-warmup] [--results-dir DIR]\n\nscenarios:\n${scenarios.map((s) => `  ${s.id.padEnd(22)} ${s.title}`).join('\n')}\n`,
     );
     return 0;
   }

@@ -105,6 +105,7 @@ test("runs the Node-floor relays when asked for, but not by default", async (t) 
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   t.false(DEFAULT_BROKERS.includes('relay'));
   t.false(DEFAULT_BROKERS.includes('relay-scan'));
+  t.false(DEFAULT_BROKERS.includes('relay-store'));
   // QoS 1 fan-in reaches the scanner's QoS 1 path (per-subscriber header, PUBACK by hand);
   // QoS 0 fanout its shared QoS 0 header
   const scenarios = [
@@ -112,14 +113,15 @@ test("runs the Node-floor relays when asked for, but not by default", async (t) 
     { id: 'tiny-out', title: 'tiny fanout', args: ['--scenario', 'fanout', '--clients', '3', '--qos', '0'], messages: 100 },
   ];
   const { jsonPath, table } = await runSuite({
-    name: 'suite-relay', scenarios, brokers: ['relay', 'relay-scan'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmupRuns: 0,
+    name: 'suite-relay', scenarios, brokers: ['relay', 'relay-scan', 'relay-store'], rounds: 1, quick: false, brokerCpu: null, loadCpu: null, warmupRuns: 0,
     resultsDir: dir, command: 'test', log: () => undefined,
   });
   t.regex(table, /tiny fan-in \| relay /);
   t.regex(table, /tiny fan-in \| relay-scan/);
+  t.regex(table, /tiny fan-in \| relay-store/);
   const json = JSON.parse(await readFile(jsonPath, 'utf8')) as { scenarios: { results: Record<string, { median: RunFigures }> }[] };
   for (const s of json.scenarios) {
-    for (const name of ['relay', 'relay-scan']) {
+    for (const name of ['relay', 'relay-scan', 'relay-store']) {
       const r = s.results[name];
       t.is(r?.median.lost, 0, name);
       t.is(r?.median.duplicates, 0, name);
