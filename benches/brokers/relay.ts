@@ -27,10 +27,9 @@
  * calling thread, and a QoS 1 PUBLISH is acknowledged only after an fdatasync that covers it
  * (group commit: one round in flight; PUBACKs that arrive meanwhile wait for the next one).
  * QoS 0 messages are written and never synced. The file rolls at 64 MiB and every file is
- * kept until the relay stops, as mqlog keeps a bench run's records: on this VM the first touch
- * of a page the guest has not used lately costs ~10× a reused one (a 1 MiB write into a
- * growing file ran at 0.58 GB/s, into a file whose predecessors were deleted at 5.4–6.4), so
- * a floor that deleted its files would be cheaper for a reason mqlog cannot share. No index, no per-topic files, no checksums, no tail, no
+ * kept until the relay stops, as mqlog keeps a bench run's records, so both grow the page
+ * cache the same way (on this VM, pages the guest has not used lately cost ~10× more to write
+ * into: notes/2026-11-24-durable-floor.md). No index, no per-topic files, no checksums, no tail, no
  * recovery: whatever a durable broker does beyond this is its own cost, not Node's or the disk's.
  *
  * What it does: CONNECT → CONNACK; SUBSCRIBE → SUBACK (exact filters and the wildcards `+` and
