@@ -93,6 +93,13 @@ const { port, flush, scan, storeDir } = parseArgs(argv.slice(2));
 /** --store: the file rolls at this size; every file is kept. */
 const STORE_ROLL_BYTES = 64 * 1024 * 1024;
 
+/** --store: the log's own whole-buffer writev on the calling thread (it loops over short writes). */
+const writevSync: (fd: number, buffers: readonly Buffer[], position: number) => void =
+  nodeFileOps.writevSync ??
+  (() => {
+    throw new Error('nodeFileOps has no writevSync');
+  });
+
 /**
  * --store: one append-only file, written once per event-loop turn on the calling thread and
  * fdatasynced in group-commit rounds on the threadpool (one in flight at a time).
@@ -144,7 +151,7 @@ class Store {
     this.#scheduled = false;
     if (this.#pending.length > 0) {
       if (this.#pos + this.#pendingBytes > STORE_ROLL_BYTES && this.#pos > 0 && !this.#syncing) this.#roll();
-      nodeFileOps.writevSync?.(this.#fd, this.#pending, this.#pos);
+      writevSync(this.#fd, this.#pending, this.#pos);
       this.#pos += this.#pendingBytes;
       this.#pending = [];
       this.#pendingBytes = 0;
