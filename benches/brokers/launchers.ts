@@ -175,14 +175,14 @@ export const aedesLauncher: BrokerLauncher = {
  * (`relay-scan`), or the scanner plus durable storage (`relay-store`, in a fresh directory
  * on the disk mqlog's data goes to, removed when it stops).
  */
-function relayLauncherOf(name: 'relay' | 'relay-scan' | 'relay-store', flags: readonly string[], detail: string): BrokerLauncher {
+function relayLauncherOf(name: 'relay' | 'relay-scan' | 'relay-store', flags: readonly string[], detail: string, withStore = false): BrokerLauncher {
   return {
     name,
     async detect() {
       return { ok: true, version: 'floor', detail };
     },
     async start({ cpu }) {
-      const dir = name === 'relay-store' ? await benchDataDir('mqlog-bench-relay-') : null;
+      const dir = withStore ? await benchDataDir('mqlog-bench-relay-') : null;
       const store = dir === null ? [] : ['--store', dir];
       return spawnBroker(
         name,
@@ -206,6 +206,7 @@ export const relayStoreLauncher = relayLauncherOf(
   'relay-store',
   ['--batch', '--scan'],
   'benches/brokers/relay.ts --batch --scan --store: relay-scan plus one append-only file written per loop turn, QoS 1 acknowledged after a group-commit fdatasync; the durable floor, not a broker',
+  true,
 );
 
 /** The mosquitto config the benchmark runs with, and why each line is there. */

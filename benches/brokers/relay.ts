@@ -5,8 +5,8 @@
  * It is not a broker anyone should use; it is what any Node broker pays at least for a socket
  * read, a parse, a match and a socket write per message (`RELAY=1 benches/tools/cpu-split.sh`).
  *
- *   node dist/benches/brokers/relay.js [--port N] [--cork | --batch] [--scan] [--store DIR]
- *   node --import=tsx benches/brokers/relay.ts [--port N] [--cork | --batch] [--scan] [--store DIR]
+ *   node dist/benches/brokers/relay.js [--port N] [--cork | --batch] [--scan] [--store DIR [--sync-delay-ms N]]
+ *   node --import=tsx benches/brokers/relay.ts [--port N] [--cork | --batch] [--scan] [--store DIR [--sync-delay-ms N]]
  *
  * Prints `relay ready on 127.0.0.1:<port>` on stderr once listening (--port 0 = any free one).
  * Writes go straight to the socket by default (one write(2) per packet). --cork corks a socket
@@ -23,7 +23,7 @@
  * the floor for mqlog, whose connections scan the same packets by hand.
  *
  * --store DIR adds the least that durable storage costs: every inbound PUBLISH (the packet as
- * read) is written to one append-only file in DIR with one writev per event-loop turn on the
+ * read; only its payload when mqtt-packet parsed it: without --scan, or from a 5.0 client) is written to one append-only file in DIR with one writev per event-loop turn on the
  * calling thread, and a QoS 1 PUBLISH is acknowledged only after an fdatasync that covers it
  * (group commit: one round in flight; PUBACKs that arrive meanwhile wait for the next one).
  * QoS 0 messages are written and never synced. The file rolls at 64 MiB and every file is
@@ -31,6 +31,8 @@
  * cache the same way (on this VM, pages the guest has not used lately cost ~10× more to write
  * into: notes/2026-11-24-durable-floor.md). No index, no per-topic files, no checksums, no tail, no
  * recovery: whatever a durable broker does beyond this is its own cost, not Node's or the disk's.
+ * --sync-delay-ms N (for tests only) holds each sync round's end by N ms, so a test can see
+ * that PUBACKs wait for it.
  *
  * What it does: CONNECT → CONNACK; SUBSCRIBE → SUBACK (exact filters and the wildcards `+` and
  * `#`, granted QoS at most 1); PUBLISH → forwarded to every matching subscription at
@@ -64,20 +66,22 @@ const wildcard: Subscription[] = [];
 /** When a socket's writes reach the kernel: at once, at the end of the tick, or at the end of the loop turn. */
 type Flush = 'write' | 'tick' | 'immediate';
 
-function parseArgs(args: string[]): { port: number; flush: Flush; scan: boolean; storeDir: string | null } {
+function parseArgs(args: string[]): { port: number; flush: Flush; scan: boolean; storeDir: string | null; syncDelayMs: number } {
   let port = 1883;
   let flush: Flush = 'write';
   let scan = false;
   let storeDir: string | null = null;
+  let syncDelayMs = 0;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--cork') flush = 'tick';
     else if (a === '--batch') flush = 'immediate';
     else if (a === '--scan') scan = true;
     else if (a === '--store' && i + 1 < args.length) storeDir = args[++i] as string;
+    else if (a === '--sync-delay-ms') syncDelayMs = Number(args[++i]);
     else if (a === '--port') port = Number(args[++i]);
     else {
-      stderr.write(`relay: unknown argument ${a}\nusage: relay [--port N] [--cork | --batch] [--scan] [--store DIR]\n`);
+      stderr.write(`relay: unknown argument ${a}\nusage: relay [--port N] [--cork | --batch] [--scan] [--store DIR [--sync-delay-ms N]]\n`);
       exit(2);
     }
   }
@@ -85,10 +89,14 @@ function parseArgs(args: string[]): { port: number; flush: Flush; scan: boolean;
     stderr.write(`relay: --port must be an integer in [0, 65535]\n`);
     exit(2);
   }
-  return { port, flush, scan, storeDir };
+  if (!Number.isInteger(syncDelayMs) || syncDelayMs < 0) {
+    stderr.write(`relay: --sync-delay-ms must be a non-negative integer\n`);
+    exit(2);
+  }
+  return { port, flush, scan, storeDir, syncDelayMs };
 }
 
-const { port, flush, scan, storeDir } = parseArgs(argv.slice(2));
+const { port, flush, scan, storeDir, syncDelayMs } = parseArgs(argv.slice(2));
 
 /** --store: the file rolls at this size; every file is kept. */
 const STORE_ROLL_BYTES = 64 * 1024 * 1024;
@@ -164,14 +172,19 @@ class Store {
     const acks = this.#waiting;
     this.#waiting = [];
     fs.fdatasync(this.#fd, (err) => {
-      this.#syncing = false;
       if (err !== null) {
         stderr.write(`relay: fdatasync: ${err.message}\n`);
         exit(1);
       }
-      for (let i = 0; i < acks.length; i += 2) (acks[i] as Client).write(acks[i + 1] as Buffer);
-      if (this.#waiting.length > 0) this.#sync();
+      if (syncDelayMs > 0) setTimeout(() => this.#synced(acks), syncDelayMs);
+      else this.#synced(acks);
     });
+  }
+
+  #synced(acks: Array<Client | Buffer>): void {
+    this.#syncing = false;
+    for (let i = 0; i < acks.length; i += 2) (acks[i] as Client).write(acks[i + 1] as Buffer);
+    if (this.#waiting.length > 0) this.#sync();
   }
 }
 
